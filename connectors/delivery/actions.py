@@ -1,0 +1,107 @@
+"""Outbound actions (SPEC S6): what routing puts on `out.<sink>` and sinks deliver.
+
+An `Action` is one intended effect on one platform for one person. Its `action_id` is
+derived from the transition that caused it, so a replay of the same inputs produces the
+same ids and the DeliveredStore recognises what was already done.
+
+Payload convention for attribute updates (`one_off=False`, operation in
+`ATTRIBUTE_OPERATIONS`): the field -> value map lives under `payload["attributes"]`; other
+keys are request options. Coalescing and the last-written cache rely on this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SinkName = Literal["customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"]
+Priority = Literal["suppression", "enrichment", "analytics"]
+
+# Lower rank is served first when tokens are scarce.
+PRIORITY_RANK: dict[str, int] = {"suppression": 0, "enrichment": 1, "analytics": 2}
+
+# Idempotent "set these fields" operations; everything else is delivered as-is, in order.
+ATTRIBUTE_OPERATIONS: frozenset[str] = frozenset(
+    {"identify", "update_attributes", "update_user", "update_contact", "update_organization"}
+)
+
+
+def derive_action_id(
+    transition_id: str, sink: str, operation: str, discriminator: str = ""
+) -> str:
+    """Stable id: the same transition, sink and operation always give the same id.
+
+    `discriminator` separates several actions of one kind from one transition (e.g. two
+    events). A hash keeps ids short and free of personal data (transition ids may not be).
+    """
+    raw = "\x1f".join((transition_id, sink, operation, discriminator)).encode()
+    return f"{sink}:{operation}:{hashlib.sha256(raw).hexdigest()[:32]}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action_id: str
+    sink: SinkName
+    operation: str
+    customer_key: str
+    person: str  # the identifier the platform knows the person by (id, email, cio_id...)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = "enrichment"
+    # True for events/tickets/messages that must never be delivered twice; False for
+    # idempotent attribute writes that may be coalesced and safely repeated.
+    one_off: bool = False
+    created_at: datetime = Field(default_factory=_utcnow)
+    # Webhook receipt time of the causing event: start of the end-to-end latency SLO.
+    received_at: datetime | None = None
+    causing_event_id: str | None = None
+
+    @property
+    def priority_rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+    @property
+    def is_attribute_update(self) -> bool:
+        return not self.one_off and self.operation in ATTRIBUTE_OPERATIONS
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The field map of an attribute update ({} when absent or not a dict)."""
+        attrs = self.payload.get("attributes")
+        return dict(attrs) if isinstance(attrs, dict) else {}
+
+    def with_attributes(self, attributes: dict[str, Any]) -> Action:
+        return self.model_copy(update={"payload": {**self.payload, "attributes": attributes}})
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Action:
+        return cls.model_validate(orjson.loads(data))
+
+    @classmethod
+    def for_transition(
+        cls,
+        transition_id: str,
+        *,
+        sink: SinkName,
+        operation: str,
+        discriminator: str = "",
+        **fields: Any,
+    ) -> Action:
+        """Build an action whose id is derived from `transition_id` (the usual path)."""
+        return cls(
+            action_id=derive_action_id(transition_id, sink, operation, discriminator),
+            sink=sink,
+            operation=operation,
+            **fields,
+        )
