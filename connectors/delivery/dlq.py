@@ -1,0 +1,128 @@
+"""Dead letters for actions that could not be delivered (SPEC S6, S7 `dlq` commands).
+
+A `DeadLetter` carries everything needed to understand and redrive the failure: the action
+itself (after coalescing), every action id it covered, the error class, HTTP status, the
+response body (truncated), the attempt count and the first/last attempt times. Writers are
+a Protocol: the Kafka `dlq` topic writer lives with the app; an in-memory one serves tests
+and a JSON-lines one the embedded default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.delivery.actions import Action
+from connectors.delivery.errors import ClientError, Conflict, DeadlineExceeded, DeliveryError
+
+MAX_DLQ_BODY_CHARS = 4096
+
+Reason = Literal[
+    "client_error",  # non-retriable 4xx
+    "conflict",  # 409 the sink did not resolve
+    "deadline_exceeded",  # retries exhausted
+    "unexpected_error",  # a bug in a connector: recorded instead of crashing the worker
+    "misrouted",  # the action was for another sink
+]
+
+
+class DeadLetter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: Reason
+    sink: str
+    action: Action
+    covered_action_ids: list[str] = Field(default_factory=list)
+    error_class: str
+    error_message: str = ""
+    status: int | None = None
+    response_body: str | None = None
+    attempts: int = 0
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> DeadLetter:
+        return cls.model_validate(orjson.loads(data))
+
+    @classmethod
+    def from_error(
+        cls,
+        error: BaseException,
+        *,
+        action: Action,
+        covered: list[str] | None = None,
+        attempts: int = 0,
+        first_attempt_at: datetime | None = None,
+        last_attempt_at: datetime | None = None,
+        reason: Reason | None = None,
+    ) -> DeadLetter:
+        # For a spent deadline the interesting error is the last real one.
+        cause = error.last_error if isinstance(error, DeadlineExceeded) else error
+        status = cause.status if isinstance(cause, DeliveryError) else None
+        body = cause.body if isinstance(cause, DeliveryError) else None
+        if reason is None:
+            reason = _reason_for(error)
+        return cls(
+            reason=reason,
+            sink=action.sink,
+            action=action,
+            covered_action_ids=list(covered or [action.action_id]),
+            error_class=type(cause).__name__,
+            error_message=str(error)[:1000],
+            status=status,
+            response_body=body[:MAX_DLQ_BODY_CHARS] if body is not None else None,
+            attempts=attempts,
+            first_attempt_at=first_attempt_at,
+            last_attempt_at=last_attempt_at,
+        )
+
+
+def _reason_for(error: BaseException) -> Reason:
+    if isinstance(error, DeadlineExceeded):
+        return "deadline_exceeded"
+    if isinstance(error, Conflict):
+        return "conflict"
+    if isinstance(error, ClientError):
+        return "client_error"
+    return "unexpected_error"
+
+
+class DeadLetterWriter(Protocol):
+    async def write(self, dead_letter: DeadLetter) -> None: ...
+
+
+class InMemoryDeadLetterWriter:
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+
+    async def write(self, dead_letter: DeadLetter) -> None:
+        self.letters.append(dead_letter)
+
+
+class FileDeadLetterWriter:
+    """`<data_dir>/dlq/<sink>.jsonl`, one dead letter per line, fsynced (they are rare)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(data_dir) / "dlq"
+        self._lock = asyncio.Lock()
+
+    async def write(self, dead_letter: DeadLetter) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._append, dead_letter.sink, dead_letter.to_json())
+
+    def _append(self, sink: str, line: bytes) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / f"{sink}.jsonl").open("ab") as fh:
+            fh.write(line + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
