@@ -30,9 +30,7 @@ ATTRIBUTE_OPERATIONS: frozenset[str] = frozenset(
 )
 
 
-def derive_action_id(
-    transition_id: str, sink: str, operation: str, discriminator: str = ""
-) -> str:
+def derive_action_id(transition_id: str, sink: str, operation: str, discriminator: str = "") -> str:
     """Stable id: the same transition, sink and operation always give the same id.
 
     `discriminator` separates several actions of one kind from one transition (e.g. two

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from connectors.delivery.actions import Action
+    from connectors.delivery.sink import DeliveryReport
 
 # A response body is kept for the dead letter, but bounded so a huge HTML error page
 # cannot blow up memory or the dlq topic.
@@ -153,3 +154,4 @@ class SinkBackpressureError(DeliveryError):
             message or f"backpressure: pause for {retry_after:.1f}s", retry_after=retry_after
         )
         self.remaining: list[Action] = list(remaining)
+        self.report: DeliveryReport | None = None  # what the interrupted batch achieved

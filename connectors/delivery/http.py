@@ -138,4 +138,3 @@ class HttpClient:
 
     async def put(self, url: str, **kwargs: Any) -> Response:
         return await self.request("PUT", url, **kwargs)
-

@@ -1,4 +1,4 @@
-""""Already delivered" memory (SPEC S6 idempotency, S10 crash safety).
+"""Memory of what was already delivered (SPEC S6 idempotency, S10 crash safety).
 
 A sink marks an action id delivered only after the platform confirmed it, and skips ids
 it has seen: replays, rebalances and restarts after a crash therefore do not repeat work.

@@ -36,9 +36,7 @@ class Outbox:
         async with self._lock:
             await asyncio.to_thread(self._append, by_sink)
         for action in actions:
-            log.info(
-                "dry-run: %s %s %s (outbox)", action.sink, action.operation, action.action_id
-            )
+            log.info("dry-run: %s %s %s (outbox)", action.sink, action.operation, action.action_id)
 
     def _append(self, by_sink: dict[str, list[bytes]]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -175,9 +175,7 @@ class TokenBucket:
         pause = 0.0
         if status == 429:
             retry_after = parse_retry_after(lower.get("retry-after"), now_wall)
-            pause = next(
-                (p for p in (retry_after, reset) if p is not None), self._default_pause
-            )
+            pause = next((p for p in (retry_after, reset) if p is not None), self._default_pause)
         elif remaining is not None and remaining <= 0:
             pause = reset if reset is not None else self._default_pause
         if pause > 0:
