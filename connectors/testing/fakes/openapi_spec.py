@@ -95,11 +95,14 @@ def fix_path_parameters(data: dict[str, Any]) -> list[str]:
             if "parameters" in operation:
                 operation["parameters"] = kept
         if "parameters" in item:
-            item["parameters"] = [
-                p for p in item["parameters"]
-                if _resolve(data, p).get("in") != "path"
-                or _resolve(data, p).get("name") in template_vars
-            ]
+            kept_shared = []
+            for raw in item["parameters"]:
+                param = _resolve(data, raw)
+                if param.get("in") == "path" and param.get("name") not in template_vars:
+                    fixes.append(f"{path}: dropped shared path parameter {param.get('name')!r}")
+                    continue
+                kept_shared.append(raw)
+            item["parameters"] = kept_shared
     return fixes
 
 
