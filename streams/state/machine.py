@@ -1,0 +1,331 @@
+"""The pure support state machine (SPEC S4): `apply`, `expire`, `merge_states`.
+
+No I/O and no clock: every time comes from the event (`occurred_at`) or from the caller
+(`expire(now=...)`). Each call returns the next immutable `SupportState` and the
+transitions it caused, in a fixed order, with ids derived from the inputs only: replaying
+the same inputs reproduces the same states and transition ids.
+
+Events that do not change the support state (email engagement, lifecycle, group, track)
+are still recorded as processed; routing acts on them straight from the events topic.
+Events missing what their kind needs raise `InvalidEvent` (the agent dead-letters them);
+events for a key that was merged away raise `StateAbsorbed` (the agent forwards them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from streams.events import EventKind, SupportEvent
+from streams.state.config import StateConfig
+from streams.state.merge import combine, newer_field
+from streams.state.model import (
+    Consent,
+    Csat,
+    ProfileField,
+    SupportState,
+    as_utc,
+    event_digest,
+)
+from streams.state.tickets import (
+    CONVERSATION_KINDS,
+    TICKET_KINDS,
+    InvalidEvent,
+    TicketChange,
+    fold_conversation,
+    fold_ticket,
+)
+from streams.state.transitions import Fact, Transition, build_transitions, notes_for, ticket_payload
+from streams.state.windows import evaluate
+from streams.state.windows import next_deadline as next_deadline
+
+__all__ = [
+    "InvalidEvent",
+    "StateAbsorbed",
+    "absorbed_tombstone",
+    "apply",
+    "expire",
+    "merge_states",
+    "next_deadline",
+]
+
+Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hint
+
+
+class StateAbsorbed(Exception):
+    """The state was merged into `survivor`; the event belongs there."""
+
+    def __init__(self, customer_key: str, survivor: str) -> None:
+        super().__init__(f"{customer_key} was merged into {survivor}")
+        self.customer_key = customer_key
+        self.survivor = survivor
+
+
+def apply(
+    state: SupportState | None, event: SupportEvent, customer_key: str, config: StateConfig
+) -> tuple[SupportState, list[Transition]]:
+    current = state if state is not None else SupportState(customer_key=customer_key)
+    if current.customer_key != customer_key:
+        raise ValueError(f"state of {current.customer_key} applied under key {customer_key}")
+    if current.merged_into is not None:
+        raise StateAbsorbed(customer_key, current.merged_into)
+    if current.has_processed(event.event_id):
+        return current, []
+    at = as_utc(event.occurred_at)
+    staged = current.model_copy(update={"identities": current.identities.merged(event.identities)})
+    fold = _FOLDERS.get(event.kind, _fold_nothing)
+    staged, facts, hint = fold(staged, event)
+    evaluated, stale = evaluate(staged, at, config)
+    return _finish(
+        current,
+        evaluated,
+        facts,
+        config,
+        cause=event.event_id,
+        at=at,
+        reason=str(event.kind),
+        hint="stale" if stale else hint,
+        processed=event.event_id,
+    )
+
+
+def expire(
+    state: SupportState, now: datetime, config: StateConfig
+) -> tuple[SupportState, list[Transition]]:
+    """Run every deadline up to `now`, each at its own time, so a late timer gives the
+    same transitions (ids included) as a punctual one."""
+    if state.merged_into is not None:
+        return state, []
+    now = as_utc(now)
+    emitted: list[Transition] = []
+    while (deadline := next_deadline(state, config)) is not None and deadline <= now:
+        evaluated, stale = evaluate(state, deadline, config)
+        state, transitions = _finish(
+            state,
+            evaluated,
+            [],
+            config,
+            cause=f"timer:{deadline.isoformat()}",
+            at=deadline,
+            reason="timer",
+            hint="stale" if stale else None,
+        )
+        emitted.extend(transitions)
+    return state, emitted
+
+
+def merge_states(
+    survivor: SupportState,
+    absorbed: SupportState,
+    config: StateConfig,
+    *,
+    event_id: str,
+    occurred_at: datetime,
+) -> tuple[SupportState, list[Transition]]:
+    """Fold `absorbed` into `survivor` (identity merge). Idempotent: merging a tombstone
+    or a state into itself changes nothing. The causing event is not marked processed,
+    because the agent applies it to the merged state next."""
+    if absorbed.merged_into is not None or absorbed.customer_key == survivor.customer_key:
+        return survivor, []
+    if survivor.merged_into is not None:
+        raise StateAbsorbed(survivor.customer_key, survivor.merged_into)
+    staged = combine(survivor, absorbed, config)
+    evaluated, stale = evaluate(staged, as_utc(occurred_at), config)
+    fact = Fact(
+        "states_merged",
+        discriminator=absorbed.customer_key,
+        reason="identity_merge",
+        details={
+            "survivor": survivor.customer_key,
+            "absorbed": absorbed.customer_key,
+            "tickets_moved": sorted(set(absorbed.tickets) - set(survivor.tickets)),
+        },
+    )
+    return _finish(
+        survivor,
+        evaluated,
+        [fact],
+        config,
+        cause=event_id,
+        at=as_utc(occurred_at),
+        reason="identity_merge",
+        hint="stale" if stale else "identity_merge",
+        scope=f"merge:{absorbed.customer_key}:",
+    )
+
+
+def absorbed_tombstone(absorbed: SupportState, survivor_key: str) -> SupportState:
+    """What stays under an absorbed key: a forwarding pointer (and who it was)."""
+    return SupportState(
+        customer_key=absorbed.customer_key,
+        identities=absorbed.identities,
+        merged_into=survivor_key,
+        as_of=absorbed.as_of,
+    )
+
+
+def _finish(
+    before: SupportState,
+    after: SupportState,
+    facts: list[Fact],
+    config: StateConfig,
+    *,
+    cause: str,
+    at: datetime,
+    reason: str,
+    hint: str | None,
+    processed: str | None = None,
+    scope: str = "",
+) -> tuple[SupportState, list[Transition]]:
+    transitions = build_transitions(
+        before, after, facts, cause=cause, at=at, reason=reason, hint=hint, scope=scope
+    )
+    update: dict[str, Any] = {}
+    notes = notes_for(transitions)
+    if notes:
+        kept = (*after.recent_transitions, *notes)
+        limit = config.max_transitions_kept
+        update["recent_transitions"] = kept[len(kept) - limit :] if limit else ()
+    if processed is not None:
+        ids = (*after.processed_ids, event_digest(processed))
+        update["processed_ids"] = ids[-config.processed_ids_max :]
+        update["seq"] = after.seq + 1
+    return (after.model_copy(update=update) if update else after), transitions
+
+
+def _fold_nothing(state: SupportState, event: SupportEvent) -> Folded:
+    return state, [], None
+
+
+def _fold_ticket_like(state: SupportState, event: SupportEvent) -> Folded:
+    if event.kind in TICKET_KINDS:
+        change = fold_ticket(state.tickets, event)
+    else:
+        change = fold_conversation(state.tickets, event)
+    if change is None:  # older than what we hold: changes nothing
+        return state, [], None
+    return _ticket_changed(state, change)
+
+
+def _ticket_changed(state: SupportState, change: TicketChange) -> Folded:
+    before, after = change.before, change.after
+    facts: list[Fact] = []
+    update: dict[str, Any] = {"tickets": {**state.tickets, after.key: after}}
+    if before is None and after.is_open:
+        facts.append(Fact("ticket_opened", after.key, "opened", ticket=ticket_payload(after)))
+    previous = None if before is None else before.closed_reason
+    if after.closed_reason == "resolved" and previous != "resolved":
+        facts.append(Fact("ticket_resolved", after.key, after.status, ticket=ticket_payload(after)))
+        closed = after.closed_at
+        if closed is not None and (
+            state.last_resolved_at is None or closed > state.last_resolved_at
+        ):
+            update["last_resolved_at"] = closed
+    hint = None
+    if after.closed_reason in ("merged", "deleted") and previous != after.closed_reason:
+        hint = f"ticket_{after.closed_reason}"
+    return state.model_copy(update=update), facts, hint
+
+
+def _fold_rating(state: SupportState, event: SupportEvent) -> Folded:
+    rating = event.rating
+    if rating is None:
+        raise InvalidEvent(f"{event.kind} without a rating payload")
+    try:
+        low = rating.is_low
+    except ValueError as exc:
+        raise InvalidEvent(f"rating score {rating.score!r} is not on its scale") from exc
+    at = as_utc(event.occurred_at)
+    update: dict[str, Any] = {}
+    if state.csat is None or at >= state.csat.at:
+        update["csat"] = Csat(
+            score=rating.score,
+            scale=rating.scale,
+            at=at,
+            comment=rating.comment,
+            low=low,
+            ticket_id=rating.ticket_id,
+        )
+    if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
+        update["last_low_csat_at"] = at
+    payload = {
+        "score": rating.score,
+        "scale": rating.scale,
+        "low": low,
+        "comment": rating.comment,
+        "ticket_id": rating.ticket_id,
+        "source": event.source,
+        "at": at.isoformat(),
+    }
+    fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
+    return state.model_copy(update=update), [fact], None
+
+
+def _fold_consent(state: SupportState, event: SupportEvent) -> Folded:
+    channel = str(event.attributes.get("channel") or "email").strip().lower()
+    flag = f"{event.source}:{channel}"
+    at = as_utc(event.occurred_at)
+    flags = dict(state.consent.unsubscribed)
+    if event.kind == EventKind.UNSUBSCRIBED:
+        # A late unsubscribe is never ignored: on consent, err on the side of "no".
+        flags[flag] = max(at, flags.get(flag, at))
+    elif flag in flags and flags[flag] <= at:
+        del flags[flag]
+    if flags == state.consent.unsubscribed:
+        return state, [], None
+    details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
+    fact = Fact("consent_changed", flag, str(event.kind), details=details)
+    return state.model_copy(update={"consent": Consent(unsubscribed=flags)}), [fact], None
+
+
+def _fold_segment(state: SupportState, event: SupportEvent) -> Folded:
+    segment = event.attributes.get("segment")
+    if segment is None or str(segment).strip() == "":
+        raise InvalidEvent(f"{event.kind} without attributes['segment']")
+    name = str(segment).strip()
+    segments = set(state.segments)
+    entered = event.kind == EventKind.SEGMENT_ENTERED
+    if entered:
+        segments.add(name)
+    else:
+        segments.discard(name)
+    ordered = tuple(sorted(segments))
+    if ordered == state.segments:
+        return state, [], None
+    action = "entered" if entered else "exited"
+    details = {"segment": name, "action": action, "segments": list(ordered)}
+    fact = Fact("segments_changed", name, f"segment_{action}", details=details)
+    return state.model_copy(update={"segments": ordered}), [fact], None
+
+
+def _fold_profile(state: SupportState, event: SupportEvent) -> Folded:
+    traits = event.attributes.get("traits")
+    fields: dict[str, Any] = traits if isinstance(traits, dict) else event.attributes
+    at = as_utc(event.occurred_at)
+    profile = dict(state.profile)
+    changed: dict[str, Any] = {}
+    for name, value in fields.items():
+        candidate = ProfileField(value=value, source=event.source, at=at)
+        existing = profile.get(name)
+        if existing is None or newer_field(candidate, existing):
+            profile[name] = candidate
+            if existing is None or existing.value != value:
+                changed[name] = value
+    if profile == state.profile:
+        return state, [], None
+    facts = [Fact("profile_changed", reason=str(event.kind), details={"fields": changed})]
+    return state.model_copy(update={"profile": profile}), facts if changed else [], None
+
+
+_FOLDERS: dict[EventKind, Callable[[SupportState, SupportEvent], Folded]] = {
+    **{kind: _fold_ticket_like for kind in TICKET_KINDS | CONVERSATION_KINDS},
+    EventKind.CSAT_RECEIVED: _fold_rating,
+    EventKind.CONVERSATION_RATED: _fold_rating,
+    EventKind.UNSUBSCRIBED: _fold_consent,
+    EventKind.SUBSCRIBED: _fold_consent,
+    EventKind.SEGMENT_ENTERED: _fold_segment,
+    EventKind.SEGMENT_EXITED: _fold_segment,
+    EventKind.CONTACT_UPDATED: _fold_profile,
+    EventKind.IDENTIFY: _fold_profile,
+}

@@ -1,0 +1,278 @@
+"""Per-customer support state (SPEC S4): immutable pydantic models, orjson on the wire.
+
+`SupportState` is copy-on-write: the machine never mutates one, it builds the next with
+`model_copy(update=...)`. Flags that need the config to compute (`high_priority_open`,
+`refund_risk`, `recent_ticket`) are stored, set by the machine on every evaluation, so
+`exported_attributes()` and `explain()` need no config.
+
+Size: `to_bytes` drops defaults and keeps processed event ids as 8-character digests
+(48-bit BLAKE2b: a false "duplicate" needs a collision among ~200 ids, odds ~1e-10), so
+a customer with two open tickets serialises to well under 2 KB (see bench/state_bench.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from streams.events import Identities
+
+SupportStateName = Literal["clear", "open", "escalated", "cooldown", "recovery"]
+TicketSource = Literal["zendesk", "intercom"]
+# Why a ticket stopped counting as open; only "resolved" starts a cooldown and a campaign.
+ClosedReason = Literal["resolved", "merged", "deleted", "stale"]
+
+# Statuses that end a ticket (Zendesk solved/closed/deleted, Intercom closed, Intercom
+# tickets resolved). Anything else, including statuses we do not know, counts as open:
+# a wrongly open ticket only suppresses until it goes stale, a wrongly closed one leaks
+# promotions to an unhappy customer.
+CLOSED_STATUSES = frozenset({"solved", "closed", "deleted", "resolved"})
+SUPPRESSING_STATES: frozenset[str] = frozenset({"open", "escalated", "cooldown"})
+CONSENT_CHANNELS = ("email", "sms", "ads")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC datetime; naive values are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def unix_seconds(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+def event_digest(event_id: str) -> str:
+    """Short fixed-width digest of an event id, what `processed_ids` holds."""
+    raw = hashlib.blake2b(event_id.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TicketState(_Frozen):
+    """A Zendesk ticket or an Intercom conversation/ticket as the state last saw it."""
+
+    source: TicketSource
+    id: str
+    status: str
+    priority: str | None = None
+    reason: str | None = None
+    tags: tuple[str, ...] = ()
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    closed_reason: ClosedReason | None = None
+    merged_into: str | None = None
+    assignee: str | None = None
+
+    @property
+    def key(self) -> str:
+        return ticket_key(self.source, self.id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_reason is None
+
+
+def ticket_key(source: str, ticket_id: str) -> str:
+    return f"{source}:{ticket_id}"
+
+
+class Csat(_Frozen):
+    """The newest satisfaction rating: Zendesk good/bad or Intercom 1-5, as sent."""
+
+    score: str | int
+    scale: Literal["good_bad", "one_to_five"]
+    at: datetime
+    comment: bool = False
+    low: bool = False
+    ticket_id: str | None = None
+
+
+class ConsentSnapshot(_Frozen):
+    """What exports may use, carried on every transition (R15/R16/R17 gate on it)."""
+
+    email: bool = True
+    sms: bool = True
+    ads: bool = True
+    unsubscribed: tuple[str, ...] = ()  # "platform:channel" flags currently set
+
+    def allows(self, channel: str) -> bool:
+        return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
+
+
+class Consent(_Frozen):
+    """Unsubscribe flags keyed "platform:channel" with the time they were set.
+
+    A channel is allowed only while no platform holds a flag for it: an unsubscribe
+    anywhere wins; a later `subscribed` from a platform clears only that platform's flag.
+    """
+
+    unsubscribed: dict[str, datetime] = {}
+
+    def allows(self, channel: str) -> bool:
+        return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
+
+    def snapshot(self) -> ConsentSnapshot:
+        return ConsentSnapshot(
+            email=self.allows("email"),
+            sms=self.allows("sms"),
+            ads=self.allows("ads"),
+            unsubscribed=tuple(sorted(self.unsubscribed)),
+        )
+
+
+class ProfileField(_Frozen):
+    value: Any
+    source: str
+    at: datetime
+
+
+class TransitionNote(_Frozen):
+    """A compact record of a past transition, kept for `explain()`."""
+
+    at: datetime
+    kind: str
+    reason: str
+    event: str
+    old: str | None = None
+    new: str | None = None
+    ticket: str | None = None
+
+
+class SupportState(_Frozen):
+    customer_key: str
+    identities: Identities = Identities()
+    tickets: dict[str, TicketState] = {}
+    csat: Csat | None = None
+    consent: Consent = Consent()
+    segments: tuple[str, ...] = ()  # sorted, so serialisation is deterministic
+    profile: dict[str, ProfileField] = {}
+    support_state: SupportStateName = "clear"
+    last_resolved_at: datetime | None = None
+    last_low_csat_at: datetime | None = None
+    as_of: datetime | None = None  # newest time the state was evaluated at (never decreases)
+    seq: int = 0
+    processed_ids: tuple[str, ...] = ()  # event_digest() values, oldest first
+    holdout: bool = False
+    merged_into: str | None = None
+    recent_transitions: tuple[TransitionNote, ...] = ()
+    # Set by the machine on every evaluation (they need the config).
+    high_priority_open: bool = False
+    refund_risk: bool = False
+    recent_ticket: bool = False
+
+    def has_processed(self, event_id: str) -> bool:
+        return event_digest(event_id) in self.processed_ids
+
+    @property
+    def open_tickets(self) -> list[TicketState]:
+        return [t for t in self.tickets.values() if t.is_open]
+
+    @property
+    def open_ticket_count(self) -> int:
+        return sum(1 for t in self.tickets.values() if t.is_open)
+
+    @property
+    def has_open_ticket(self) -> bool:
+        return any(t.is_open for t in self.tickets.values())
+
+    @property
+    def last_ticket(self) -> TicketState | None:
+        """The most recently opened ticket, preferring ones that were not merged away."""
+        candidates = [t for t in self.tickets.values() if t.closed_reason != "merged"]
+        pool = candidates or list(self.tickets.values())
+        return max(pool, key=lambda t: (t.opened_at, t.key), default=None)
+
+    @property
+    def last_ticket_at(self) -> datetime | None:
+        last = self.last_ticket
+        return None if last is None else last.opened_at
+
+    @property
+    def last_ticket_status(self) -> str | None:
+        last = self.last_ticket
+        return None if last is None else last.status
+
+    @property
+    def ticket_reason(self) -> str | None:
+        """Reason of the newest open ticket that has one, else of the last ticket."""
+        with_reason = [t for t in self.open_tickets if t.reason]
+        if with_reason:
+            return max(with_reason, key=lambda t: (t.opened_at, t.key)).reason
+        last = self.last_ticket
+        return None if last is None else last.reason
+
+    def exported_attributes(self) -> dict[str, Any]:
+        """The R1/R6 person attributes, JSON-ready (times as unix seconds)."""
+        return {
+            "has_open_ticket": self.has_open_ticket,
+            "open_ticket_count": self.open_ticket_count,
+            "last_ticket_at": unix_seconds(self.last_ticket_at),
+            "last_ticket_status": self.last_ticket_status,
+            "ticket_reason": self.ticket_reason,
+            "support_state": self.support_state,
+            "refund_risk": self.refund_risk,
+            "recent_ticket": self.recent_ticket,
+            "last_csat_score": None if self.csat is None else self.csat.score,
+            "last_csat_at": None if self.csat is None else unix_seconds(self.csat.at),
+        }
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_defaults=True))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> SupportState:
+        return cls.model_validate(orjson.loads(data))
+
+    def explain(self) -> dict[str, Any]:
+        """Why the customer is (not) suppressed, for `supportsync state show`."""
+        return {
+            "customer_key": self.customer_key,
+            "merged_into": self.merged_into,
+            "support_state": self.support_state,
+            "suppressed": self.support_state in SUPPRESSING_STATES and not self.holdout,
+            "why": self._why(),
+            "holdout": self.holdout,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "identities": self.identities.model_dump(exclude_none=True),
+            "attributes": self.exported_attributes(),
+            "tickets": [
+                t.model_dump(mode="json", exclude_defaults=True)
+                for t in sorted(self.tickets.values(), key=lambda t: (t.opened_at, t.key))
+            ],
+            "csat": None if self.csat is None else self.csat.model_dump(mode="json"),
+            "consent": self.consent.snapshot().model_dump(mode="json"),
+            "segments": list(self.segments),
+            "last_resolved_at": _iso(self.last_resolved_at),
+            "last_low_csat_at": _iso(self.last_low_csat_at),
+            "recent_transitions": [
+                n.model_dump(mode="json", exclude_defaults=True) for n in self.recent_transitions
+            ],
+        }
+
+    def _why(self) -> str:
+        opened = [t.key for t in self.open_tickets]
+        text = {
+            "escalated": f"escalated: open {opened}"
+            + (" with refund/chargeback risk" if self.refund_risk else " at high priority"),
+            "open": f"open tickets {opened}",
+            "recovery": f"low CSAT at {_iso(self.last_low_csat_at)} (service recovery)",
+            "cooldown": f"all tickets resolved, last at {_iso(self.last_resolved_at)} (cooldown)",
+            "clear": "no open ticket, no window running",
+        }[self.support_state]
+        if self.holdout:
+            text += "; in the holdout group: flagged, never suppressed"
+        return text
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

@@ -1,0 +1,196 @@
+"""Transitions: the derived facts the state machine emits (SPEC S4, consumed by routing).
+
+Every transition carries what routing needs to act without reading the state: the
+customer's identities, a consent snapshot (exports are gated on it), the holdout flag
+and the exported attributes after the change. `transition_id` is a hash of
+(customer_key, causing_event_id, kind, discriminator), so replaying the same inputs
+gives the same ids and sinks can deduplicate on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from streams.events import Identities
+from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
+
+TransitionKind = Literal[
+    "support_state_changed",
+    "attributes_changed",
+    "ticket_opened",
+    "ticket_resolved",
+    "csat_received",
+    "consent_changed",
+    "segments_changed",
+    "profile_changed",
+    "states_merged",
+]
+
+# Kinds worth remembering in `SupportState.recent_transitions` (attribute and profile
+# churn would push the interesting history out of the bounded buffer).
+NOTED_KINDS: frozenset[str] = frozenset(
+    {
+        "support_state_changed",
+        "ticket_opened",
+        "ticket_resolved",
+        "csat_received",
+        "consent_changed",
+        "states_merged",
+    }
+)
+
+
+def transition_id(customer_key: str, causing_event_id: str, kind: str, discriminator: str) -> str:
+    joined = "\x1f".join((customer_key, causing_event_id, kind, discriminator))
+    return hashlib.sha256(joined.encode()).hexdigest()[:32]
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transition_id: str
+    kind: TransitionKind
+    customer_key: str
+    identities: Identities
+    consent: ConsentSnapshot
+    holdout: bool
+    old_state: str | None = None
+    new_state: str | None = None
+    reason: str
+    causing_event_id: str
+    occurred_at: datetime
+    attributes: dict[str, Any]
+    changed: tuple[str, ...] = ()
+    ticket: dict[str, Any] | None = None
+    rating: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None  # kind-specific extras (segments, profile, merge)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Transition:
+        return cls.model_validate(orjson.loads(data))
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A transition before the final state is known (handlers produce these)."""
+
+    kind: TransitionKind
+    discriminator: str = ""
+    reason: str = ""
+    ticket: dict[str, Any] | None = None
+    rating: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+    changed: tuple[str, ...] = ()
+
+
+def ticket_payload(ticket: TicketState) -> dict[str, Any]:
+    resolution = None
+    if ticket.closed_at is not None:
+        resolution = max(0, int((ticket.closed_at - ticket.opened_at).total_seconds()))
+    return {
+        "key": ticket.key,
+        "id": ticket.id,
+        "source": ticket.source,
+        "status": ticket.status,
+        "reason": ticket.reason,
+        "priority": ticket.priority,
+        "tags": list(ticket.tags),
+        "assignee": ticket.assignee,
+        "opened_at": ticket.opened_at.isoformat(),
+        "resolution_seconds": resolution,
+    }
+
+
+def state_reason(before: SupportState, after: SupportState, hint: str | None) -> str:
+    """Why `after.support_state` holds, in words routing and `state show` can use."""
+    if hint:
+        return hint
+    new = after.support_state
+    if new == "escalated":
+        return "refund_risk" if after.refund_risk else "high_priority"
+    if new == "open":
+        return "ticket_open"
+    if new == "recovery":
+        return "low_csat"
+    if new == "cooldown":
+        return "all_resolved"
+    if before.support_state in ("cooldown", "recovery"):
+        return f"{before.support_state}_expired"
+    return "all_resolved"
+
+
+def build_transitions(
+    before: SupportState,
+    after: SupportState,
+    facts: list[Fact],
+    *,
+    cause: str,
+    at: datetime,
+    reason: str,
+    hint: str | None,
+    scope: str = "",
+) -> list[Transition]:
+    """Facts first, then attributes_changed, then support_state_changed (a fixed order)."""
+    attributes = after.exported_attributes()
+    old_attributes = before.exported_attributes()
+    changed = tuple(k for k, v in attributes.items() if old_attributes.get(k) != v)
+    all_facts = list(facts)
+    if changed:
+        all_facts.append(Fact("attributes_changed", reason=hint or reason, changed=changed))
+    if after.support_state != before.support_state:
+        all_facts.append(
+            Fact(
+                "support_state_changed",
+                discriminator=f"{before.support_state}->{after.support_state}",
+                reason=state_reason(before, after, hint),
+            )
+        )
+    consent = after.consent.snapshot()
+    return [
+        Transition(
+            transition_id=transition_id(
+                after.customer_key, cause, fact.kind, scope + fact.discriminator
+            ),
+            kind=fact.kind,
+            customer_key=after.customer_key,
+            identities=after.identities,
+            consent=consent,
+            holdout=after.holdout,
+            old_state=before.support_state if fact.kind == "support_state_changed" else None,
+            new_state=after.support_state if fact.kind == "support_state_changed" else None,
+            reason=fact.reason or reason,
+            causing_event_id=cause,
+            occurred_at=at,
+            attributes=attributes,
+            changed=fact.changed,
+            ticket=fact.ticket,
+            rating=fact.rating,
+            details=fact.details,
+        )
+        for fact in all_facts
+    ]
+
+
+def notes_for(transitions: list[Transition]) -> list[TransitionNote]:
+    return [
+        TransitionNote(
+            at=t.occurred_at,
+            kind=t.kind,
+            reason=t.reason,
+            event=t.causing_event_id,
+            old=t.old_state,
+            new=t.new_state,
+            ticket=None if t.ticket is None else str(t.ticket["key"]),
+        )
+        for t in transitions
+        if t.kind in NOTED_KINDS
+    ]
