@@ -158,7 +158,7 @@ class FakeServer:
 
     # -- subclass hooks --------------------------------------------------------------------
     def route(self, method: str, template: str, handler: Handler) -> None:
-        """Serve ``METHOD /path/{param}`` with ``handler``."""
+        """Serve ``METHOD /path/{param}`` with ``handler`` (method ``*`` matches any)."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self._routes.append((method.upper(), re.compile(f"^{regex}$"), handler))
 
@@ -243,7 +243,7 @@ class FakeServer:
     async def _dispatch(self, request: web.Request, body: bytes, parsed: Any) -> web.StreamResponse:
         for method, pattern, handler in self._routes:
             found = pattern.match(request.path)
-            if found and method == request.method:
+            if found and method in ("*", request.method):
                 call = Call(request, found.groupdict(), request.query, body, parsed)
                 try:
                     return await handler(call)
