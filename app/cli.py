@@ -1,0 +1,106 @@
+"""The `supportsync` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from app.settings import ConfigError, Settings, load_settings
+
+SAMPLE_TICKET = {
+    "supportsync": "zendesk-trigger/v1",
+    "event_id": "sample-1001-open",
+    "ticket": {
+        "id": "1001",
+        "status": "Open",
+        "priority": "High",
+        "tags": "billing refund",
+        "subject": "Charged twice",
+        "created_at": "2026-01-01T10:00:00Z",
+        "updated_at": "2026-01-01T10:00:00Z",
+    },
+    "requester": {"id": "501", "email": "jane@example.com"},
+}
+
+
+def sample_curl(settings: Settings, port: int) -> str:
+    """A shell snippet that signs the sample ticket now and POSTs it (openssl + curl)."""
+    assert settings.zendesk_webhook_secret is not None
+    secret = settings.zendesk_webhook_secret.get_secret_value()
+    body = orjson.dumps(SAMPLE_TICKET).decode()
+    return "\n".join(
+        [
+            f"BODY={shlex.quote(body)}",
+            "TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+            "SIG=$(printf '%s%s' \"$TS\" \"$BODY\" | openssl dgst -sha256 -hmac "
+            f"{shlex.quote(secret)} -binary | base64)",
+            f"curl -sS -X POST http://{settings.web_host}:{port}/webhooks/zendesk \\",
+            "  -H 'Content-Type: application/json' \\",
+            "  -H \"X-Zendesk-Webhook-Signature: $SIG\" \\",
+            "  -H \"X-Zendesk-Webhook-Signature-Timestamp: $TS\" \\",
+            "  --data \"$BODY\"",
+        ]
+    )
+
+
+def cmd_run(settings: Settings) -> int:
+    import faust
+
+    from app.runtime import build_worker, prepare
+
+    generated: dict[str, str] = {}
+    if settings.embedded:
+        settings, generated = settings.with_dev_secrets()
+    bootstrap, broker = prepare(settings)
+    try:
+        _topology, _pipeline, _web = build_worker(settings, bootstrap)
+        mode = "embedded Tansu broker (in memory: state is lost on stop)" if broker else bootstrap
+        print(f"supportsync: Kafka at {bootstrap} — {mode}", flush=True)
+        url = f"http://{settings.web_host}:{settings.web_port}"
+        print(f"supportsync: webhooks on {url}", flush=True)
+        if not settings.customerio_configured:
+            print(
+                f"supportsync: Customer.io in dry-run: {settings.data_dir}/outbox/customerio.jsonl",
+                flush=True,
+            )
+        if generated:
+            print("supportsync: generated dev secrets (set SUPPORTSYNC_* to choose your own):")
+            for name, value in generated.items():
+                print(f"  SUPPORTSYNC_{name.upper()}={value}")
+            print("supportsync: send a signed sample ticket webhook with:\n")
+            print(sample_curl(settings, settings.web_port), flush=True)
+            print()
+        worker = faust.Worker(_topology.app, loglevel="INFO", quiet=True)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="supportsync")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the worker and webhook server (embedded broker by default)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"supportsync: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return cmd_run(settings)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

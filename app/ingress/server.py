@@ -1,0 +1,107 @@
+"""The HTTP server: signed webhooks in, plus /healthz and /metrics (SPEC S2.1, S8).
+
+Every webhook endpoint follows one path: read at most `max_body_bytes` (413 past it), let the
+source verify the signature over the raw bytes and pick the routing key (401/400), hand the
+envelope to the batcher and answer 200 only after the broker acknowledged it (503 if not).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import metrics
+from app.ingress.batcher import BrokerUnavailable, RawBatcher
+from connectors.inbound import InboundError, PayloadTooLarge, WebhookSource
+from streams.records import RawEnvelope
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+def _json(status: int, doc: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json")
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class WebhookEndpoint:
+    """POST handler for one source."""
+
+    def __init__(self, source: WebhookSource, batcher: RawBatcher, max_body_bytes: int) -> None:
+        self.source = source
+        self.batcher = batcher
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        name = self.source.source
+        metrics.EVENTS_RECEIVED.labels(name).inc()
+        received = time.time()
+        try:
+            body = await read_capped(request, self.max_body_bytes)
+            accepted = self.source.accept(body, request.headers, received)
+        except InboundError as exc:
+            metrics.EVENTS_REJECTED.labels(name, exc.reason).inc()
+            log.info("rejected %s webhook: %s (%s)", name, exc.reason, exc.status)
+            return _json(exc.status, {"error": exc.reason, "detail": exc.detail})
+        envelope = RawEnvelope(
+            source=name,
+            body=body.decode("utf-8"),
+            headers=accepted.headers,
+            received_at=received,
+            key=accepted.key,
+            path=request.path,
+        )
+        try:
+            await self.batcher.submit(envelope)
+        except BrokerUnavailable:
+            metrics.EVENTS_REJECTED.labels(name, "broker_unavailable").inc()
+            return _json(503, {"error": "broker_unavailable", "detail": "retry later"})
+        metrics.EVENTS_ACCEPTED.labels(name).inc()
+        return _json(200, {"status": "accepted"})
+
+
+def build_web_app(
+    endpoints: dict[str, WebhookEndpoint],
+    health: HealthCheck,
+    extra_routes: list[web.RouteDef] | None = None,
+    max_body_bytes: int = 1024 * 1024,
+) -> web.Application:
+    # aiohttp's own cap answers 413 too; keep it above ours so our handler decides.
+    app = web.Application(client_max_size=max_body_bytes + 1)
+    for path, endpoint in endpoints.items():
+        app.router.add_post(path, endpoint)
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok, detail = await health()
+        return _json(200 if ok else 503, {"ok": ok, **detail})
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.REGISTRY),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    if extra_routes:
+        app.router.add_routes(extra_routes)
+    return app

@@ -1,0 +1,102 @@
+"""Prometheus metrics (SPEC S8): base units, `_total` counters, `_seconds` histograms, and no
+per-customer labels. Every name here is queried by the Grafana dashboard."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+EVENTS_RECEIVED = Counter(
+    "supportsync_events_received_total", "Inbound requests received", ["source"], registry=REGISTRY
+)
+EVENTS_ACCEPTED = Counter(
+    "supportsync_events_accepted_total",
+    "Inbound requests acknowledged by the broker and answered 2xx",
+    ["source"],
+    registry=REGISTRY,
+)
+EVENTS_REJECTED = Counter(
+    "supportsync_events_rejected_total",
+    "Inbound requests rejected, by reason",
+    ["source", "reason"],
+    registry=REGISTRY,
+)
+EVENTS_PROCESSED = Counter(
+    "supportsync_events_processed_total",
+    "Canonical events applied to the state, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+EVENTS_UNHANDLED = Counter(
+    "supportsync_events_unhandled_total",
+    "Valid raw records of a type no normalizer maps (kept on the raw topic)",
+    ["source"],
+    registry=REGISTRY,
+)
+EVENTS_DUPLICATE = Counter(
+    "supportsync_events_duplicate_total",
+    "Events ignored as already processed",
+    registry=REGISTRY,
+)
+TRANSITIONS = Counter(
+    "supportsync_transitions_total",
+    "support_state transitions",
+    ["old_state", "new_state"],
+    registry=REGISTRY,
+)
+CUSTOMERS_BY_STATE = Gauge(
+    "supportsync_customers",
+    "Customers by support_state (partitions owned by this worker)",
+    ["support_state"],
+    registry=REGISTRY,
+)
+OPEN_TICKETS = Gauge(
+    "supportsync_open_tickets", "Open tickets and conversations held in state", registry=REGISTRY
+)
+ACTIONS_ROUTED = Counter(
+    "supportsync_actions_total",
+    "Actions produced by the routing rules",
+    ["sink", "recipe"],
+    registry=REGISTRY,
+)
+SINK_REQUESTS = Counter(
+    "supportsync_sink_requests_total",
+    "Requests made by sinks, by outcome status",
+    ["sink", "operation", "status"],
+    registry=REGISTRY,
+)
+SINK_LATENCY = Histogram(
+    "supportsync_sink_request_duration_seconds",
+    "Duration of one sink request",
+    ["sink", "operation"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RATE_LIMIT_WAIT = Counter(
+    "supportsync_rate_limit_wait_seconds_total",
+    "Time sinks spent waiting for rate-limit tokens",
+    ["sink"],
+    registry=REGISTRY,
+)
+SINK_RETRIES = Counter(
+    "supportsync_sink_retries_total", "Sink request retries", ["sink"], registry=REGISTRY
+)
+DLQ = Counter(
+    "supportsync_dlq_total", "Dead letters written", ["stage", "reason"], registry=REGISTRY
+)
+CONSUMER_LAG = Gauge(
+    "supportsync_consumer_lag",
+    "Records behind the end of the partition (Tansu end offsets understate it)",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+DELIVERY_LATENCY = Histogram(
+    "supportsync_delivery_latency_seconds",
+    "Webhook receipt to the sink's confirmed delivery (the suppression SLO)",
+    ["sink", "priority"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

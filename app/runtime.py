@@ -1,0 +1,219 @@
+"""`supportsync run`: the embedded broker (unless one is configured), topics, the Faust worker,
+the webhook server and the sinks, in one process (SPEC S9)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import faust
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from app import metrics
+from app.broker import EmbeddedBroker, ensure_topics
+from app.ingress.batcher import RawBatcher
+from app.ingress.server import WebhookEndpoint, build_web_app
+from app.settings import Settings
+from connectors.customerio.sink import CustomerIOSink
+from connectors.delivery.dlq import DeadLetter
+from connectors.delivery.http import HttpClient
+from connectors.delivery.outbox import Outbox
+from connectors.delivery.ratelimit import TokenBucket
+from connectors.delivery.retry import RetryPolicy
+from connectors.delivery.sink import DeliveryObserver, Sink
+from connectors.inbound import WebhookSource
+from connectors.zendesk.webhook import ZendeskWebhooks
+from streams.agents import Pipeline
+from streams.delivered import TableDeliveredStore
+from streams.faust_app import SINKS, Topology, build_app, topic_names
+from streams.routing import Router, RoutingConfig
+from streams.state.config import StateConfig
+
+log = logging.getLogger(__name__)
+
+
+class MetricsObserver(DeliveryObserver):
+    def request(self, sink: str, operation: str, outcome: str, seconds: float) -> None:
+        metrics.SINK_REQUESTS.labels(sink, operation, outcome).inc()
+        metrics.SINK_LATENCY.labels(sink, operation).observe(seconds)
+
+    def retry(self, sink: str, operation: str, error: Exception) -> None:
+        metrics.SINK_RETRIES.labels(sink).inc()
+
+    def dead_letter(self, sink: str, reason: str) -> None:
+        metrics.DLQ.labels(f"sink:{sink}", reason).inc()
+
+    def delivered(self, sink: str, operation: str, priority: str, latency: float | None) -> None:
+        if latency is not None:
+            metrics.DELIVERY_LATENCY.labels(sink, priority).observe(max(latency, 0.0))
+
+
+class TopicDeadLetters:
+    """Sink dead letters go to the dlq topic (and are counted)."""
+
+    def __init__(self, topic: faust.TopicT) -> None:
+        self._topic = topic
+
+    async def write(self, dead_letter: DeadLetter) -> None:
+        await self._topic.send(key=dead_letter.action.sink.encode(), value=dead_letter.to_json())
+
+
+def webhook_sources(settings: Settings) -> dict[str, WebhookSource]:
+    sources: dict[str, WebhookSource] = {}
+    if settings.zendesk_webhook_secret is not None:
+        sources["/webhooks/zendesk"] = ZendeskWebhooks(
+            settings.zendesk_webhook_secret.get_secret_value(), settings.signature_tolerance_s
+        )
+    return sources
+
+
+def build_sinks(
+    settings: Settings, topology: Topology, session: aiohttp.ClientSession
+) -> dict[str, Sink]:
+    store = TableDeliveredStore(topology.delivered)
+    dead = TopicDeadLetters(topology.topics["dlq"])
+    observer = MetricsObserver()
+    policy = RetryPolicy(deadline=settings.sink_retry_deadline_s)
+    outbox = Outbox(settings.data_dir)
+
+    def bucket(name: str, rate: float) -> TokenBucket:
+        return TokenBucket(
+            rate, max(1.0, rate), name=name,
+            on_wait=lambda seconds: metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds),
+        )
+
+    cio_bucket = bucket("customerio", settings.customerio_rate_per_s)
+    client = HttpClient(
+        session,
+        base_url=settings.customerio_track_url,
+        bucket=cio_bucket,
+        auth=aiohttp.BasicAuth(
+            settings.customerio_site_id.get_secret_value(),
+            settings.customerio_api_key.get_secret_value(),
+        )
+        if settings.customerio_site_id and settings.customerio_api_key
+        else None,
+    )
+    sinks: dict[str, Sink] = {
+        "customerio": CustomerIOSink(
+            client=client,
+            bucket=cio_bucket,
+            store=store,
+            dead_letters=dead,
+            policy=policy,
+            outbox=None if settings.customerio_configured else outbox,
+            observer=observer,
+        )
+    }
+    return sinks
+
+
+class WebService(Service):
+    """The HTTP server, the raw-topic producer and the sinks' HTTP session."""
+
+    def __init__(
+        self, settings: Settings, bootstrap_servers: str, pipeline: Pipeline, **kw: Any
+    ) -> None:
+        self.settings = settings
+        self.bootstrap_servers = bootstrap_servers
+        self.pipeline = pipeline
+        self.producer: AIOKafkaProducer | None = None
+        self.batcher: RawBatcher | None = None
+        self.runner: web.AppRunner | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.port: int | None = None
+        super().__init__(**kw)
+
+    async def healthy(self) -> tuple[bool, dict[str, Any]]:
+        app = self.pipeline.topology.app
+        assigned = len(app.consumer.assignment()) if app.consumer else 0
+        ok = assigned > 0 and not app.rebalancing and self.pipeline.sinks_ready.is_set()
+        return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self.session = aiohttp.ClientSession()
+        self.pipeline.sinks = build_sinks(s, self.pipeline.topology, self.session)
+        self.pipeline.sinks_ready.set()
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            linger_ms=0,
+            request_timeout_ms=5000,
+            max_batch_size=1024 * 1024,
+        )
+        await self.producer.start()
+        names = topic_names(s)
+        self.batcher = RawBatcher(
+            self.producer,
+            lambda source: names[f"raw.{source}"],
+            s.partitions,
+            linger_s=s.ingress_linger_ms / 1000.0,
+            max_batch=s.ingress_max_batch,
+        )
+        endpoints = {
+            path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
+            for path, source in webhook_sources(s).items()
+        }
+        web_app = build_web_app(endpoints, self.healthy, max_body_bytes=s.max_body_bytes)
+        self.runner = web.AppRunner(web_app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.web_host, s.web_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else s.web_port
+        log.info("webhook server listening on http://%s:%s", s.web_host, self.port)
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.batcher is not None:
+            await self.batcher.flush_all()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.session is not None:
+            await self.session.close()
+
+
+def build_worker(
+    settings: Settings, bootstrap_servers: str, *, clock: Any = time.time
+) -> tuple[Topology, Pipeline, WebService]:
+    topology = build_app(settings, bootstrap_servers)
+    pipeline = Pipeline(
+        topology,
+        state_config=StateConfig(),
+        router=Router(RoutingConfig(customerio_identifier=settings.customerio_identifier)),
+        sink_names=("customerio",),
+        partitions=settings.partitions,
+        clock=clock,
+    )
+    web_service = WebService(settings, bootstrap_servers, pipeline)
+    topology.app.service(web_service)  # type: ignore[arg-type]
+    return topology, pipeline, web_service
+
+
+def prepare(settings: Settings) -> tuple[str, EmbeddedBroker | None]:
+    """Start the embedded broker when none is configured; create every topic."""
+    broker: EmbeddedBroker | None = None
+    if settings.embedded:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap_servers
+    else:
+        assert settings.kafka_bootstrap_servers is not None
+        bootstrap = settings.kafka_bootstrap_servers
+    try:
+        asyncio.run(ensure_topics(bootstrap, topic_names(settings).values(), settings.partitions))
+    except BaseException:
+        if broker is not None:
+            broker.stop()
+        raise
+    return bootstrap, broker
+
+
+__all__ = ["SINKS", "build_worker", "prepare"]

@@ -1,0 +1,59 @@
+"""The contract between the web server and one inbound source (one per platform).
+
+A source verifies a request over the raw bytes and picks the routing key; it parses no more
+than that. Normalizing into `SupportEvent`s happens later, in the stream, from the raw record.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from connectors.inbound.errors import BadPayload, BadSignature
+from streams.events import Source
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A verified request: the routing key and the headers worth keeping on the raw record."""
+
+    key: str
+    headers: dict[str, str]
+    event_id: str | None = None
+
+
+class WebhookSource(Protocol):
+    source: Source
+
+    def accept(self, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
+        """Verify and pick the key; raise an InboundError subclass to reject."""
+        ...
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or BadPayload."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadPayload("body is not JSON", reason="not_json") from exc
+    if not isinstance(doc, dict):
+        raise BadPayload("body is not a JSON object", reason="not_object")
+    return doc
+
+
+def signatures_match(expected: bytes | str, given: bytes | str) -> bool:
+    """Constant-time comparison; str arguments are compared as ASCII/UTF-8 bytes."""
+    a = expected.encode() if isinstance(expected, str) else expected
+    b = given.encode() if isinstance(given, str) else given
+    return hmac.compare_digest(a, b)
+
+
+def require_header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if not value:
+        raise BadSignature(f"missing {name} header", reason="missing_signature")
+    return value

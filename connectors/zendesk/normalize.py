@@ -1,0 +1,230 @@
+"""Zendesk payloads → SupportEvents (pure).
+
+Two body shapes arrive at /webhooks/zendesk:
+- event-subscribed webhooks: `{"type": "zen:event-type:ticket.status_changed", "id", "time",
+  "subject", "detail": {...ticket or user...}, "event": {...}}` — statuses in upper or title
+  case, ids as strings;
+- trigger/automation webhooks built from our recommended body (`TRIGGER_BODY_TEMPLATE`,
+  documented in the README): a full ticket snapshot plus the requester and satisfaction.
+Unknown-but-valid event types normalize to no events (counted by the caller, kept on raw).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from streams.events import EventKind, Identities, RatingInfo, SupportEvent, TicketInfo
+
+TRIGGER_MARKER = "zendesk-trigger/v1"
+
+#: What to paste as the JSON body of a Zendesk trigger/automation webhook action.
+TRIGGER_BODY_TEMPLATE: dict[str, Any] = {
+    "supportsync": TRIGGER_MARKER,
+    "event_id": "{{ticket.id}}:{{ticket.updated_at_with_timestamp}}:{{ticket.status}}",
+    "ticket": {
+        "id": "{{ticket.id}}",
+        "status": "{{ticket.status}}",
+        "priority": "{{ticket.priority}}",
+        "tags": "{{ticket.tags}}",
+        "subject": "{{ticket.title}}",
+        "channel": "{{ticket.via}}",
+        "assignee": "{{ticket.assignee.email}}",
+        "group": "{{ticket.group.name}}",
+        "created_at": "{{ticket.created_at_with_timestamp}}",
+        "updated_at": "{{ticket.updated_at_with_timestamp}}",
+    },
+    "requester": {
+        "id": "{{ticket.requester.id}}",
+        "email": "{{ticket.requester.email}}",
+        "external_id": "{{ticket.requester.external_id}}",
+        "phone": "{{ticket.requester.phone}}",
+    },
+    "satisfaction": {"score": "{{satisfaction.current_rating}}"},
+}
+
+_TICKET_KINDS = {
+    "ticket.created": EventKind.TICKET_OPENED,
+    "ticket.status_changed": EventKind.TICKET_STATUS_CHANGED,
+    "ticket.priority_changed": EventKind.TICKET_PRIORITY_CHANGED,
+    "ticket.tags_changed": EventKind.TICKET_TAGS_CHANGED,
+    "ticket.merged": EventKind.TICKET_MERGED,
+    "ticket.soft_deleted": EventKind.TICKET_STATUS_CHANGED,
+    "ticket.permanently_deleted": EventKind.TICKET_STATUS_CHANGED,
+}
+_USER_PREFIX = "user."
+
+
+def parse_time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    # Trigger placeholders for empty fields render as "" (or "-" for priority).
+    return text if text and text != "-" else None
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(t) for t in value if str(t).strip())
+    if isinstance(value, str):
+        return tuple(t for t in value.split() if t)  # {{ticket.tags}} is space-separated
+    return ()
+
+
+def _ticket(detail: dict[str, Any], **override: Any) -> TicketInfo:
+    fields: dict[str, Any] = {
+        "id": detail.get("id"),
+        "status": _text(detail.get("status")),
+        "priority": _text(detail.get("priority")),
+        "tags": _tags(detail.get("tags")),
+        "subject": _text(detail.get("subject")),
+        "channel": _text((detail.get("via") or {}).get("channel"))
+        if isinstance(detail.get("via"), dict)
+        else _text(detail.get("channel")),
+        "assignee": _text(detail.get("assignee") or detail.get("assignee_id")),
+        "group": _text(detail.get("group") or detail.get("group_id")),
+        "created_at": parse_time(detail.get("created_at")),
+        "updated_at": parse_time(detail.get("updated_at")),
+    }
+    fields.update(override)
+    return TicketInfo(**fields)
+
+
+def _event_current(doc: dict[str, Any], field: str) -> Any:
+    event = doc.get("event")
+    if not isinstance(event, dict):
+        return None
+    current = event.get("current")
+    return current.get(field) if isinstance(current, dict) else current
+
+
+def _fallback_id(body: bytes) -> str:
+    return "zendesk:" + hashlib.sha256(body).hexdigest()[:32]
+
+
+def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
+    """All events in one Zendesk webhook body (raises ValueError/KeyError on a bad shape)."""
+    doc = orjson.loads(body)
+    if doc.get("supportsync") == TRIGGER_MARKER:
+        return _from_trigger(doc, body, received_at)
+    event_type = str(doc.get("type", "")).removeprefix("zen:event-type:")
+    detail = doc.get("detail") or {}
+    event_id = str(doc.get("id") or _fallback_id(body))
+    occurred = parse_time(doc.get("time")) or received_at
+    if event_type in _TICKET_KINDS:
+        return [_from_ticket_event(doc, event_type, detail, event_id, occurred, received_at)]
+    if event_type.startswith(_USER_PREFIX):
+        identities = Identities(
+            email=_text(detail.get("email")),
+            external_id=_text(detail.get("external_id")),
+            zendesk_user_id=_text(detail.get("id")),
+            phone=_text(detail.get("phone")),
+        )
+        attributes = {k: v for k in ("name", "role") if (v := _text(detail.get(k)))}
+        return [
+            SupportEvent(
+                event_id=event_id,
+                source="zendesk",
+                kind=EventKind.CONTACT_UPDATED,
+                occurred_at=occurred,
+                received_at=received_at,
+                identities=identities,
+                attributes=attributes,
+            )
+        ]
+    return []
+
+
+def _from_ticket_event(
+    doc: dict[str, Any],
+    event_type: str,
+    detail: dict[str, Any],
+    event_id: str,
+    occurred: datetime,
+    received_at: datetime,
+) -> SupportEvent:
+    override: dict[str, Any] = {}
+    if event_type == "ticket.status_changed" and (status := _event_current(doc, "status")):
+        override["status"] = _text(status)
+    elif event_type == "ticket.priority_changed" and (prio := _event_current(doc, "priority")):
+        override["priority"] = _text(prio)
+    elif event_type == "ticket.tags_changed" and isinstance(doc.get("event"), dict):
+        added = _tags(doc["event"].get("tags_added"))
+        removed = set(_tags(doc["event"].get("tags_removed")))
+        base = _tags(detail.get("tags"))
+        override["tags"] = tuple(t for t in dict.fromkeys(base + added) if t not in removed)
+    elif event_type == "ticket.merged":
+        event = doc.get("event") or {}
+        target = event.get("target_ticket_id") or event.get("merged_into") or event.get("current")
+        override["merged_into"] = _text(target)
+        override["status"] = "closed"
+    elif event_type.endswith("deleted"):
+        override["status"] = "deleted"
+    if "updated_at" not in override and not detail.get("updated_at"):
+        override["updated_at"] = occurred
+    ticket = _ticket(detail, **override)
+    requester = _text(detail.get("requester_id"))
+    return SupportEvent(
+        event_id=event_id,
+        source="zendesk",
+        kind=_TICKET_KINDS[event_type],
+        occurred_at=ticket.updated_at or occurred,
+        received_at=received_at,
+        identities=Identities(zendesk_user_id=requester),
+        ticket=ticket,
+    )
+
+
+def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> list[SupportEvent]:
+    ticket_doc = doc.get("ticket") or {}
+    requester = doc.get("requester") or {}
+    ticket = _ticket(ticket_doc)
+    identities = Identities(
+        email=_text(requester.get("email")),
+        external_id=_text(requester.get("external_id")),
+        zendesk_user_id=_text(requester.get("id")),
+        phone=_text(requester.get("phone")),
+    )
+    event_id = _text(doc.get("event_id")) or _fallback_id(body)
+    occurred = ticket.updated_at or received_at
+    events = [
+        SupportEvent(
+            event_id=event_id,
+            source="zendesk",
+            kind=EventKind.TICKET_STATUS_CHANGED,
+            occurred_at=occurred,
+            received_at=received_at,
+            identities=identities,
+            ticket=ticket,
+        )
+    ]
+    score = (_text((doc.get("satisfaction") or {}).get("score")) or "").lower()
+    if score in ("good", "bad"):
+        events.append(
+            SupportEvent(
+                event_id=f"{event_id}:csat:{score}",
+                source="zendesk",
+                kind=EventKind.CSAT_RECEIVED,
+                occurred_at=occurred,
+                received_at=received_at,
+                identities=identities,
+                ticket=ticket,
+                rating=RatingInfo(score=score, scale="good_bad", ticket_id=ticket.id),
+            )
+        )
+    return events

@@ -1,0 +1,239 @@
+"""The Faust agents: thin shells that decode a batch, call `streams.stages`, and produce.
+
+    raw.<source>        ──ingest──▶  events.by-customer (one record per target partition)
+    events.by-customer  ──apply───▶  transitions, out.<sink> (same partition number)
+    out.<sink>          ──deliver─▶  the platform (via connectors.*.sink)
+
+Timers: the apply agent keeps one DueIndex per partition. A Faust timer only *sends a tick
+record* to a partition whose next deadline has passed; expiry runs inside the apply agent's
+stream iteration, so table writes have a source partition and are ordered with events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from app import metrics
+from app.ingress.batcher import partition_for
+from connectors.delivery.actions import Action
+from connectors.delivery.errors import SinkBackpressureError
+from connectors.delivery.sink import Sink
+from streams.deadletters import StageDeadLetter
+from streams.faust_app import Topology
+from streams.records import (
+    decode_event_batch,
+    decode_raw_batch,
+    encode_event_batch,
+    encode_json_batch,
+)
+from streams.routing import Router
+from streams.stages import ApplyResult, apply_batch, expire_due, ingest
+from streams.state.config import StateConfig
+from streams.state.machine import next_deadline
+from streams.state.model import SupportState
+from streams.state.timers import DueIndex
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class Pipeline:
+    """Registers the agents on `topology.app`; holds per-partition timer indexes."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        state_config: StateConfig,
+        router: Router,
+        sink_names: tuple[str, ...],
+        partitions: int,
+        clock: Clock,
+        tick_interval: float = 1.0,
+    ) -> None:
+        self.topology = topology
+        self.state_config = state_config
+        self.router = router
+        self.sink_names = sink_names
+        self.sinks: dict[str, Sink] = {}
+        self.sinks_ready = asyncio.Event()
+        self.partitions = partitions
+        self.clock = clock
+        self.due: dict[int, DueIndex] = {}
+        self.processed_records = 0
+        self._register(tick_interval)
+
+    # -- table accessors -------------------------------------------------------------------
+
+    def _lookup(self, identifier: str) -> str | None:
+        value = self.topology.identity.get(identifier.encode())
+        return value.decode() if value is not None else None
+
+    def _link(self, identifier: str, customer_key: str) -> None:
+        self.topology.identity[identifier.encode()] = customer_key.encode()
+
+    def _get_state(self, key: str) -> SupportState | None:
+        raw = self.topology.state.get(key.encode())
+        return SupportState.from_bytes(raw) if raw is not None else None
+
+    def _put_state(self, key: str, state: SupportState) -> None:
+        self.topology.state[key.encode()] = state.to_bytes()
+
+    def _due_index(self, partition: int) -> DueIndex:
+        index = self.due.get(partition)
+        if index is None:
+            # First use after an assignment: rebuild from the recovered table (once).
+            index = DueIndex()
+            for raw_key, raw_state in self.topology.state.items():
+                key = raw_key.decode()
+                if partition_for(key, self.partitions) == partition:
+                    state = SupportState.from_bytes(raw_state)
+                    index.schedule(key, next_deadline(state, self.state_config))
+            self.due[partition] = index
+        return index
+
+    # -- producing -------------------------------------------------------------------------
+
+    async def _dead_letter(self, letters: list[StageDeadLetter]) -> None:
+        topic = self.topology.topics["dlq"]
+        for letter in letters:
+            metrics.DLQ.labels(letter.stage, letter.reason).inc()
+            log.warning("dead letter from %s: %s", letter.stage, letter.reason)
+            await topic.send(key=letter.stage.encode(), value=letter.to_json())
+
+    async def _emit(self, partition: int, result: ApplyResult) -> None:
+        topics = self.topology.topics
+        if result.transitions:
+            await topics["transitions"].send(
+                key=result.transitions[0].customer_key.encode(),
+                value=encode_json_batch([t.model_dump(mode="json") for t in result.transitions]),
+                partition=partition,
+            )
+            for t in result.transitions:
+                if t.kind == "support_state_changed":
+                    metrics.TRANSITIONS.labels(t.old_state or "none", t.new_state or "none").inc()
+        by_sink: dict[str, list[Action]] = defaultdict(list)
+        for action in result.actions:
+            by_sink[action.sink].append(action)
+        for sink, actions in by_sink.items():
+            metrics.ACTIONS_ROUTED.labels(sink, actions[0].operation).inc(len(actions))
+            await topics[f"out.{sink}"].send(
+                key=actions[0].customer_key.encode(),
+                value=encode_json_batch([a.model_dump(mode="json") for a in actions]),
+                partition=partition,
+            )
+        if result.dead_letters:
+            await self._dead_letter(result.dead_letters)
+        for survivor, event, received in result.forwards:
+            await topics["events.by-customer"].send(
+                key=survivor.encode(),
+                value=encode_event_batch([(survivor, event, received)]),
+                partition=partition_for(survivor, self.partitions),
+            )
+        index = self._due_index(partition)
+        for key, due in result.deadlines.items():
+            index.schedule(key, due)
+
+    # -- agents ----------------------------------------------------------------------------
+
+    def _register(self, tick_interval: float) -> None:
+        app = self.topology.app
+        topics = self.topology.topics
+        raw = app.topic(*[t.get_topic_name() for k, t in topics.items() if k.startswith("raw.")],
+                        key_type=bytes, value_type=bytes)
+
+        @app.agent(raw, name="ingest")
+        async def ingest_agent(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await self._ingest(event.value)
+
+        @app.agent(topics["events.by-customer"], name="apply")
+        async def apply_agent(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await self._apply(event.message.partition, event.value)
+
+        for sink_name in self.sink_names:
+            self._register_sink(sink_name)
+
+        @app.timer(interval=tick_interval)
+        async def tick_due_partitions() -> None:
+            now = self.clock()
+            when = datetime.fromtimestamp(now, UTC)
+            for partition, index in list(self.due.items()):
+                due = index.next_due()
+                if due is not None and due <= when:
+                    await topics["events.by-customer"].send(
+                        key=b"tick", value=orjson.dumps({"v": 1, "tick": now}),
+                        partition=partition,
+                    )
+
+        self._agents: list[Any] = [ingest_agent, apply_agent, tick_due_partitions]
+
+    def _register_sink(self, sink_name: str) -> None:
+        app = self.topology.app
+
+        @app.agent(self.topology.topics[f"out.{sink_name}"], name=f"deliver-{sink_name}")
+        async def deliver_agent(stream: faust.StreamT[bytes]) -> None:
+            async for value in stream:
+                actions = [Action.model_validate(a) for a in orjson.loads(value)["items"]]
+                # Sinks need the running loop (HTTP sessions): built by the web service.
+                await self.sinks_ready.wait()
+                await self._deliver(self.sinks[sink_name], actions)
+
+    async def _ingest(self, value: bytes) -> None:
+        envelopes = decode_raw_batch(value)
+        result = ingest(
+            envelopes, lookup=self._lookup, link=self._link, partitions=self.partitions
+        )
+        for source, count in result.unhandled.items():
+            metrics.EVENTS_UNHANDLED.labels(source).inc(count)
+        out = self.topology.topics["events.by-customer"]
+        for partition, items in result.by_partition.items():
+            await out.send(
+                key=items[0][0].encode(), value=encode_event_batch(items), partition=partition
+            )
+        if result.dead_letters:
+            await self._dead_letter(result.dead_letters)
+        self.processed_records += 1
+
+    async def _apply(self, partition: int, value: bytes) -> None:
+        doc = orjson.loads(value)
+        if "tick" in doc:
+            when = datetime.fromtimestamp(float(doc["tick"]), UTC)
+            keys = self._due_index(partition).pop_due(when)
+            result = expire_due(
+                keys, when, get_state=self._get_state, put_state=self._put_state,
+                config=self.state_config, router=self.router,
+            )
+        else:
+            items = decode_event_batch(value)
+            result = apply_batch(
+                items, get_state=self._get_state, put_state=self._put_state,
+                config=self.state_config, router=self.router,
+            )
+            metrics.EVENTS_DUPLICATE.inc(result.duplicates)
+            for _, event, _ in items:
+                metrics.EVENTS_PROCESSED.labels(event.kind.value).inc()
+        await self._emit(partition, result)
+        self.processed_records += 1
+
+    async def _deliver(self, sink: Sink, actions: list[Action]) -> None:
+        pending = actions
+        while pending:
+            try:
+                await sink.deliver(pending)
+                return
+            except SinkBackpressureError as exc:
+                # Blocking here stops this agent's consumption (Faust pauses the partition
+                # once its buffer is full): the backlog stays in Kafka, not in memory.
+                pending = list(exc.remaining or [])
+                await asyncio.sleep(exc.retry_after or 1.0)

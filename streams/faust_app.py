@@ -1,0 +1,108 @@
+"""The Faust application: topics, tables and the low-latency consumer.
+
+Faust hard-codes the worker consumer's `fetch_max_wait_ms=1500`; Tansu only notices new data
+after about half of that wait, so every hop would cost ~0.75 s (STACK-NOTES). The transport
+below builds the same consumer and then sets the wait from settings (default 10 ms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiokafka
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from app.settings import Settings
+
+RAW_SOURCES = ("zendesk", "intercom", "customerio", "pipelines")
+SINKS = ("customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse")
+
+
+class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    fetch_max_wait_ms: int = 10
+
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # The fetcher is built in start() from this attribute.
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
+
+
+class _LowLatencyConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        thread = _LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        thread.fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 10)
+        return thread
+
+
+class _LowLatencyTransport(faust_aiokafka.Transport):
+    Consumer = _LowLatencyConsumer
+
+
+class SupportSyncApp(faust.App):
+    fetch_max_wait_ms: int = 10
+
+    def _new_transport(self) -> Any:
+        return _LowLatencyTransport(self.conf.broker_consumer, self)
+
+
+def topic_names(settings: Settings) -> dict[str, str]:
+    """Logical name → Kafka topic name, for every topic the product creates up front."""
+    names = {f"raw.{s}": settings.topic(f"raw.{s}") for s in RAW_SOURCES}
+    names["events.by-customer"] = settings.topic(f"events.by-customer.{settings.state_version}")
+    names["transitions"] = settings.topic("transitions")
+    names.update({f"out.{s}": settings.topic(f"out.{s}") for s in SINKS})
+    names["dlq"] = settings.topic("dlq")
+    return names
+
+
+@dataclass
+class Topology:
+    app: SupportSyncApp
+    topics: dict[str, faust.TopicT]
+    identity: faust.GlobalTable[bytes, bytes]
+    state: faust.Table[bytes, bytes]
+    delivered: faust.Table[bytes, bytes]
+
+
+def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
+    app = SupportSyncApp(
+        f"{settings.app_id}-{settings.state_version}",
+        broker=f"kafka://{bootstrap_servers}",
+        store=settings.store,
+        datadir=str(settings.store_dir or settings.data_dir / "faust"),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        key_serializer="raw",
+        value_serializer="raw",
+        # Tansu: a group join takes ~half the session timeout (STACK-NOTES).
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        consumer_auto_offset_reset="earliest",
+        # Without idempotent producers on Tansu, exactly_once cannot start; effects are made
+        # idempotent instead (dedupe by event id, action ids).
+        processing_guarantee="at_least_once",
+        producer_linger_ms=1,
+        web_enabled=False,
+        table_cleanup_interval=60.0,
+    )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    topics: dict[str, faust.TopicT] = {
+        logical: app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+        for logical, name in topic_names(settings).items()
+    }
+    version = settings.state_version
+    # Global: any partition's events may carry an identifier first seen on another
+    # partition, so every worker holds every link (see streams/identity.py).
+    identity = app.GlobalTable(
+        f"identity-{version}", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    state = app.Table(
+        f"state-{version}", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    delivered = app.Table(
+        "delivered", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    return Topology(app=app, topics=topics, identity=identity, state=state, delivered=delivered)

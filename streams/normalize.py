@@ -1,0 +1,36 @@
+"""Dispatch raw envelopes to the per-platform normalizers (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from connectors.zendesk import normalize as zendesk
+from streams.events import SupportEvent
+from streams.records import RawEnvelope
+
+Normalizer = Callable[[bytes, datetime], list[SupportEvent]]
+
+NORMALIZERS: dict[str, Normalizer] = {
+    "zendesk": zendesk.normalize,
+}
+
+
+class UnknownSource(ValueError):
+    pass
+
+
+def normalize_envelope(envelope: RawEnvelope) -> list[SupportEvent]:
+    """Events in one envelope; [] for a valid body of a type we do not map.
+
+    Raises ValueError (incl. pydantic's ValidationError) or KeyError/TypeError for a body that
+    does not have the shape its source promises: the caller dead-letters it with the reason.
+    """
+    normalizer = NORMALIZERS.get(envelope.source)
+    if normalizer is None:
+        raise UnknownSource(f"no normalizer for source {envelope.source!r}")
+    received = datetime.fromtimestamp(envelope.received_at, UTC)
+    events = normalizer(envelope.body.encode(), received)
+    if envelope.origin != "live":
+        events = [e.model_copy(update={"origin": envelope.origin}) for e in events]
+    return events

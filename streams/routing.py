@@ -1,0 +1,135 @@
+"""Routing rules: transitions → actions for the sinks (SPEC S5).
+
+Each recipe is a small function `(transition, state) -> list[Action]`; `Router` runs the
+enabled ones. Names of attributes and events come from `RoutingConfig` (configurable).
+
+R1  suppression attributes → Customer.io identify (priority "suppression" when a
+    suppression flag changed, so it overtakes enrichment traffic in the token bucket)
+R2  `zendesk_ticket_created` on open, `support_ticket_resolved` on solved/closed (never for
+    a merge: the state machine emits no `ticket_resolved` then)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.delivery.actions import Action
+from streams.deadletters import StageDeadLetter
+from streams.state.model import SupportState
+from streams.state.transitions import Transition
+
+SUPPRESSION_FIELDS = frozenset({"has_open_ticket", "support_state", "refund_risk"})
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    customerio_identifier: str = "email"  # email | external_id | cio_id | customer_key
+    r1_enabled: bool = True
+    r2_enabled: bool = True
+    #: exported attribute name → Customer.io attribute name
+    r1_attribute_names: dict[str, str] = field(default_factory=dict)
+    ticket_created_event: str = "zendesk_ticket_created"
+    ticket_resolved_event: str = "support_ticket_resolved"
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+class Router:
+    def __init__(self, config: RoutingConfig | None = None) -> None:
+        self.config = config or RoutingConfig()
+
+    def person_id(self, transition: Transition) -> str | None:
+        kind = self.config.customerio_identifier
+        if kind == "customer_key":
+            return transition.customer_key
+        value = getattr(transition.identities, kind, None)
+        return str(value) if value else None
+
+    def route(
+        self, transition: Transition, state: SupportState, received_at: float | None
+    ) -> tuple[list[Action], list[StageDeadLetter]]:
+        actions: list[Action] = []
+        if self.config.r1_enabled:
+            actions += self._r1(transition)
+        if self.config.r2_enabled:
+            actions += self._r2(transition)
+        if not actions:
+            return [], []
+        person = self.person_id(transition)
+        if person is None:
+            # Not guessed and not dropped silently: a later identify re-sends the full
+            # attribute set; the dead letter keeps the one-off actions for a redrive.
+            return [], [
+                StageDeadLetter(
+                    stage="route",
+                    reason="no_identifier",
+                    source="customerio",
+                    detail=f"no {self.config.customerio_identifier} known for the customer",
+                    record={"transition": transition.model_dump(mode="json")},
+                )
+            ]
+        stamped = _ts(received_at)
+        return [
+            a.model_copy(update={"person": person, "received_at": stamped}) for a in actions
+        ], []
+
+    def _r1(self, t: Transition) -> list[Action]:
+        if t.kind not in ("attributes_changed", "support_state_changed") or not t.changed:
+            return []
+        names = self.config.r1_attribute_names
+        attributes: dict[str, Any] = {names.get(k, k): v for k, v in t.attributes.items()}
+        priority = "suppression" if SUPPRESSION_FIELDS & set(t.changed) else "enrichment"
+        return [
+            Action.for_transition(
+                t.transition_id,
+                sink="customerio",
+                operation="identify",
+                customer_key=t.customer_key,
+                person="",
+                payload={"attributes": attributes},
+                priority=priority,
+                one_off=False,
+                causing_event_id=t.causing_event_id,
+            )
+        ]
+
+    def _r2(self, t: Transition) -> list[Action]:
+        if t.kind not in ("ticket_opened", "ticket_resolved") or not t.ticket:
+            return []
+        ticket = t.ticket
+        if ticket.get("source") != "zendesk":
+            return []
+        name = (
+            self.config.ticket_created_event
+            if t.kind == "ticket_opened"
+            else self.config.ticket_resolved_event
+        )
+        data = {
+            k: ticket.get(k)
+            for k in ("id", "reason", "priority", "tags", "assignee", "resolution_seconds")
+            if ticket.get(k) is not None
+        }
+        data = {("ticket_id" if k == "id" else k): v for k, v in data.items()}
+        if isinstance(data.get("tags"), tuple):
+            data["tags"] = list(data["tags"])
+        return [
+            Action.for_transition(
+                t.transition_id,
+                sink="customerio",
+                operation="event",
+                customer_key=t.customer_key,
+                person="",
+                payload={
+                    "name": name,
+                    "data": data,
+                    "timestamp": int(t.occurred_at.timestamp()),
+                },
+                priority="enrichment",
+                one_off=True,
+                causing_event_id=t.causing_event_id,
+            )
+        ]

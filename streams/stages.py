@@ -1,0 +1,169 @@
+"""The two stream stages as plain functions over batches (the Faust agents only call these).
+
+ingest: raw envelopes → normalized events → customer key (identity) → grouped by the
+        partition of the customer key, ready for `events.by-customer`.
+apply:  (customer key, event) items → state machine → transitions → routing → actions.
+
+Table access is injected (`lookup`/`link`, `get_state`/`put_state`) so these run without a
+broker in unit tests and are driven by Faust tables in the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from app.ingress.batcher import partition_for
+from connectors.delivery.actions import Action
+from streams import identity
+from streams.deadletters import StageDeadLetter
+from streams.events import SupportEvent
+from streams.normalize import normalize_envelope
+from streams.records import RawEnvelope
+from streams.routing import Router
+from streams.state.config import StateConfig
+from streams.state.machine import InvalidEvent, StateAbsorbed, apply, expire, next_deadline
+from streams.state.model import SupportState
+from streams.state.transitions import Transition
+
+log = logging.getLogger(__name__)
+
+RoutedEvent = tuple[str, SupportEvent, float]  # customer key, event, webhook receipt time
+
+
+@dataclass
+class IngestResult:
+    by_partition: dict[int, list[RoutedEvent]] = field(default_factory=dict)
+    dead_letters: list[StageDeadLetter] = field(default_factory=list)
+    unhandled: Counter[str] = field(default_factory=Counter)
+
+
+def ingest(
+    envelopes: list[RawEnvelope],
+    *,
+    lookup: Callable[[str], str | None],
+    link: Callable[[str, str], None],
+    partitions: int,
+) -> IngestResult:
+    result = IngestResult()
+    for envelope in envelopes:
+        try:
+            events = normalize_envelope(envelope)
+        except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+            result.dead_letters.append(
+                StageDeadLetter(
+                    stage="normalize",
+                    reason="malformed_payload",
+                    source=envelope.source,
+                    detail=f"{type(exc).__name__}: {str(exc)[:500]}",
+                    record=envelope.model_dump(),
+                )
+            )
+            continue
+        if not events:
+            result.unhandled[envelope.source] += 1
+            continue
+        for event in events:
+            resolution = identity.resolve(event.identities, lookup)
+            if resolution.conflict:
+                result.dead_letters.append(
+                    StageDeadLetter(
+                        stage="identity",
+                        reason="identity_conflict",
+                        source=envelope.source,
+                        detail=resolution.conflict,
+                        record={"event": event.model_dump(mode="json")},
+                    )
+                )
+                continue
+            for identifier, key in resolution.new_links:
+                link(identifier, key)
+            key = resolution.customer_key
+            partition = partition_for(key, partitions)
+            result.by_partition.setdefault(partition, []).append(
+                (key, event, envelope.received_at)
+            )
+    return result
+
+
+@dataclass
+class ApplyResult:
+    transitions: list[Transition] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    dead_letters: list[StageDeadLetter] = field(default_factory=list)
+    deadlines: dict[str, datetime | None] = field(default_factory=dict)
+    #: events whose key was merged into another: re-sent to the survivor's partition
+    forwards: list[RoutedEvent] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def apply_batch(
+    items: list[RoutedEvent],
+    *,
+    get_state: Callable[[str], SupportState | None],
+    put_state: Callable[[str, SupportState], None],
+    config: StateConfig,
+    router: Router,
+) -> ApplyResult:
+    result = ApplyResult()
+    for key, event, received_at in items:
+        before = get_state(key)
+        try:
+            after, transitions = apply(before, event, key, config)
+        except StateAbsorbed as absorbed:
+            result.forwards.append((absorbed.survivor, event, received_at))
+            continue
+        except InvalidEvent as exc:
+            result.dead_letters.append(
+                StageDeadLetter(
+                    stage="apply",
+                    reason="invalid_event",
+                    source=event.source,
+                    detail=str(exc)[:500],
+                    record={"customer_key": key, "event": event.model_dump(mode="json")},
+                )
+            )
+            continue
+        if after is before or (before is not None and after == before):
+            result.duplicates += 1
+            continue
+        put_state(key, after)
+        result.deadlines[key] = next_deadline(after, config)
+        result.transitions.extend(transitions)
+        for transition in transitions:
+            actions, rejected = router.route(transition, after, received_at)
+            result.actions.extend(actions)
+            result.dead_letters.extend(rejected)
+    return result
+
+
+def expire_due(
+    keys: list[str],
+    now: datetime,
+    *,
+    get_state: Callable[[str], SupportState | None],
+    put_state: Callable[[str, SupportState], None],
+    config: StateConfig,
+    router: Router,
+) -> ApplyResult:
+    """Run the window/stale timers of the customers whose deadline has passed."""
+    result = ApplyResult()
+    for key in keys:
+        state = get_state(key)
+        if state is None:
+            continue
+        after, transitions = expire(state, now, config)
+        if after != state:
+            put_state(key, after)
+        result.deadlines[key] = next_deadline(after, config)
+        result.transitions.extend(transitions)
+        for transition in transitions:
+            actions, rejected = router.route(transition, after, None)
+            result.actions.extend(actions)
+            result.dead_letters.extend(rejected)
+    return result

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from connectors.zendesk.normalize import TRIGGER_MARKER, normalize
+from streams.events import EventKind
+
+RECEIVED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def _event(type_: str, detail: dict[str, object], event: object = None) -> bytes:
+    doc: dict[str, object] = {
+        "type": f"zen:event-type:{type_}",
+        "id": f"evt-{type_}",
+        "time": "2026-11-01T10:00:00Z",
+        "detail": detail,
+    }
+    if event is not None:
+        doc["event"] = event
+    return orjson.dumps(doc)
+
+
+class TestEventSubscribed:
+    """Event-subscribed ticket webhooks normalize with upper-case statuses and string ids."""
+
+    def test_status_changed_uses_event_current_lower_cased(self) -> None:
+        body = _event(
+            "ticket.status_changed",
+            {"id": "77", "status": "SOLVED", "requester_id": "5", "priority": "HIGH"},
+            {"current": "SOLVED", "previous": "OPEN"},
+        )
+        [ev] = normalize(body, RECEIVED)
+        assert ev.kind is EventKind.TICKET_STATUS_CHANGED
+        assert ev.ticket is not None and ev.ticket.status == "solved"
+        assert ev.ticket.priority == "high"
+        assert ev.identities.zendesk_user_id == "5"
+        assert ev.event_id == "evt-ticket.status_changed"
+
+    def test_created_with_integer_ids(self) -> None:
+        body = _event("ticket.created", {"id": 77, "status": "new", "requester_id": 5})
+        [ev] = normalize(body, RECEIVED)
+        assert ev.kind is EventKind.TICKET_OPENED
+        assert ev.ticket is not None and ev.ticket.id == "77"
+        assert ev.identities.zendesk_user_id == "5"
+
+    def test_merged_points_at_target_and_closes(self) -> None:
+        body = _event(
+            "ticket.merged", {"id": "77", "requester_id": "5"}, {"target_ticket_id": "80"}
+        )
+        [ev] = normalize(body, RECEIVED)
+        assert ev.kind is EventKind.TICKET_MERGED
+        assert ev.ticket is not None and ev.ticket.merged_into == "80"
+
+    def test_user_event_links_email_and_user_id(self) -> None:
+        body = _event("user.created", {"id": "5", "email": " Jane@Example.COM ", "role": "end-user"})
+        [ev] = normalize(body, RECEIVED)
+        assert ev.kind is EventKind.CONTACT_UPDATED
+        assert ev.identities.email == "jane@example.com"
+        assert ev.identities.zendesk_user_id == "5"
+
+    def test_unknown_event_type_gives_no_events(self) -> None:
+        assert normalize(_event("article.published", {"id": "1"}), RECEIVED) == []
+
+
+class TestTriggerBody:
+    """Bodies from the recommended trigger template carry a full snapshot and the requester."""
+
+    def test_snapshot_with_space_separated_tags_and_csat(self) -> None:
+        body = orjson.dumps(
+            {
+                "supportsync": TRIGGER_MARKER,
+                "event_id": "77:2026-11-01T10:00:00Z:Solved",
+                "ticket": {
+                    "id": "77",
+                    "status": "Solved",
+                    "priority": "-",
+                    "tags": "refund vip",
+                    "updated_at": "2026-11-01T10:00:00Z",
+                },
+                "requester": {"id": "5", "email": "JANE@example.com", "external_id": ""},
+                "satisfaction": {"score": "bad"},
+            }
+        )
+        ticket_event, csat = normalize(body, RECEIVED)
+        assert ticket_event.ticket is not None
+        assert ticket_event.ticket.status == "solved"
+        assert ticket_event.ticket.priority is None
+        assert ticket_event.ticket.tags == ("refund", "vip")
+        assert ticket_event.identities.email == "jane@example.com"
+        assert ticket_event.identities.external_id is None
+        assert csat.kind is EventKind.CSAT_RECEIVED
+        assert csat.rating is not None and csat.rating.is_low
