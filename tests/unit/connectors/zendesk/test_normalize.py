@@ -54,7 +54,8 @@ class TestEventSubscribed:
         assert ev.ticket is not None and ev.ticket.merged_into == "80"
 
     def test_user_event_links_email_and_user_id(self) -> None:
-        body = _event("user.created", {"id": "5", "email": " Jane@Example.COM ", "role": "end-user"})
+        detail = {"id": "5", "email": " Jane@Example.COM ", "role": "end-user"}
+        body = _event("user.created", detail)
         [ev] = normalize(body, RECEIVED)
         assert ev.kind is EventKind.CONTACT_UPDATED
         assert ev.identities.email == "jane@example.com"

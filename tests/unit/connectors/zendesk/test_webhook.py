@@ -45,7 +45,8 @@ class TestSignature:
 
     def test_valid_signature_accepted_and_keyed_by_requester(self) -> None:
         now = time.time()
-        accepted = ZendeskWebhooks(SECRET).accept(TICKET_EVENT, _signed(TICKET_EVENT, _iso(now)), now)
+        headers = _signed(TICKET_EVENT, _iso(now))
+        accepted = ZendeskWebhooks(SECRET).accept(TICKET_EVENT, headers, now)
         assert accepted.key == "zendesk_user_id:9001"
         assert accepted.event_id == "01HQ-evt-1"
 
