@@ -7,18 +7,23 @@ broke the vendor contract (use ``fake.take_violations()`` in tests that provoke 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest_asyncio
 
-from connectors.testing.fakes import FakeCustomerIO, FakeIntercom, FakeServer, FakeZendesk
+from connectors.testing.fakes import (
+    FakeCustomerIO,
+    FakeFactory,
+    FakeIntercom,
+    FakeServer,
+    FakeZendesk,
+)
 
 F = TypeVar("F", bound=FakeServer)
-Factory = Callable[..., Awaitable[F]]
 
 
-async def _factory(cls: type[F]) -> AsyncIterator[Factory[F]]:
+async def _factory(cls: type[F]) -> AsyncIterator[FakeFactory[F]]:
     started: list[F] = []
 
     async def make(**kwargs: Any) -> F:
@@ -37,21 +42,21 @@ async def _factory(cls: type[F]) -> AsyncIterator[Factory[F]]:
 
 
 @pytest_asyncio.fixture
-async def fake_zendesk() -> AsyncIterator[Factory[FakeZendesk]]:
+async def fake_zendesk() -> AsyncIterator[FakeFactory[FakeZendesk]]:
     """Factory for started ``FakeZendesk`` servers, checked for violations on teardown."""
     async for make in _factory(FakeZendesk):
         yield make
 
 
 @pytest_asyncio.fixture
-async def fake_intercom() -> AsyncIterator[Factory[FakeIntercom]]:
+async def fake_intercom() -> AsyncIterator[FakeFactory[FakeIntercom]]:
     """Factory for started ``FakeIntercom`` servers, checked for violations on teardown."""
     async for make in _factory(FakeIntercom):
         yield make
 
 
 @pytest_asyncio.fixture
-async def fake_customerio() -> AsyncIterator[Factory[FakeCustomerIO]]:
+async def fake_customerio() -> AsyncIterator[FakeFactory[FakeCustomerIO]]:
     """Factory for started ``FakeCustomerIO`` servers, checked for violations on teardown."""
     async for make in _factory(FakeCustomerIO):
         yield make

@@ -1,6 +1,6 @@
 """Fake vendor servers that validate every request against the vendors' contracts."""
 
-from connectors.testing.fakes.base import Call, FakeServer, Rejection
+from connectors.testing.fakes.base import Call, FakeFactory, FakeServer, Rejection
 from connectors.testing.fakes.customerio import FakeCustomerIO, Person
 from connectors.testing.fakes.faults import Fault, Faults, RateDecision, RateLimit
 from connectors.testing.fakes.intercom import FakeIntercom
@@ -18,6 +18,7 @@ __all__ = [
     "ContractViolationError",
     "Fault",
     "FakeCustomerIO",
+    "FakeFactory",
     "FakeIntercom",
     "FakeServer",
     "FakeZendesk",

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -58,6 +58,9 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+F = TypeVar("F", bound="FakeServer")
+# what the pytest fixtures hand out: ``fake = await fake_zendesk(**constructor_kwargs)``
+FakeFactory = Callable[..., Awaitable[F]]
 
 
 class FakeServer:

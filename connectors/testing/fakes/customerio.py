@@ -12,7 +12,8 @@ from aiohttp import web
 from connectors.customerio.contract import ContractViolation, ValidRequest, check_request
 from connectors.testing.fakes.base import Call, FakeServer, Rejection
 
-_VALID = "cio.valid_request"  # where validate() leaves the parsed request for the handler
+# where validate() leaves the parsed request for the handler
+_VALID = web.RequestKey("cio_valid_request", ValidRequest)
 
 
 @dataclass

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.testing.fakes import FakeZendesk
-from connectors.testing.pytest_plugin import Factory
+from connectors.testing.fakes import FakeFactory, FakeZendesk
 from tests.unit.connectors.testing.helpers import ZD_AUTH, send
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
@@ -14,7 +13,9 @@ pytest_plugins = ["connectors.testing.pytest_plugin"]
 class TestZendeskValidation:
     """Requests are checked against Zendesk's published oas.yaml."""
 
-    async def test_valid_create_or_update_user(self, fake_zendesk: Factory[FakeZendesk]) -> None:
+    async def test_valid_create_or_update_user(
+        self, fake_zendesk: FakeFactory[FakeZendesk]
+    ) -> None:
         fake: FakeZendesk = await fake_zendesk()
         url = f"{fake.base_url}/api/v2/users/create_or_update"
         user = {"user": {"name": "Ada", "email": "ada@x.io"}}
@@ -60,7 +61,7 @@ class TestZendeskBehaviour:
     """Jobs complete on the next poll; incremental export pages by cursor."""
 
     async def test_create_or_update_many_job_status(
-        self, fake_zendesk: Factory[FakeZendesk]
+        self, fake_zendesk: FakeFactory[FakeZendesk]
     ) -> None:
         fake: FakeZendesk = await fake_zendesk()
         users = {"users": [{"name": f"U{i}", "email": f"u{i}@x.io"} for i in range(3)]}
@@ -77,7 +78,7 @@ class TestZendeskBehaviour:
         assert [r["action"] for r in polled["job_status"]["results"]] == ["create"] * 3
         assert len(fake.users) == 3
 
-    async def test_incremental_cursor_paging(self, fake_zendesk: Factory[FakeZendesk]) -> None:
+    async def test_incremental_cursor_paging(self, fake_zendesk: FakeFactory[FakeZendesk]) -> None:
         fake: FakeZendesk = await fake_zendesk(page_size=2)
         for i in range(5):
             fake.seed_ticket(updated_at=1_000 + i, subject=f"t{i}")
@@ -94,7 +95,7 @@ class TestZendeskBehaviour:
         _, _, page = await send("GET", page["after_url"], headers=ZD_AUTH)
         assert [t["subject"] for t in page["tickets"]] == ["late"]
 
-    async def test_ticket_update_and_show(self, fake_zendesk: Factory[FakeZendesk]) -> None:
+    async def test_ticket_update_and_show(self, fake_zendesk: FakeFactory[FakeZendesk]) -> None:
         fake: FakeZendesk = await fake_zendesk()
         body = {
             "ticket": {
