@@ -186,7 +186,7 @@ def _finish(
     if notes:
         kept = (*after.recent_transitions, *notes)
         limit = config.max_transitions_kept
-        update["recent_transitions"] = kept[len(kept) - limit :] if limit else ()
+        update["recent_transitions"] = kept[-limit:] if limit else ()
     if processed is not None:
         ids = (*after.processed_ids, event_digest(processed))
         update["processed_ids"] = ids[-config.processed_ids_max :]

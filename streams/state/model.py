@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from streams.events import Identities
 
@@ -137,7 +145,10 @@ class ProfileField(_Frozen):
 
 
 class TransitionNote(_Frozen):
-    """A compact record of a past transition, kept for `explain()`."""
+    """A compact record of a past transition, kept for `explain()`.
+
+    Serialised as a positional list (`_NOTE_FIELDS` order): ten of them are kept per
+    customer, and field names would be a third of the state's bytes."""
 
     at: datetime
     kind: str
@@ -146,6 +157,24 @@ class TransitionNote(_Frozen):
     old: str | None = None
     new: str | None = None
     ticket: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        if isinstance(data, list | tuple):
+            return dict(zip(_NOTE_FIELDS, data, strict=False))
+        return data
+
+    @model_serializer(mode="wrap")
+    def _as_list(self, handler: SerializerFunctionWrapHandler) -> Any:
+        values = handler(self)
+        return [values.get(name) for name in _NOTE_FIELDS] if isinstance(values, dict) else values
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: _iso(v) if isinstance(v, datetime) else v for name, v in self}
+
+
+_NOTE_FIELDS = ("at", "kind", "reason", "event", "old", "new", "ticket")
 
 
 class SupportState(_Frozen):
@@ -169,6 +198,18 @@ class SupportState(_Frozen):
     high_priority_open: bool = False
     refund_risk: bool = False
     recent_ticket: bool = False
+
+    @field_serializer("processed_ids", when_used="json")
+    def _pack_ids(self, ids: tuple[str, ...]) -> str:
+        return "".join(ids)  # fixed-width digests: one string, no quotes or commas each
+
+    @field_validator("processed_ids", mode="before")
+    @classmethod
+    def _unpack_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            width = len(event_digest(""))
+            return tuple(value[i : i + width] for i in range(0, len(value), width))
+        return value
 
     def has_processed(self, event_id: str) -> bool:
         return event_digest(event_id) in self.processed_ids
@@ -254,9 +295,7 @@ class SupportState(_Frozen):
             "segments": list(self.segments),
             "last_resolved_at": _iso(self.last_resolved_at),
             "last_low_csat_at": _iso(self.last_low_csat_at),
-            "recent_transitions": [
-                n.model_dump(mode="json", exclude_defaults=True) for n in self.recent_transitions
-            ],
+            "recent_transitions": [n.as_dict() for n in self.recent_transitions],
         }
 
     def _why(self) -> str:
