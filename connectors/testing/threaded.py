@@ -34,7 +34,3 @@ def serve_in_thread(fake: F, timeout: float = 10.0) -> Iterator[F]:
         thread.join(timeout)
         loop.close()
 
-
-def call_in_loop(fake: FakeServer, fn: Callable[[], Any]) -> Any:
-    """Placeholder for symmetry: fakes' recorded lists are plain lists, safe to read."""
-    return fn()
