@@ -88,6 +88,14 @@ class TestResolve:
         assert table["phone:+1"] == survivor
         assert result.merges == ()
 
+    def test_absorbed_keys_identifiers_are_forwarded(self) -> None:
+        table = Table({"phone:+1": "c:b", "email:a@b.com": "c:b", "intercom_contact_id:i": "c:a"})
+        merge = table.run(Identities(email="a@b.com", intercom_contact_id="i"))
+        assert merge.customer_key == "c:a" and merge.merges == (("c:b", "c:a"),)
+        assert table[forward_key("c:b")] == "c:a"
+        result = table.run(Identities(phone="+1"))
+        assert result.customer_key == "c:a" and result.new_links == (("phone:+1", "c:a"),)
+
     def test_two_external_ids_conflict(self) -> None:
         table = Table()
         table.run(Identities(email="shared@b.com", external_id="u-1"))
