@@ -7,12 +7,13 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import orjson
 
 from app.settings import ConfigError, Settings, load_settings
 
-SAMPLE_TICKET = {
+SAMPLE_TICKET: dict[str, object] = {
     "supportsync": "zendesk-trigger/v1",
     "event_id": "sample-1001-open",
     "ticket": {
@@ -32,7 +33,9 @@ def sample_curl(settings: Settings, port: int) -> str:
     """A shell snippet that signs the sample ticket now and POSTs it (openssl + curl)."""
     assert settings.zendesk_webhook_secret is not None
     secret = settings.zendesk_webhook_secret.get_secret_value()
-    body = orjson.dumps(SAMPLE_TICKET).decode()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ticket = {**SAMPLE_TICKET["ticket"], "created_at": now, "updated_at": now}  # type: ignore[dict-item]
+    body = orjson.dumps({**SAMPLE_TICKET, "ticket": ticket}).decode()
     return "\n".join(
         [
             f"BODY={shlex.quote(body)}",

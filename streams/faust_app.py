@@ -68,11 +68,13 @@ class Topology:
 
 
 def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
+    datadir = settings.store_dir or settings.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = SupportSyncApp(
         f"{settings.app_id}-{settings.state_version}",
         broker=f"kafka://{bootstrap_servers}",
         store=settings.store,
-        datadir=str(settings.store_dir or settings.data_dir / "faust"),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         key_serializer="raw",

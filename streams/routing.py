@@ -81,7 +81,13 @@ class Router:
         if t.kind not in ("attributes_changed", "support_state_changed") or not t.changed:
             return []
         names = self.config.r1_attribute_names
-        attributes: dict[str, Any] = {names.get(k, k): v for k, v in t.attributes.items()}
+        # Absent values are omitted; a value that *became* absent is cleared with "" (how
+        # Customer.io removes an attribute).
+        attributes: dict[str, Any] = {
+            names.get(k, k): ("" if v is None else v)
+            for k, v in t.attributes.items()
+            if v is not None or k in t.changed
+        }
         priority = "suppression" if SUPPRESSION_FIELDS & set(t.changed) else "enrichment"
         return [
             Action.for_transition(

@@ -135,11 +135,26 @@ def apply_batch(
         put_state(key, after)
         result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)
-        for transition in transitions:
-            actions, rejected = router.route(transition, after, received_at)
-            result.actions.extend(actions)
-            result.dead_letters.extend(rejected)
+        _route_all(router, transitions, after, received_at, result)
     return result
+
+
+def _route_all(
+    router: Router,
+    transitions: list[Transition],
+    state: SupportState,
+    received_at: float | None,
+    result: ApplyResult,
+) -> None:
+    produced: list[Action] = []
+    for transition in transitions:
+        actions, rejected = router.route(transition, state, received_at)
+        produced.extend(actions)
+        result.dead_letters.extend(rejected)
+    # Suppression first: one event's effects may go out in any order, and the promise is
+    # that promotions stop within a second (stable sort keeps everything else in order).
+    produced.sort(key=lambda a: a.priority_rank)
+    result.actions.extend(produced)
 
 
 def expire_due(
@@ -162,8 +177,5 @@ def expire_due(
             put_state(key, after)
         result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)
-        for transition in transitions:
-            actions, rejected = router.route(transition, after, None)
-            result.actions.extend(actions)
-            result.dead_letters.extend(rejected)
+        _route_all(router, transitions, after, None, result)
     return result
