@@ -28,6 +28,11 @@ from connectors.delivery.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
+# Float slack when comparing token counts: without it, refilling by a sleep of
+# (1 - tokens) / rate can land a hair under 1.0 and the grantor would spin on
+# sleeps too small to move the clock.
+_EPSILON = 1e-9
+
 # Header values above this are epoch timestamps, below it durations in seconds.
 _EPOCH_THRESHOLD = 1_000_000_000.0
 
@@ -118,8 +123,8 @@ class TokenBucket:
         started = self._clock.monotonic()
         self._refill()
         # Fast path only when nobody queues: otherwise we would overtake earlier callers.
-        if not self._waiters and self.paused_for() == 0 and self._tokens >= 1:
-            self._tokens -= 1
+        if not self._waiters and self.paused_for() == 0 and self._tokens >= 1 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1)
             return 0.0
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (rank, next(self._seq), fut))
@@ -143,9 +148,9 @@ class TokenBucket:
                 await self._clock.sleep(pause)
                 continue
             self._refill()
-            if self._tokens >= 1:
+            if self._tokens >= 1 - _EPSILON:
                 _, _, fut = heapq.heappop(self._waiters)
-                self._tokens -= 1
+                self._tokens = max(0.0, self._tokens - 1)
                 fut.set_result(None)
                 continue
             await self._clock.sleep((1 - self._tokens) / self.rate)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.delivery.actions import Action, derive_action_id
+from tests.unit.connectors.delivery.helpers import make_action
+
+
+class TestActionIds:
+    """Action ids are derived deterministically from transition, sink and operation."""
+
+    def test_same_inputs_same_id(self) -> None:
+        assert derive_action_id("t1", "zendesk", "ticket_create") == derive_action_id(
+            "t1", "zendesk", "ticket_create"
+        )
+
+    @pytest.mark.parametrize(
+        "other",
+        [
+            ("t2", "zendesk", "ticket_create", ""),
+            ("t1", "intercom", "ticket_create", ""),
+            ("t1", "zendesk", "ticket_update", ""),
+            ("t1", "zendesk", "ticket_create", "2"),
+        ],
+    )
+    def test_any_difference_changes_id(self, other: tuple[str, str, str, str]) -> None:
+        assert derive_action_id("t1", "zendesk", "ticket_create") != derive_action_id(*other)
+
+    def test_no_separator_ambiguity(self) -> None:
+        assert derive_action_id("a", "b", "c", "") != derive_action_id("a", "bc", "", "")
+
+    def test_id_hides_transition_content(self) -> None:
+        action_id = derive_action_id("jane@example.com:t1", "customerio", "identify")
+        assert "jane" not in action_id
+        assert action_id.startswith("customerio:identify:")
+
+
+class TestActionModel:
+    """Frozen pydantic model with an orjson codec."""
+
+    def test_roundtrip(self) -> None:
+        action = make_action(1, attributes={"open_tickets": 2}, received_offset=-0.5)
+        again = Action.from_json(action.to_json())
+        assert again == action
+        assert again.received_at is not None and again.received_at.tzinfo is not None
+
+    def test_frozen(self) -> None:
+        action = make_action(1)
+        with pytest.raises(ValidationError):
+            action.person = "other"  # type: ignore[misc]
+
+    def test_rejects_unknown_sink_and_priority(self) -> None:
+        with pytest.raises(ValidationError):
+            make_action(1, sink="myspace")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            make_action(1, priority="urgent")
+
+    def test_attribute_update_classification(self) -> None:
+        assert make_action(1, operation="identify").is_attribute_update
+        assert not make_action(1, operation="event", one_off=True).is_attribute_update
+        assert not make_action(1, operation="identify", one_off=True).is_attribute_update
+
+    def test_with_attributes_keeps_other_payload(self) -> None:
+        action = make_action(1, attributes={"a": 1, "b": 2}, payload={"timestamp": 5})
+        slim = action.with_attributes({"b": 2})
+        assert slim.payload == {"timestamp": 5, "attributes": {"b": 2}}
+        assert action.attributes == {"a": 1, "b": 2}
