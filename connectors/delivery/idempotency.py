@@ -65,6 +65,7 @@ class FileDeliveredStore:
         self._fsync = fsync
         self._seen: dict[str, float] = {}
         self._lines_in_file = 0
+        self._live_after_compaction = 0
         self._pending: list[tuple[str, float, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._load()
@@ -94,7 +95,8 @@ class FileDeliveredStore:
         if needs_newline:
             with self.path.open("ab") as fh:
                 fh.write(b"\n")
-        if self._lines_in_file > 2 * len(self._seen) + 1024:
+        self._live_after_compaction = len(self._seen)
+        if self._needs_compaction():
             self._compact()
 
     async def contains(self, action_id: str) -> bool:
@@ -128,9 +130,13 @@ class FileDeliveredStore:
                 if not fut.done():
                     fut.set_result(None)
             self._lines_in_file += len(batch)
-            if self._lines_in_file > 2 * len(self._seen) + 1024:
-                self._prune()
+            if self._needs_compaction():
                 await asyncio.to_thread(self._compact)
+
+    def _needs_compaction(self) -> bool:
+        # Amortised: rewrite once the file has doubled since the last rewrite, so the
+        # file never exceeds about twice the live set (plus slack).
+        return self._lines_in_file > 2 * self._live_after_compaction + 1024
 
     def _append(self, data: bytes) -> None:
         with self.path.open("ab") as fh:
@@ -153,6 +159,7 @@ class FileDeliveredStore:
                 os.fsync(fh.fileno())
         os.replace(tmp, self.path)  # atomic: a crash leaves the old or the new file
         self._lines_in_file = len(self._seen)
+        self._live_after_compaction = len(self._seen)
 
     async def close(self) -> None:
         """Wait for pending adds to be durable."""

@@ -124,9 +124,7 @@ class TestHttpClientErrors:
         assert info.value.retry_after == 2.0 and info.value.status == 429
         assert 1.0 < bucket.paused_for() <= 2.0
 
-    async def test_429_with_http_date(
-        self, server: Server, session: aiohttp.ClientSession
-    ) -> None:
+    async def test_429_with_http_date(self, server: Server, session: aiohttp.ClientSession) -> None:
         client = HttpClient(session, base_url=server.url)
         with pytest.raises(RateLimited) as info:
             await client.get("/status/429?retry_after=Wed, 21 Oct 2015 07:28:00 GMT")
