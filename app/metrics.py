@@ -100,3 +100,14 @@ DELIVERY_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+REPLAY_RECORDS = Counter(
+    "supportsync_replay_records_total",
+    "Raw records reprocessed by `supportsync replay` (backfill progress)",
+    registry=REGISTRY,
+)
+STATUS_SCAN_SECONDS = Histogram(
+    "supportsync_status_scan_duration_seconds",
+    "Duration of one census of the state table (customers by state, open tickets)",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+    registry=REGISTRY,
+)

@@ -19,6 +19,7 @@ from app.broker import EmbeddedBroker, ensure_topics
 from app.ingress.batcher import RawBatcher
 from app.ingress.server import WebhookEndpoint, build_web_app
 from app.settings import Settings
+from app.status import StatusUpdater, status_routes
 from connectors.customerio.sink import CustomerIOSink
 from connectors.delivery.dlq import DeadLetter
 from connectors.delivery.http import HttpClient
@@ -84,7 +85,7 @@ def build_sinks(
     def bucket(name: str, rate: float) -> TokenBucket:
         return TokenBucket(
             rate, max(1.0, rate), name=name,
-            on_wait=lambda seconds: metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds),
+            on_wait=lambda seconds, _priority: metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds),
         )
 
     cio_bucket = bucket("customerio", settings.customerio_rate_per_s)
@@ -160,7 +161,11 @@ class WebService(Service):
             path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
             for path, source in webhook_sources(s).items()
         }
-        web_app = build_web_app(endpoints, self.healthy, max_body_bytes=s.max_body_bytes)
+        updater = StatusUpdater(self.pipeline.topology, s.partitions)
+        await self.add_runtime_dependency(updater)
+        web_app = build_web_app(
+            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes
+        )
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.web_host, s.web_port)

@@ -1,0 +1,50 @@
+"""HTTP routes of the status package: `GET /` (status page), `GET /state/{identifier}`."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from app.status.explain import BadIdentifier, explain
+from app.status.page import PageData, render
+from app.status.snapshot import collect
+from app.status.updater import StatusUpdater
+from streams.state.model import SupportState
+
+
+def _json(status: int, doc: object) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(doc, option=orjson.OPT_INDENT_2),
+        content_type="application/json",
+    )
+
+
+def status_routes(updater: StatusUpdater) -> list[web.RouteDef]:
+    """Routes handed to `build_web_app(extra_routes=...)`."""
+    topology = updater.topology
+
+    def lookup(key: str) -> str | None:
+        value = topology.identity.get(key.encode())
+        return value.decode() if value is not None else None
+
+    def get_state(key: str) -> SupportState | None:
+        raw = topology.state.get(key.encode())
+        return SupportState.from_bytes(raw) if raw is not None else None
+
+    async def status_page(_: web.Request) -> web.Response:
+        data = PageData(
+            samples=collect(), rates=updater.rates.rates(), recent=updater.census.recent()
+        )
+        return web.Response(text=render(data), content_type="text/html", charset="utf-8")
+
+    async def state_view(request: web.Request) -> web.Response:
+        try:
+            result = explain(
+                request.match_info["identifier"], lookup, get_state, updater.partitions
+            )
+        except BadIdentifier as exc:
+            return _json(400, {"error": "bad_identifier", "detail": str(exc)})
+        return _json(200 if result.found else 404, result.body)
+
+    return [web.get("/", status_page), web.get("/state/{identifier}", state_view)]

@@ -1,0 +1,80 @@
+"""The worker's periodic status refresh: consumer lag, the state census, counter rates.
+
+Started by the web service; every `interval` seconds it sets `supportsync_consumer_lag`,
+`supportsync_customers` and `supportsync_open_tickets`, and samples counters for the status
+page's rates. Everything runs on the worker's event loop between stream events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from faust.exceptions import ConsumerNotStarted
+from mode import Service
+
+from app import metrics
+from app.ingress.batcher import partition_for
+from app.status.census import CensusResult, StateCensus
+from app.status.lag import consumer_lag
+from app.status.snapshot import RateWindow, collect
+from streams.faust_app import Topology
+
+log = logging.getLogger(__name__)
+
+
+class StatusUpdater(Service):
+    """Keeps the gauges the application cannot count on the hot path."""
+
+    def __init__(
+        self, topology: Topology, partitions: int, *, interval: float = 2.0, **kw: Any
+    ) -> None:
+        self.topology = topology
+        self.partitions = partitions
+        self.interval = interval
+        self.census = StateCensus()
+        self.rates = RateWindow()
+        self.last_census: CensusResult | None = None
+        self.lag: dict[tuple[str, int], int] = {}
+        super().__init__(**kw)
+
+    @Service.task
+    async def _refresh_forever(self) -> None:
+        while not self.should_stop:
+            await self.refresh()
+            await self.sleep(self.interval)
+
+    async def refresh(self) -> None:
+        consumer = self.topology.app.consumer
+        try:
+            await self._update_lag(consumer)
+            owned = self.owned_partitions(consumer)
+        except ConsumerNotStarted:
+            owned = set()
+        self._update_census(owned)
+        self.rates.sample(collect())
+
+    async def _update_lag(self, consumer: Any) -> None:
+        lag = await consumer_lag(consumer)
+        # Set the whole family at once (no await in between): a scrape never sees it half done.
+        metrics.CONSUMER_LAG.clear()
+        for (topic, partition), behind in lag.items():
+            metrics.CONSUMER_LAG.labels(topic, str(partition)).set(behind)
+        self.lag = lag
+
+    def owned_partitions(self, consumer: Any) -> set[int]:
+        topic = self.topology.topics["events.by-customer"].get_topic_name()
+        return {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+
+    def _update_census(self, owned: set[int]) -> None:
+        started = time.perf_counter()
+        items = list(self.topology.state.items())
+        result = self.census.update(
+            items, lambda key: partition_for(key.decode(), self.partitions) in owned
+        )
+        metrics.STATUS_SCAN_SECONDS.observe(time.perf_counter() - started)
+        for state, count in result.customers.items():
+            metrics.CUSTOMERS_BY_STATE.labels(state).set(count)
+        metrics.OPEN_TICKETS.set(result.open_tickets)
+        self.last_census = result
