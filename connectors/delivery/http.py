@@ -15,6 +15,7 @@ emails, and headers carry credentials.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,14 @@ from connectors.delivery.errors import (
     TransportError,
 )
 from connectors.delivery.ratelimit import TokenBucket, parse_retry_after
+
+BasicAuth = tuple[str, str]  # (login, password), e.g. Customer.io (site_id, api_key)
+
+
+def basic_auth_header(auth: BasicAuth) -> str:
+    # Built here rather than with aiohttp.BasicAuth, which aiohttp 3.14 deprecates.
+    login, password = auth
+    return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class HttpClient:
         base_url: str = "",
         bucket: TokenBucket | None = None,
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
+        auth: BasicAuth | None = None,
         timeout: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -84,12 +93,15 @@ class HttpClient:
         data: bytes | str | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
+        auth: BasicAuth | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - handed to aiohttp, httpx style
     ) -> Response:
         full_url = self._url(url)
         where = f"{method} {URL(full_url).host}"  # never the path: it may hold an email
         merged = CIMultiDict(self._headers)
+        basic = auth or self._auth
+        if basic is not None:
+            merged["Authorization"] = basic_auth_header(basic)
         merged.update(headers or {})
         if json is not None:
             data = orjson.dumps(json)
@@ -101,7 +113,6 @@ class HttpClient:
                 data=data,
                 headers=merged,
                 params=params,
-                auth=auth or self._auth,
                 timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
             ) as resp:
                 body = await resp.read()

@@ -108,7 +108,9 @@ class TestHappyPath:
         seen: list[tuple[str, float | None]] = []
 
         class Obs(DeliveryObserver):
-            def delivered(self, sink: str, operation: str, priority: str, latency: float | None):
+            def delivered(
+                self, sink: str, operation: str, priority: str, latency: float | None
+            ) -> None:
                 seen.append((operation, latency))
 
         clock = VirtualClock(wall_offset=T0.timestamp())
