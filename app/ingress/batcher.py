@@ -30,7 +30,7 @@ class BrokerUnavailable(Exception):
 
 
 def partition_for(key: str, partitions: int) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 @dataclass
@@ -95,6 +95,7 @@ class RawBatcher:
         topic, partition = slot_key
         done = pending.done
         assert done is not None
+        acked = False
         try:
             await self._producer.send_and_wait(
                 topic,
@@ -102,13 +103,17 @@ class RawBatcher:
                 key=pending.envelopes[0].key.encode(),
                 partition=partition,
             )
+            acked = True
         except KafkaError as exc:
             log.warning("raw record to %s[%d] not acknowledged: %r", topic, partition, exc)
+        finally:
+            # Whatever ended the send (a Kafka error, cancellation, a producer bug), every
+            # caller gets an answer: 200 only after the acknowledgement, else 503.
             if not done.done():
-                done.set_exception(BrokerUnavailable(str(exc)))
-            return
-        if not done.done():
-            done.set_result(None)
+                if acked:
+                    done.set_result(None)
+                else:
+                    done.set_exception(BrokerUnavailable("raw record not acknowledged"))
 
     async def flush_all(self) -> None:
         for slot_key in list(self._pending):

@@ -18,7 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import metrics
 from app.ingress.batcher import BrokerUnavailable, RawBatcher
-from connectors.inbound import InboundError, PayloadTooLarge, WebhookSource
+from app.ingress.messages import MessageSource, handle_messages, reject
+from connectors.inbound import BadPayload, InboundError, PayloadTooLarge, WebhookSource
 from streams.records import RawEnvelope
 
 log = logging.getLogger(__name__)
@@ -31,36 +32,56 @@ def _json(status: int, doc: dict[str, Any]) -> web.Response:
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
+    """The body (gzip already inflated by aiohttp), or PayloadTooLarge / BadPayload."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body over {limit} bytes")
+            chunks.append(chunk)
+    except web.RequestPayloadError as exc:  # e.g. a Content-Encoding that does not decode
+        raise BadPayload("body could not be read or decoded", reason="bad_encoding") from exc
     return b"".join(chunks)
 
 
 class WebhookEndpoint:
-    """POST handler for one source."""
+    """POST handler for one source: a signed webhook, or a multi-message API (/v1)."""
 
-    def __init__(self, source: WebhookSource, batcher: RawBatcher, max_body_bytes: int) -> None:
+    def __init__(
+        self, source: WebhookSource | MessageSource, batcher: RawBatcher, max_body_bytes: int
+    ) -> None:
         self.source = source
         self.batcher = batcher
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, request: web.Request) -> web.Response:
-        name = self.source.source
+        if isinstance(self.source, MessageSource):
+            return await self._messages(self.source, request)
+        return await self._webhook(self.source, request)
+
+    async def _messages(self, source: MessageSource, request: web.Request) -> web.Response:
+        metrics.EVENTS_RECEIVED.labels(source.source).inc()
+        limit = min(self.max_body_bytes, source.limit_for(request.path))
+        try:
+            body = await read_capped(request, limit)
+        except InboundError as exc:
+            return reject(source.source, exc)
+        return await handle_messages(source, self.batcher, request, body)
+
+    async def _webhook(self, source: WebhookSource, request: web.Request) -> web.Response:
+        name = source.source
         metrics.EVENTS_RECEIVED.labels(name).inc()
         received = time.time()
         try:
             body = await read_capped(request, self.max_body_bytes)
-            accepted = self.source.accept(body, request.headers, received)
+            accepted = source.accept(body, request.headers, received)
         except InboundError as exc:
             metrics.EVENTS_REJECTED.labels(name, exc.reason).inc()
-            log.info("rejected %s webhook: %s (%s)", name, exc.reason, exc.status)
+            log.info("rejected %s webhook: %s (%s)", name, exc.reason, exc.status)  # no PII
             return _json(exc.status, {"error": exc.reason, "detail": exc.detail})
         envelope = RawEnvelope(
             source=name,
