@@ -17,10 +17,12 @@ from mode import Service
 from app import metrics
 from app.broker import EmbeddedBroker, ensure_topics
 from app.ingress.batcher import RawBatcher
+from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
 from app.settings import Settings
 from app.status import StatusUpdater, status_routes
 from connectors.customerio.sink import CustomerIOSink
+from connectors.customerio.webhook import CustomerIOWebhooks
 from connectors.delivery.dlq import DeadLetter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.outbox import Outbox
@@ -28,6 +30,9 @@ from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
 from connectors.delivery.sink import DeliveryObserver, Sink
 from connectors.inbound import WebhookSource
+from connectors.intercom.webhook import IntercomWebhooks
+from connectors.pipelines.api import PATHS as PIPELINES_PATHS
+from connectors.pipelines.api import PipelinesAPI
 from connectors.zendesk.webhook import ZendeskWebhooks
 from streams.agents import Pipeline
 from streams.delivered import TableDeliveredStore
@@ -64,12 +69,25 @@ class TopicDeadLetters:
         await self._topic.send(key=dead_letter.action.sink.encode(), value=dead_letter.to_json())
 
 
-def webhook_sources(settings: Settings) -> dict[str, WebhookSource]:
-    sources: dict[str, WebhookSource] = {}
+def webhook_sources(settings: Settings) -> dict[str, WebhookSource | MessageSource]:
+    """Every inbound endpoint whose secret is configured, by path (SPEC S2.1)."""
+    sources: dict[str, WebhookSource | MessageSource] = {}
+    tolerance = settings.signature_tolerance_s
     if settings.zendesk_webhook_secret is not None:
         sources["/webhooks/zendesk"] = ZendeskWebhooks(
-            settings.zendesk_webhook_secret.get_secret_value(), settings.signature_tolerance_s
+            settings.zendesk_webhook_secret.get_secret_value(), tolerance
         )
+    if settings.intercom_client_secret is not None:
+        sources["/webhooks/intercom"] = IntercomWebhooks(
+            settings.intercom_client_secret.get_secret_value()
+        )
+    if settings.customerio_webhook_signing_key is not None:
+        sources["/webhooks/customerio"] = CustomerIOWebhooks(
+            settings.customerio_webhook_signing_key.get_secret_value(), tolerance
+        )
+    if settings.pipelines_write_key is not None:
+        api = PipelinesAPI(settings.pipelines_write_key.get_secret_value())
+        sources.update({path: api for path in PIPELINES_PATHS})
     return sources
 
 

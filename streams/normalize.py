@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from connectors.customerio import normalize as customerio
+from connectors.intercom import normalize as intercom
+from connectors.pipelines import normalize as pipelines
 from connectors.zendesk import normalize as zendesk
 from streams.events import SupportEvent
 from streams.records import RawEnvelope
@@ -13,6 +16,9 @@ Normalizer = Callable[[bytes, datetime], list[SupportEvent]]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "zendesk": zendesk.normalize,
+    "intercom": intercom.normalize,
+    "customerio": customerio.normalize,
+    "pipelines": pipelines.normalize,
 }
 
 
