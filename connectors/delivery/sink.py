@@ -179,9 +179,14 @@ class Sink(ABC):
                         left.extend(lane[i:])
                         return
 
-        async with asyncio.TaskGroup() as group:
-            for lane in ordered:
-                group.create_task(run_lane(lane))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for lane in ordered:
+                    group.create_task(run_lane(lane))
+        except ExceptionGroup as failure:
+            # Only infrastructure failures get here (e.g. the delivered store cannot write):
+            # surface the first one as itself so the worker stops without committing.
+            raise failure.exceptions[0] from failure
 
         if halted:
             left_ids = {i for p in left for i in p.covered}

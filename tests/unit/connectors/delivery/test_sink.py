@@ -261,5 +261,14 @@ class TestModes:
         assert report.delivered == 1 and report.retries == 1
         assert sink.clock_.monotonic() >= 2.0
 
+    async def test_store_failure_propagates(self) -> None:
+        class BrokenStore(InMemoryDeliveredStore):
+            async def add(self, action_id: str) -> None:
+                raise OSError("disk full")
+
+        sink = FakeSink(store=BrokenStore())
+        with pytest.raises(OSError, match="disk full"):
+            await sink.deliver([event(1), event(2, person="p2")])
+
     def test_error_tree_is_shared(self) -> None:
         assert issubclass(SinkBackpressureError, DeliveryError)
