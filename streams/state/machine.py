@@ -19,11 +19,9 @@ from typing import Any
 
 from streams.events import EventKind, SupportEvent
 from streams.state.config import StateConfig
-from streams.state.merge import combine, newer_field
+from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
+from streams.state.merge import combine
 from streams.state.model import (
-    Consent,
-    Csat,
-    ProfileField,
     SupportState,
     as_utc,
     event_digest,
@@ -50,8 +48,6 @@ __all__ = [
     "next_deadline",
 ]
 
-Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hint
-
 
 class StateAbsorbed(Exception):
     """The state was merged into `survivor`; the event belongs there."""
@@ -70,10 +66,11 @@ def apply(
         raise ValueError(f"state of {current.customer_key} applied under key {customer_key}")
     if current.merged_into is not None:
         raise StateAbsorbed(customer_key, current.merged_into)
-    if current.has_processed(event.event_id):
+    digest = event_digest(event.event_id)
+    if digest in current.processed_ids:
         return current, []
     at = as_utc(event.occurred_at)
-    staged = current.model_copy(update={"identities": current.identities.merged(event.identities)})
+    staged = _with_identities(current, event)
     fold = _FOLDERS.get(event.kind, _fold_nothing)
     staged, facts, hint = fold(staged, event)
     evaluated, stale = evaluate(staged, at, config)
@@ -86,7 +83,7 @@ def apply(
         at=at,
         reason=str(event.kind),
         hint="stale" if stale else hint,
-        processed=event.event_id,
+        processed=digest,
     )
 
 
@@ -175,7 +172,7 @@ def _finish(
     at: datetime,
     reason: str,
     hint: str | None,
-    processed: str | None = None,
+    processed: str | None = None,  # the event's digest, when an event (not a timer) ran
     scope: str = "",
 ) -> tuple[SupportState, list[Transition]]:
     transitions = build_transitions(
@@ -188,10 +185,17 @@ def _finish(
         limit = config.max_transitions_kept
         update["recent_transitions"] = kept[-limit:] if limit else ()
     if processed is not None:
-        ids = (*after.processed_ids, event_digest(processed))
+        ids = (*after.processed_ids, processed)
         update["processed_ids"] = ids[-config.processed_ids_max :]
         update["seq"] = after.seq + 1
     return (after.model_copy(update=update) if update else after), transitions
+
+
+def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
+    known = state.identities
+    if all(value is None or getattr(known, name) is not None for name, value in event.identities):
+        return state  # the common case: nothing new, skip building an Identities
+    return state.model_copy(update={"identities": known.merged(event.identities)})
 
 
 def _fold_nothing(state: SupportState, event: SupportEvent) -> Folded:
@@ -228,104 +232,14 @@ def _ticket_changed(state: SupportState, change: TicketChange) -> Folded:
     return state.model_copy(update=update), facts, hint
 
 
-def _fold_rating(state: SupportState, event: SupportEvent) -> Folded:
-    rating = event.rating
-    if rating is None:
-        raise InvalidEvent(f"{event.kind} without a rating payload")
-    try:
-        low = rating.is_low
-    except ValueError as exc:
-        raise InvalidEvent(f"rating score {rating.score!r} is not on its scale") from exc
-    at = as_utc(event.occurred_at)
-    update: dict[str, Any] = {}
-    if state.csat is None or at >= state.csat.at:
-        update["csat"] = Csat(
-            score=rating.score,
-            scale=rating.scale,
-            at=at,
-            comment=rating.comment,
-            low=low,
-            ticket_id=rating.ticket_id,
-        )
-    if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
-        update["last_low_csat_at"] = at
-    payload = {
-        "score": rating.score,
-        "scale": rating.scale,
-        "low": low,
-        "comment": rating.comment,
-        "ticket_id": rating.ticket_id,
-        "source": event.source,
-        "at": at.isoformat(),
-    }
-    fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
-    return state.model_copy(update=update), [fact], None
-
-
-def _fold_consent(state: SupportState, event: SupportEvent) -> Folded:
-    channel = str(event.attributes.get("channel") or "email").strip().lower()
-    flag = f"{event.source}:{channel}"
-    at = as_utc(event.occurred_at)
-    flags = dict(state.consent.unsubscribed)
-    if event.kind == EventKind.UNSUBSCRIBED:
-        # A late unsubscribe is never ignored: on consent, err on the side of "no".
-        flags[flag] = max(at, flags.get(flag, at))
-    elif flag in flags and flags[flag] <= at:
-        del flags[flag]
-    if flags == state.consent.unsubscribed:
-        return state, [], None
-    details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
-    fact = Fact("consent_changed", flag, str(event.kind), details=details)
-    return state.model_copy(update={"consent": Consent(unsubscribed=flags)}), [fact], None
-
-
-def _fold_segment(state: SupportState, event: SupportEvent) -> Folded:
-    segment = event.attributes.get("segment")
-    if segment is None or str(segment).strip() == "":
-        raise InvalidEvent(f"{event.kind} without attributes['segment']")
-    name = str(segment).strip()
-    segments = set(state.segments)
-    entered = event.kind == EventKind.SEGMENT_ENTERED
-    if entered:
-        segments.add(name)
-    else:
-        segments.discard(name)
-    ordered = tuple(sorted(segments))
-    if ordered == state.segments:
-        return state, [], None
-    action = "entered" if entered else "exited"
-    details = {"segment": name, "action": action, "segments": list(ordered)}
-    fact = Fact("segments_changed", name, f"segment_{action}", details=details)
-    return state.model_copy(update={"segments": ordered}), [fact], None
-
-
-def _fold_profile(state: SupportState, event: SupportEvent) -> Folded:
-    traits = event.attributes.get("traits")
-    fields: dict[str, Any] = traits if isinstance(traits, dict) else event.attributes
-    at = as_utc(event.occurred_at)
-    profile = dict(state.profile)
-    changed: dict[str, Any] = {}
-    for name, value in fields.items():
-        candidate = ProfileField(value=value, source=event.source, at=at)
-        existing = profile.get(name)
-        if existing is None or newer_field(candidate, existing):
-            profile[name] = candidate
-            if existing is None or existing.value != value:
-                changed[name] = value
-    if profile == state.profile:
-        return state, [], None
-    facts = [Fact("profile_changed", reason=str(event.kind), details={"fields": changed})]
-    return state.model_copy(update={"profile": profile}), facts if changed else [], None
-
-
 _FOLDERS: dict[EventKind, Callable[[SupportState, SupportEvent], Folded]] = {
     **{kind: _fold_ticket_like for kind in TICKET_KINDS | CONVERSATION_KINDS},
-    EventKind.CSAT_RECEIVED: _fold_rating,
-    EventKind.CONVERSATION_RATED: _fold_rating,
-    EventKind.UNSUBSCRIBED: _fold_consent,
-    EventKind.SUBSCRIBED: _fold_consent,
-    EventKind.SEGMENT_ENTERED: _fold_segment,
-    EventKind.SEGMENT_EXITED: _fold_segment,
-    EventKind.CONTACT_UPDATED: _fold_profile,
-    EventKind.IDENTIFY: _fold_profile,
+    EventKind.CSAT_RECEIVED: fold_rating,
+    EventKind.CONVERSATION_RATED: fold_rating,
+    EventKind.UNSUBSCRIBED: fold_consent,
+    EventKind.SUBSCRIBED: fold_consent,
+    EventKind.SEGMENT_ENTERED: fold_segment,
+    EventKind.SEGMENT_EXITED: fold_segment,
+    EventKind.CONTACT_UPDATED: fold_profile,
+    EventKind.IDENTIFY: fold_profile,
 }

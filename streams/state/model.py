@@ -94,6 +94,31 @@ def ticket_key(source: str, ticket_id: str) -> str:
     return f"{source}:{ticket_id}"
 
 
+def last_ticket(tickets: dict[str, TicketState]) -> TicketState | None:
+    """The most recently opened ticket, preferring ones that were not merged away."""
+    best: TicketState | None = None
+    best_merged: TicketState | None = None
+    for ticket in tickets.values():
+        if ticket.closed_reason == "merged":
+            if best_merged is None or _recency(ticket) > _recency(best_merged):
+                best_merged = ticket
+        elif best is None or _recency(ticket) > _recency(best):
+            best = ticket
+    return best if best is not None else best_merged
+
+
+def _recency(ticket: TicketState) -> tuple[datetime, str]:
+    return ticket.opened_at, ticket.key
+
+
+def current_reason(open_tickets: list[TicketState], last: TicketState | None) -> str | None:
+    """Reason of the newest open ticket that has one, else of the last ticket."""
+    with_reason = [t for t in open_tickets if t.reason]
+    if with_reason:
+        return max(with_reason, key=_recency).reason
+    return None if last is None else last.reason
+
+
 class Csat(_Frozen):
     """The newest satisfaction rating: Zendesk good/bad or Intercom 1-5, as sent."""
 
@@ -228,10 +253,7 @@ class SupportState(_Frozen):
 
     @property
     def last_ticket(self) -> TicketState | None:
-        """The most recently opened ticket, preferring ones that were not merged away."""
-        candidates = [t for t in self.tickets.values() if t.closed_reason != "merged"]
-        pool = candidates or list(self.tickets.values())
-        return max(pool, key=lambda t: (t.opened_at, t.key), default=None)
+        return last_ticket(self.tickets)
 
     @property
     def last_ticket_at(self) -> datetime | None:
@@ -245,21 +267,18 @@ class SupportState(_Frozen):
 
     @property
     def ticket_reason(self) -> str | None:
-        """Reason of the newest open ticket that has one, else of the last ticket."""
-        with_reason = [t for t in self.open_tickets if t.reason]
-        if with_reason:
-            return max(with_reason, key=lambda t: (t.opened_at, t.key)).reason
-        last = self.last_ticket
-        return None if last is None else last.reason
+        return current_reason(self.open_tickets, self.last_ticket)
 
     def exported_attributes(self) -> dict[str, Any]:
         """The R1/R6 person attributes, JSON-ready (times as unix seconds)."""
+        open_tickets = self.open_tickets  # one pass: this runs twice per event
+        last = last_ticket(self.tickets)
         return {
-            "has_open_ticket": self.has_open_ticket,
-            "open_ticket_count": self.open_ticket_count,
-            "last_ticket_at": unix_seconds(self.last_ticket_at),
-            "last_ticket_status": self.last_ticket_status,
-            "ticket_reason": self.ticket_reason,
+            "has_open_ticket": bool(open_tickets),
+            "open_ticket_count": len(open_tickets),
+            "last_ticket_at": None if last is None else unix_seconds(last.opened_at),
+            "last_ticket_status": None if last is None else last.status,
+            "ticket_reason": current_reason(open_tickets, last),
             "support_state": self.support_state,
             "refund_risk": self.refund_risk,
             "recent_ticket": self.recent_ticket,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from streams.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
 from streams.state.model import (
@@ -71,7 +72,7 @@ def _build(
     status: str,
     merged: bool,
     merged_into: str | None,
-    fields: dict[str, object],
+    fields: dict[str, Any],
 ) -> TicketState:
     reason = _closed_reason(status, merged)
     if reason is None:
@@ -80,19 +81,21 @@ def _build(
         closed_at = existing.closed_at  # still closed the same way: keep when it closed
     else:
         closed_at = version
-    values: dict[str, object] = {} if existing is None else existing.model_dump()
-    values.update({k: v for k, v in fields.items() if v is not None})
+    values = {k: v for k, v in fields.items() if v is not None}
     values.update(
         source=source,
         id=ticket_id,
         status=status,
-        opened_at=existing.opened_at if existing is not None else created_at,
         updated_at=version,
         closed_at=closed_at,
         closed_reason=reason,
         merged_into=merged_into,
     )
-    return TicketState.model_validate(values)
+    if existing is not None:
+        # Validated inputs only (TicketInfo/ConversationInfo, the old ticket): copy, not
+        # re-validate; it is the hottest line of apply().
+        return existing.model_copy(update=values)
+    return TicketState(opened_at=created_at, **values)
 
 
 def fold_ticket(tickets: dict[str, TicketState], event: SupportEvent) -> TicketChange | None:

@@ -18,7 +18,7 @@ import hashlib
 from datetime import datetime
 
 from streams.state.config import StateConfig
-from streams.state.model import SupportState, SupportStateName, TicketState
+from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
 
 
 def normalize_marker(value: str) -> str:
@@ -45,46 +45,53 @@ def stale_deadline(ticket: TicketState, config: StateConfig) -> datetime:
 def _expire_stale(
     tickets: dict[str, TicketState], now: datetime, config: StateConfig
 ) -> tuple[dict[str, TicketState], list[str]]:
-    expired: list[str] = []
+    expired = [
+        key
+        for key, ticket in tickets.items()
+        if ticket.is_open and stale_deadline(ticket, config) <= now
+    ]
+    if not expired:
+        return tickets, expired
     result = dict(tickets)
-    for key, ticket in tickets.items():
-        deadline = stale_deadline(ticket, config)
-        if ticket.is_open and deadline <= now:
-            result[key] = ticket.model_copy(
-                update={"closed_reason": "stale", "closed_at": deadline}
-            )
-            expired.append(key)
+    for key in expired:
+        deadline = stale_deadline(tickets[key], config)
+        result[key] = tickets[key].model_copy(
+            update={"closed_reason": "stale", "closed_at": deadline}
+        )
     return result, expired
 
 
-def _prune(state: SupportState, now: datetime, config: StateConfig) -> dict[str, TicketState]:
+def _prune(
+    tickets: dict[str, TicketState], last: TicketState | None, now: datetime, config: StateConfig
+) -> dict[str, TicketState]:
     """Drop closed tickets no window can see any more; the last ticket stays so the
     exported last_ticket_* attributes do not change just because time passed."""
-    last = state.last_ticket
-    keep_key = None if last is None else last.key
-    return {
-        key: t
-        for key, t in state.tickets.items()
-        if t.is_open
-        or key == keep_key
-        or t.closed_at is None
-        or t.closed_at + config.retention > now
-    }
+    cutoff = now - config.retention
+
+    def prunable(ticket: TicketState) -> bool:
+        closed = ticket.closed_at
+        return closed is not None and closed <= cutoff and ticket is not last
+
+    if not any(prunable(t) for t in tickets.values()):
+        return tickets
+    return {key: t for key, t in tickets.items() if not prunable(t)}
 
 
-def decide(state: SupportState, now: datetime, config: StateConfig) -> SupportStateName:
-    if state.has_open_ticket:
-        return "escalated" if state.high_priority_open or state.refund_risk else "open"
-    low = state.last_low_csat_at
-    if (
-        state.csat is not None
-        and state.csat.low
-        and low is not None
-        and now < low + config.recovery
-    ):
+def decide(
+    *,
+    open_tickets: bool,
+    escalate: bool,
+    low_csat_at: datetime | None,
+    resolved_at: datetime | None,
+    now: datetime,
+    config: StateConfig,
+) -> SupportStateName:
+    """The precedence rule. `low_csat_at` is None unless the newest rating is low."""
+    if open_tickets:
+        return "escalated" if escalate else "open"
+    if low_csat_at is not None and now < low_csat_at + config.recovery:
         return "recovery"
-    resolved = state.last_resolved_at
-    if resolved is not None and now < resolved + config.cooldown:
+    if resolved_at is not None and now < resolved_at + config.cooldown:
         return "cooldown"
     return "clear"
 
@@ -96,19 +103,33 @@ def evaluate(
     if state.as_of is not None and state.as_of > now:
         now = state.as_of
     tickets, stale = _expire_stale(state.tickets, now, config)
-    staged = state.model_copy(update={"tickets": tickets, "as_of": now})
-    staged = staged.model_copy(update={"tickets": _prune(staged, now, config)})
-    open_tickets = staged.open_tickets
-    last_at = staged.last_ticket_at
-    staged = staged.model_copy(
+    last = last_ticket(tickets)
+    tickets = _prune(tickets, last, now, config)
+    open_tickets = [t for t in tickets.values() if t.is_open]
+    high = any(t.priority in config.high_priorities for t in open_tickets)
+    refund = any(is_refund_risk(t, config) for t in open_tickets)
+    low_csat = state.csat is not None and state.csat.low
+    name = decide(
+        open_tickets=bool(open_tickets),
+        escalate=high or refund,
+        low_csat_at=state.last_low_csat_at if low_csat else None,
+        resolved_at=state.last_resolved_at,
+        now=now,
+        config=config,
+    )
+    evaluated = state.model_copy(
         update={
-            "high_priority_open": any(t.priority in config.high_priorities for t in open_tickets),
-            "refund_risk": any(is_refund_risk(t, config) for t in open_tickets),
-            "recent_ticket": last_at is not None and now < last_at + config.recent_ticket_window,
-            "holdout": in_holdout(staged.customer_key, config.holdout_percent),
+            "tickets": tickets,
+            "as_of": now,
+            "support_state": name,
+            "high_priority_open": high,
+            "refund_risk": refund,
+            "recent_ticket": last is not None
+            and now < last.opened_at + config.recent_ticket_window,
+            "holdout": in_holdout(state.customer_key, config.holdout_percent),
         }
     )
-    return staged.model_copy(update={"support_state": decide(staged, now, config)}), stale
+    return evaluated, stale
 
 
 def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:

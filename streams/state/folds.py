@@ -1,0 +1,107 @@
+"""Folding the customer-level events: ratings, consent, segments and profile fields.
+
+Each folder takes the state and one event and returns the state with the event's facts
+applied, the transitions-to-be (`Fact`) and an optional reason hint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.events import EventKind, SupportEvent
+from streams.state.merge import newer_field
+from streams.state.model import Consent, Csat, ProfileField, SupportState, as_utc
+from streams.state.tickets import InvalidEvent
+from streams.state.transitions import Fact
+
+Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hint
+
+
+def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
+    rating = event.rating
+    if rating is None:
+        raise InvalidEvent(f"{event.kind} without a rating payload")
+    try:
+        low = rating.is_low
+    except ValueError as exc:
+        raise InvalidEvent(f"rating score {rating.score!r} is not on its scale") from exc
+    at = as_utc(event.occurred_at)
+    update: dict[str, Any] = {}
+    if state.csat is None or at >= state.csat.at:
+        update["csat"] = Csat(
+            score=rating.score,
+            scale=rating.scale,
+            at=at,
+            comment=rating.comment,
+            low=low,
+            ticket_id=rating.ticket_id,
+        )
+    if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
+        update["last_low_csat_at"] = at
+    payload = {
+        "score": rating.score,
+        "scale": rating.scale,
+        "low": low,
+        "comment": rating.comment,
+        "ticket_id": rating.ticket_id,
+        "source": event.source,
+        "at": at.isoformat(),
+    }
+    fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
+    return state.model_copy(update=update), [fact], None
+
+
+def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
+    channel = str(event.attributes.get("channel") or "email").strip().lower()
+    flag = f"{event.source}:{channel}"
+    at = as_utc(event.occurred_at)
+    flags = dict(state.consent.unsubscribed)
+    if event.kind == EventKind.UNSUBSCRIBED:
+        # A late unsubscribe is never ignored: on consent, err on the side of "no".
+        flags[flag] = max(at, flags.get(flag, at))
+    elif flag in flags and flags[flag] <= at:
+        del flags[flag]
+    if flags == state.consent.unsubscribed:
+        return state, [], None
+    details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
+    fact = Fact("consent_changed", flag, str(event.kind), details=details)
+    return state.model_copy(update={"consent": Consent(unsubscribed=flags)}), [fact], None
+
+
+def fold_segment(state: SupportState, event: SupportEvent) -> Folded:
+    segment = event.attributes.get("segment")
+    if segment is None or str(segment).strip() == "":
+        raise InvalidEvent(f"{event.kind} without attributes['segment']")
+    name = str(segment).strip()
+    segments = set(state.segments)
+    entered = event.kind == EventKind.SEGMENT_ENTERED
+    if entered:
+        segments.add(name)
+    else:
+        segments.discard(name)
+    ordered = tuple(sorted(segments))
+    if ordered == state.segments:
+        return state, [], None
+    action = "entered" if entered else "exited"
+    details = {"segment": name, "action": action, "segments": list(ordered)}
+    fact = Fact("segments_changed", name, f"segment_{action}", details=details)
+    return state.model_copy(update={"segments": ordered}), [fact], None
+
+
+def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
+    traits = event.attributes.get("traits")
+    fields: dict[str, Any] = traits if isinstance(traits, dict) else event.attributes
+    at = as_utc(event.occurred_at)
+    profile = dict(state.profile)
+    changed: dict[str, Any] = {}
+    for name, value in fields.items():
+        candidate = ProfileField(value=value, source=event.source, at=at)
+        existing = profile.get(name)
+        if existing is None or newer_field(candidate, existing):
+            profile[name] = candidate
+            if existing is None or existing.value != value:
+                changed[name] = value
+    if profile == state.profile:
+        return state, [], None
+    facts = [Fact("profile_changed", reason=str(event.kind), details={"fields": changed})]
+    return state.model_copy(update={"profile": profile}), facts if changed else [], None
