@@ -212,7 +212,7 @@ def build_worker(
         topology,
         state_config=StateConfig(),
         router=Router(RoutingConfig(customerio_identifier=settings.customerio_identifier)),
-        sink_names=("customerio",),
+        sink_names=settings.sink_names,
         partitions=settings.partitions,
         clock=clock,
     )

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     webhook_sink_secret: SecretStr | None = None
     audiences_url: str | None = None
 
+    #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
+    sinks: str = "customerio"
     sink_coalesce_ms: float = Field(default=0.0, ge=0)
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
 
@@ -87,6 +89,20 @@ class Settings(BaseSettings):
         if value not in allowed:
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value
+
+    @field_validator("sinks")
+    @classmethod
+    def _known_sinks(cls, value: str) -> str:
+        known = {"customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"}
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ValueError(f"unknown sinks {unknown}; known: {sorted(known)}")
+        return ",".join(names)
+
+    @property
+    def sink_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.sinks.split(",") if n)
 
     @property
     def embedded(self) -> bool:

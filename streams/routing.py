@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.delivery.actions import Action
+from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
 from streams.deadletters import StageDeadLetter
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
@@ -52,14 +52,17 @@ class Router:
     def route(
         self, transition: Transition, state: SupportState, received_at: float | None
     ) -> tuple[list[Action], list[StageDeadLetter]]:
-        actions: list[Action] = []
-        if self.config.r1_enabled:
-            actions += self._r1(transition)
-        if self.config.r2_enabled:
-            actions += self._r2(transition)
-        if not actions:
+        if transition.kind not in _ROUTED_KINDS:
             return [], []
         person = self.person_id(transition)
+        stamped = _ts(received_at)
+        actions: list[Action] = []
+        if self.config.r1_enabled:
+            actions += self._r1(transition, person or "", stamped)
+        if self.config.r2_enabled:
+            actions += self._r2(transition, person or "", stamped)
+        if not actions:
+            return [], []
         if person is None:
             # Not guessed and not dropped silently: a later identify re-sends the full
             # attribute set; the dead letter keeps the one-off actions for a redrive.
@@ -72,12 +75,9 @@ class Router:
                     record={"transition": transition.model_dump(mode="json")},
                 )
             ]
-        stamped = _ts(received_at)
-        return [
-            a.model_copy(update={"person": person, "received_at": stamped}) for a in actions
-        ], []
+        return actions, []
 
-    def _r1(self, t: Transition) -> list[Action]:
+    def _r1(self, t: Transition, person: str, received_at: datetime | None) -> list[Action]:
         if t.kind not in ("attributes_changed", "support_state_changed") or not t.changed:
             return []
         names = self.config.r1_attribute_names
@@ -90,20 +90,13 @@ class Router:
         }
         priority = "suppression" if SUPPRESSION_FIELDS & set(t.changed) else "enrichment"
         return [
-            Action.for_transition(
-                t.transition_id,
-                sink="customerio",
-                operation="identify",
-                customer_key=t.customer_key,
-                person="",
-                payload={"attributes": attributes},
-                priority=priority,
-                one_off=False,
-                causing_event_id=t.causing_event_id,
+            _action(
+                t, "customerio", "identify", person, received_at,
+                payload={"attributes": attributes}, priority=priority, one_off=False,
             )
         ]
 
-    def _r2(self, t: Transition) -> list[Action]:
+    def _r2(self, t: Transition, person: str, received_at: datetime | None) -> list[Action]:
         if t.kind not in ("ticket_opened", "ticket_resolved") or not t.ticket:
             return []
         ticket = t.ticket
@@ -122,20 +115,44 @@ class Router:
         data = {("ticket_id" if k == "id" else k): v for k, v in data.items()}
         if isinstance(data.get("tags"), tuple):
             data["tags"] = list(data["tags"])
+        payload = {"name": name, "data": data, "timestamp": int(t.occurred_at.timestamp())}
         return [
-            Action.for_transition(
-                t.transition_id,
-                sink="customerio",
-                operation="event",
-                customer_key=t.customer_key,
-                person="",
-                payload={
-                    "name": name,
-                    "data": data,
-                    "timestamp": int(t.occurred_at.timestamp()),
-                },
-                priority="enrichment",
-                one_off=True,
-                causing_event_id=t.causing_event_id,
+            _action(
+                t, "customerio", "event", person, received_at,
+                payload=payload, priority="enrichment", one_off=True,
             )
         ]
+
+
+_ROUTED_KINDS = frozenset(
+    {"attributes_changed", "support_state_changed", "ticket_opened", "ticket_resolved"}
+)
+
+
+def _action(
+    t: Transition,
+    sink: SinkName,
+    operation: str,
+    person: str,
+    received_at: datetime | None,
+    *,
+    payload: dict[str, Any],
+    priority: Priority,
+    one_off: bool,
+    discriminator: str = "",
+) -> Action:
+    # model_construct: every field is built here from validated data; validating again
+    # costs more than the rest of routing (this is the per-event hot path).
+    return Action.model_construct(
+        action_id=derive_action_id(t.transition_id, sink, operation, discriminator),
+        sink=sink,
+        operation=operation,
+        customer_key=t.customer_key,
+        person=person,
+        payload=payload,
+        priority=priority,
+        one_off=one_off,
+        created_at=datetime.now(UTC),
+        received_at=received_at,
+        causing_event_id=t.causing_event_id,
+    )

@@ -1,0 +1,67 @@
+"""`make bench`: every benchmark in one run, printed as one table (figures and ratios side by
+side with their baselines). Not part of `make test`: targets are measured, never asserted."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable
+
+from app.broker import EmbeddedBroker
+
+Row = tuple[str, str, str]
+
+# Modules with a `run() -> list[Row]` that need no broker of ours.
+STANDALONE = ("bench.state_bench", "bench.ingress_bench", "bench.sinks_bench")
+
+
+def _print(title: str, rows: list[Row]) -> None:
+    width = max([len(r[0]) for r in rows] + [10])
+    vwidth = max([len(r[1]) for r in rows] + [8])
+    print(f"\n## {title}")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>{vwidth}}  {note}")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", default="", help="comma-separated section names")
+    args = parser.parse_args()
+    only = {s for s in args.only.split(",") if s}
+    started = time.monotonic()
+    failures = 0
+
+    def section(name: str, fn: Callable[[], list[Row]]) -> None:
+        nonlocal failures
+        if only and name not in only:
+            return
+        t0 = time.monotonic()
+        try:
+            rows = fn()
+        except Exception as exc:  # noqa: BLE001 - report the section as failed, run the rest
+            failures += 1
+            rows = [("FAILED", type(exc).__name__, str(exc)[:200])]
+        _print(f"{name} ({time.monotonic() - t0:.0f} s)", rows)
+
+    from bench import pipeline_bench
+
+    with EmbeddedBroker() as broker:
+        section("pipeline", lambda: pipeline_bench.throughput(broker))
+    with EmbeddedBroker() as broker:  # a fresh broker: Tansu degrades with volume
+        section("latency", lambda: pipeline_bench.latency(broker))
+    for module_name in STANDALONE:
+        short = module_name.rsplit(".", 1)[1].removesuffix("_bench")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        section(short, module.run)
+    print(f"\nbench finished in {time.monotonic() - started:.0f} s, {failures} section(s) failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
