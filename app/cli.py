@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import orjson
 
 from app.settings import ConfigError, Settings, load_settings
+from app.status import commands as status_commands
 
 SAMPLE_TICKET: dict[str, object] = {
     "supportsync": "zendesk-trigger/v1",
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="supportsync")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the worker and webhook server (embedded broker by default)")
+    status_commands.add_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -102,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "run":
         return cmd_run(settings)
+    if args.command in status_commands.COMMANDS:
+        return status_commands.run(args, settings)
     return 2
 
 

@@ -20,7 +20,8 @@ from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
 from app.settings import Settings
-from app.status import StatusUpdater, status_routes
+from app.status.routes import status_routes
+from app.status.updater import StatusUpdater
 from connectors.customerio.sink import CustomerIOSink
 from connectors.customerio.webhook import CustomerIOWebhooks
 from connectors.delivery.dlq import DeadLetter

@@ -1,6 +1,4 @@
-"""Sync health for operators: the status page, `/state/{identifier}`, and the gauges updater."""
+"""Sync health for operators: the status page and `/state/{identifier}` (`routes`), the gauges
+updater (`updater`), and the `dlq` / `state` subcommands (`commands`).
 
-from app.status.routes import status_routes
-from app.status.updater import StatusUpdater
-
-__all__ = ["StatusUpdater", "status_routes"]
+Nothing is imported here: the CLI must not pay for Faust to print its help."""

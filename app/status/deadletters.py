@@ -1,0 +1,191 @@
+"""`supportsync dlq list|show|redrive`: inspect and re-send dead letters (SPEC S7).
+
+The `<prefix>dlq` topic holds two kinds of record:
+- sink dead letters (`connectors.delivery.dlq.DeadLetter`, key = sink): an action that could
+  not be delivered. Redrive re-sends the action to `out.<sink>` on the partition of its
+  customer key; the sink's idempotency (action ids) keeps a second redrive harmless.
+- stage dead letters (`streams.deadletters.StageDeadLetter`, key = stage): bad input. Those
+  from `normalize` carry the raw envelope; redrive re-sends it to its `raw.<source>` topic.
+  Identity conflicts and later stages carry no envelope and are not redrivable.
+
+An entry's id is `<partition>:<offset>` in the dlq topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from app.ingress.batcher import partition_for
+from app.settings import Settings
+from connectors.delivery.actions import Action
+from streams.faust_app import topic_names
+from streams.records import RawEnvelope, encode_json_batch, encode_raw_batch
+
+
+@dataclass(frozen=True)
+class Entry:
+    partition: int
+    offset: int
+    timestamp_ms: int
+    stage: str  # normalize | identity | apply | route | sink:<name> | unknown
+    reason: str
+    source: str | None
+    sink: str | None
+    detail: str
+    doc: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def at(self) -> str:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "at": self.at, "stage": self.stage, "source": self.source,
+            "sink": self.sink, "reason": self.reason, "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    source: str | None = None
+    sink: str | None = None
+    reason: str | None = None
+    ids: frozenset[str] = frozenset()
+
+    def match(self, entry: Entry) -> bool:
+        return (
+            (self.source is None or entry.source == self.source)
+            and (self.sink is None or entry.sink == self.sink)
+            and (self.reason is None or entry.reason == self.reason)
+            and (not self.ids or entry.id in self.ids)
+        )
+
+
+def parse(partition: int, offset: int, timestamp_ms: int, value: bytes) -> Entry:
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        return Entry(partition, offset, timestamp_ms, "unknown", "unparseable", None, None, "", {})
+    if "action" in doc and "sink" in doc:
+        sink = str(doc["sink"])
+        detail = f"{doc.get('error_class', '')} {doc.get('status') or ''}".strip()
+        return Entry(
+            partition, offset, timestamp_ms, f"sink:{sink}", str(doc.get("reason", "")),
+            None, sink, detail, doc,
+        )
+    return Entry(
+        partition, offset, timestamp_ms, str(doc.get("stage", "unknown")),
+        str(doc.get("reason", "")), doc.get("source"), None, str(doc.get("detail", ""))[:200], doc,
+    )
+
+
+async def _read_all(bootstrap: str, topic: str) -> list[Entry]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+        request_timeout_ms=10000,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        entries: list[Entry] = []
+        pending = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+        while pending:
+            batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=1000)
+            for tp, records in batches.items():
+                entries.extend(
+                    parse(tp.partition, r.offset, r.timestamp, r.value or b"") for r in records
+                )
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return sorted(entries, key=lambda e: (e.timestamp_ms, e.partition, e.offset))
+    finally:
+        await consumer.stop()
+
+
+def read_entries(settings: Settings, filters: Filters) -> list[Entry]:
+    bootstrap = _bootstrap(settings)
+    entries = asyncio.run(_read_all(bootstrap, topic_names(settings)["dlq"]))
+    return [e for e in entries if filters.match(e)]
+
+
+def _bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError(
+            "set SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS: dead letters live in the broker's dlq topic"
+        )
+    return settings.kafka_bootstrap_servers
+
+
+@dataclass(frozen=True)
+class Redrive:
+    entry: Entry
+    topic: str | None  # None: not redrivable
+    key: str = ""
+    value: bytes = b""
+    why_not: str = ""
+
+
+def plan(entry: Entry, names: dict[str, str]) -> Redrive:
+    """Where and what to re-send for one entry."""
+    try:
+        if entry.sink is not None:
+            action = Action.model_validate(entry.doc["action"])
+            return Redrive(
+                entry, names[f"out.{action.sink}"], action.customer_key,
+                encode_json_batch([action.model_dump(mode="json")]),
+            )
+        if entry.stage == "normalize" and entry.doc.get("record"):
+            envelope = RawEnvelope.model_validate(entry.doc["record"])
+            return Redrive(
+                entry, names[f"raw.{envelope.source}"], envelope.key, encode_raw_batch([envelope])
+            )
+    except (KeyError, ValidationError) as exc:
+        return Redrive(entry, None, why_not=f"invalid record: {type(exc).__name__}")
+    return Redrive(entry, None, why_not=f"{entry.stage} dead letters carry no raw envelope")
+
+
+async def _send(bootstrap: str, plans: Iterable[Redrive]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
+    await producer.start()
+    sent = 0
+    try:
+        for item in plans:
+            assert item.topic is not None
+            partitions = await producer.partitions_for(item.topic)
+            partition = partition_for(item.key, len(partitions))
+            await producer.send_and_wait(
+                item.topic, item.value, key=item.key.encode(), partition=partition
+            )
+            sent += 1
+    finally:
+        await producer.stop()
+    return sent
+
+
+def redrive(settings: Settings, entries: list[Entry], *, dry_run: bool) -> list[Redrive]:
+    """Re-send every redrivable entry (unless `dry_run`); returns the plan for each entry."""
+    names = topic_names(settings)
+    plans = [plan(e, names) for e in entries]
+    if not dry_run:
+        asyncio.run(_send(_bootstrap(settings), [p for p in plans if p.topic is not None]))
+    return plans
