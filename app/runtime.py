@@ -112,7 +112,7 @@ def build_sinks(
         session,
         base_url=settings.customerio_track_url,
         bucket=cio_bucket,
-        auth=aiohttp.BasicAuth(
+        auth=(
             settings.customerio_site_id.get_secret_value(),
             settings.customerio_api_key.get_secret_value(),
         )

@@ -164,7 +164,7 @@ class Pipeline:
         for sink_name in self.sink_names:
             self._register_sink(sink_name)
 
-        @app.timer(interval=tick_interval)
+        @app.timer(interval=tick_interval)  # type: ignore[untyped-decorator]
         async def tick_due_partitions() -> None:
             now = self.clock()
             when = datetime.fromtimestamp(now, UTC)

@@ -62,9 +62,10 @@ def topic_names(settings: Settings) -> dict[str, str]:
 class Topology:
     app: SupportSyncApp
     topics: dict[str, faust.TopicT]
-    identity: faust.GlobalTable[bytes, bytes]
-    state: faust.Table[bytes, bytes]
-    delivered: faust.Table[bytes, bytes]
+    # faust's table types are loosely annotated; values here are always bytes → bytes.
+    identity: Any
+    state: Any
+    delivered: Any
 
 
 def build_app(settings: Settings, bootstrap_servers: str) -> Topology:

@@ -88,7 +88,9 @@ class Router:
             for k, v in t.attributes.items()
             if v is not None or k in t.changed
         }
-        priority = "suppression" if SUPPRESSION_FIELDS & set(t.changed) else "enrichment"
+        priority: Priority = (
+            "suppression" if SUPPRESSION_FIELDS & set(t.changed) else "enrichment"
+        )
         return [
             _action(
                 t, "customerio", "identify", person, received_at,
@@ -113,8 +115,9 @@ class Router:
             if ticket.get(k) is not None
         }
         data = {("ticket_id" if k == "id" else k): v for k, v in data.items()}
-        if isinstance(data.get("tags"), tuple):
-            data["tags"] = list(data["tags"])
+        tags = data.get("tags")
+        if isinstance(tags, tuple):
+            data["tags"] = list(tags)
         payload = {"name": name, "data": data, "timestamp": int(t.occurred_at.timestamp())}
         return [
             _action(
