@@ -40,7 +40,6 @@ ClosedReason = Literal["resolved", "merged", "deleted", "stale"]
 # a wrongly open ticket only suppresses until it goes stale, a wrongly closed one leaks
 # promotions to an unhappy customer.
 CLOSED_STATUSES = frozenset({"solved", "closed", "deleted", "resolved"})
-SUPPRESSING_STATES: frozenset[str] = frozenset({"open", "escalated", "cooldown"})
 CONSENT_CHANNELS = ("email", "sms", "ads")
 
 
@@ -295,41 +294,9 @@ class SupportState(_Frozen):
 
     def explain(self) -> dict[str, Any]:
         """Why the customer is (not) suppressed, for `supportsync state show`."""
-        return {
-            "customer_key": self.customer_key,
-            "merged_into": self.merged_into,
-            "support_state": self.support_state,
-            "suppressed": self.support_state in SUPPRESSING_STATES and not self.holdout,
-            "why": self._why(),
-            "holdout": self.holdout,
-            "as_of": None if self.as_of is None else self.as_of.isoformat(),
-            "identities": self.identities.model_dump(exclude_none=True),
-            "attributes": self.exported_attributes(),
-            "tickets": [
-                t.model_dump(mode="json", exclude_defaults=True)
-                for t in sorted(self.tickets.values(), key=lambda t: (t.opened_at, t.key))
-            ],
-            "csat": None if self.csat is None else self.csat.model_dump(mode="json"),
-            "consent": self.consent.snapshot().model_dump(mode="json"),
-            "segments": list(self.segments),
-            "last_resolved_at": _iso(self.last_resolved_at),
-            "last_low_csat_at": _iso(self.last_low_csat_at),
-            "recent_transitions": [n.as_dict() for n in self.recent_transitions],
-        }
+        from streams.state.explain import explain_state  # it needs this module's classes
 
-    def _why(self) -> str:
-        opened = [t.key for t in self.open_tickets]
-        text = {
-            "escalated": f"escalated: open {opened}"
-            + (" with refund/chargeback risk" if self.refund_risk else " at high priority"),
-            "open": f"open tickets {opened}",
-            "recovery": f"low CSAT at {_iso(self.last_low_csat_at)} (service recovery)",
-            "cooldown": f"all tickets resolved, last at {_iso(self.last_resolved_at)} (cooldown)",
-            "clear": "no open ticket, no window running",
-        }[self.support_state]
-        if self.holdout:
-            text += "; in the holdout group: flagged, never suppressed"
-        return text
+        return explain_state(self)
 
 
 def _iso(moment: datetime | None) -> str | None:

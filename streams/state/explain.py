@@ -1,0 +1,58 @@
+"""The `supportsync state show` view of one customer: why suppressed or not, and from what.
+
+Plain JSON-ready dicts; no config needed (the machine stores the config-derived flags).
+What was last *delivered* where is the sinks' knowledge and is added by the CLI, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.state.model import SupportState
+
+SUPPRESSING_STATES: frozenset[str] = frozenset({"open", "escalated", "cooldown"})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def why(state: SupportState) -> str:
+    opened = [t.key for t in state.open_tickets]
+    risk = " with refund/chargeback risk" if state.refund_risk else " at high priority"
+    text = {
+        "escalated": f"escalated: open {opened}{risk}",
+        "open": f"open tickets {opened}",
+        "recovery": f"low CSAT at {_iso(state.last_low_csat_at)} (service recovery)",
+        "cooldown": f"all tickets resolved, last at {_iso(state.last_resolved_at)} (cooldown)",
+        "clear": "no open ticket, no window running",
+    }[state.support_state]
+    if state.holdout:
+        text += "; in the holdout group: flagged, never suppressed"
+    if state.merged_into is not None:
+        text = f"merged into {state.merged_into}; look there"
+    return text
+
+
+def explain_state(state: SupportState) -> dict[str, Any]:
+    tickets = sorted(state.tickets.values(), key=lambda t: (t.opened_at, t.key))
+    return {
+        "customer_key": state.customer_key,
+        "merged_into": state.merged_into,
+        "support_state": state.support_state,
+        "suppressed": state.support_state in SUPPRESSING_STATES and not state.holdout,
+        "why": why(state),
+        "holdout": state.holdout,
+        "as_of": _iso(state.as_of),
+        "identities": state.identities.model_dump(exclude_none=True),
+        "attributes": state.exported_attributes(),
+        "tickets": [t.model_dump(mode="json", exclude_defaults=True) for t in tickets],
+        "csat": None if state.csat is None else state.csat.model_dump(mode="json"),
+        "consent": state.consent.snapshot().model_dump(mode="json"),
+        "segments": list(state.segments),
+        "last_resolved_at": _iso(state.last_resolved_at),
+        "last_low_csat_at": _iso(state.last_low_csat_at),
+        "recent_transitions": [n.as_dict() for n in state.recent_transitions],
+    }
