@@ -21,11 +21,7 @@ from streams.events import EventKind, SupportEvent
 from streams.state.config import StateConfig
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
-from streams.state.model import (
-    SupportState,
-    as_utc,
-    event_digest,
-)
+from streams.state.model import SupportState, as_utc, event_digest
 from streams.state.tickets import (
     CONVERSATION_KINDS,
     TICKET_KINDS,
