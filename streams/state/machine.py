@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from streams.events import EventKind, SupportEvent
+from streams.events import EventKind, Identities, SupportEvent
 from streams.state.config import StateConfig
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
@@ -188,10 +188,15 @@ def _finish(
 
 
 def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
-    known = state.identities
-    if all(value is None or getattr(known, name) is not None for name, value in event.identities):
+    known, seen = state.identities, event.identities
+    if seen == known or all(
+        getattr(known, name) is not None or getattr(seen, name) is None for name in _IDENTITY_FIELDS
+    ):
         return state  # the common case: nothing new, skip building an Identities
-    return state.model_copy(update={"identities": known.merged(event.identities)})
+    return state.model_copy(update={"identities": known.merged(seen)})
+
+
+_IDENTITY_FIELDS = tuple(Identities.model_fields)
 
 
 def _fold_nothing(state: SupportState, event: SupportEvent) -> Folded:

@@ -154,12 +154,17 @@ class Consent(_Frozen):
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
 
     def snapshot(self) -> ConsentSnapshot:
+        if not self.unsubscribed:
+            return _ALL_ALLOWED  # most customers: skip building one per transition
         return ConsentSnapshot(
             email=self.allows("email"),
             sms=self.allows("sms"),
             ads=self.allows("ads"),
             unsubscribed=tuple(sorted(self.unsubscribed)),
         )
+
+
+_ALL_ALLOWED = ConsentSnapshot()
 
 
 class ProfileField(_Frozen):

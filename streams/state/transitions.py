@@ -154,6 +154,8 @@ def build_transitions(
                 reason=state_reason(before, after, hint),
             )
         )
+    if not all_facts:
+        return []
     consent = after.consent.snapshot()
     return [
         Transition(
