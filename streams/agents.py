@@ -40,6 +40,7 @@ from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
 from streams.state.model import SupportState
 from streams.state.timers import DueIndex
+from streams.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ class Pipeline:
         self.partitions = partitions
         self.clock = clock
         self.due: dict[int, DueIndex] = {}
+        self.states: BatchedTable[SupportState] = BatchedTable(
+            topology.state,
+            lambda: topology.app.producer._producer,  # type: ignore[attr-defined]
+            decode=SupportState.from_bytes,
+            encode=SupportState.to_bytes,
+        )
         self.processed_records = 0
         self._register(tick_interval)
 
@@ -82,19 +89,18 @@ class Pipeline:
         self.topology.identity[identifier.encode()] = customer_key.encode()
 
     def _get_state(self, key: str) -> SupportState | None:
-        raw = self.topology.state.get(key.encode())
-        return SupportState.from_bytes(raw) if raw is not None else None
+        return self.states.get(key)
 
     def _put_state(self, key: str, state: SupportState) -> None:
-        self.topology.state[key.encode()] = state.to_bytes()
+        self.states.set(key, state)
 
     def _due_index(self, partition: int) -> DueIndex:
         index = self.due.get(partition)
         if index is None:
             # First use after an assignment: rebuild from the recovered table (once).
             index = DueIndex()
-            for raw_key, raw_state in self.topology.state.items():
-                key = raw_key.decode()
+            for raw_key, raw_state in self.topology.state.data.items():
+                key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
                 if partition_for(key, self.partitions) == partition:
                     state = SupportState.from_bytes(raw_state)
                     index.schedule(key, next_deadline(state, self.state_config))
@@ -108,16 +114,20 @@ class Pipeline:
         for letter in letters:
             metrics.DLQ.labels(letter.stage, letter.reason).inc()
             log.warning("dead letter from %s: %s", letter.stage, letter.reason)
-            await topic.send(key=letter.stage.encode(), value=letter.to_json())
+            ack = await topic.send(key=letter.stage.encode(), value=letter.to_json())
+            await ack  # a dead letter is the only record of the input: wait until it is kept
 
     async def _emit(self, partition: int, result: ApplyResult) -> None:
+        """Produce transitions, actions, dead letters and forwards, and wait for the broker
+        to acknowledge them: only then is the new state written (see `_apply`)."""
         topics = self.topology.topics
+        acks: list[Any] = []
         if result.transitions:
-            await topics["transitions"].send(
+            acks.append(await topics["transitions"].send(
                 key=result.transitions[0].customer_key.encode(),
                 value=encode_json_batch([t.model_dump(mode="json") for t in result.transitions]),
                 partition=partition,
-            )
+            ))
             for t in result.transitions:
                 if t.kind == "support_state_changed":
                     metrics.TRANSITIONS.labels(t.old_state or "none", t.new_state or "none").inc()
@@ -126,19 +136,21 @@ class Pipeline:
             by_sink[action.sink].append(action)
         for sink, actions in by_sink.items():
             metrics.ACTIONS_ROUTED.labels(sink, actions[0].operation).inc(len(actions))
-            await topics[f"out.{sink}"].send(
+            acks.append(await topics[f"out.{sink}"].send(
                 key=actions[0].customer_key.encode(),
                 value=encode_json_batch([a.model_dump(mode="json") for a in actions]),
                 partition=partition,
-            )
+            ))
         if result.dead_letters:
             await self._dead_letter(result.dead_letters)
         for survivor, event, received in result.forwards:
-            await topics["events.by-customer"].send(
+            acks.append(await topics["events.by-customer"].send(
                 key=survivor.encode(),
                 value=encode_event_batch([(survivor, event, received)]),
                 partition=partition_for(survivor, self.partitions),
-            )
+            ))
+        for ack in acks:
+            await ack
         index = self._due_index(partition)
         for key, due in result.deadlines.items():
             index.schedule(key, due)
@@ -176,7 +188,16 @@ class Pipeline:
                         partition=partition,
                     )
 
-        self._agents: list[Any] = [ingest_agent, apply_agent, tick_due_partitions]
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
+            # After a rebalance the recovered store is the truth: drop decoded caches and
+            # timer indexes (they are rebuilt from the store on first use).
+            self.states.forget()
+            self.due.clear()
+
+        self._agents: list[Any] = [
+            ingest_agent, apply_agent, tick_due_partitions, forget_partitions,
+        ]
 
     def _register_sink(self, sink_name: str) -> None:
         app = self.topology.app
@@ -223,7 +244,11 @@ class Pipeline:
             metrics.EVENTS_DUPLICATE.inc(result.duplicates)
             for _, event, _ in items:
                 metrics.EVENTS_PROCESSED.labels(event.kind.value).inc()
+        # Effects first, state second: a crash in between replays the record against the old
+        # state, which re-derives the same transitions and action ids (sinks drop repeats).
+        # The other order would mark the event processed and lose its actions.
         await self._emit(partition, result)
+        await self.states.flush(partition)
         self.processed_records += 1
 
     async def _deliver(self, sink: Sink, actions: list[Action]) -> None:
