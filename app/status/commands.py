@@ -44,7 +44,8 @@ def add_parsers(sub: Any) -> None:
     show.add_argument("--json", action="store_true", help="print the JSON answer")
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
     if args.command == "state":
         return _state_show(args, settings, out)
     return _dlq(args, settings, out)
