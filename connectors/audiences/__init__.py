@@ -1,0 +1,1 @@
+"""Ad-audience membership sink (SPEC S5 R17)."""

@@ -1,0 +1,244 @@
+"""Intercom sink (SPEC S6, recipes R1 R9 R12 R13 R15).
+
+Operations (`Action.operation`; `Action.person` is the contact's email or external id):
+
+    update_contact        attributes: standard contact fields (email, name, phone,
+                          unsubscribed_from_emails, ...) at the top level, everything else
+                          as custom_attributes. Upsert: cached id -> search -> create; a 409
+                          on create means "exists": take its id (from the error or a search)
+                          and update it.
+    tag_contact           payload tag_id
+    reply_conversation    payload conversation_id, body (public comment as an admin)
+    note_conversation     payload conversation_id, body (internal note)
+    close_conversation / open_conversation / snooze_conversation (snoozed_until) /
+    assign_conversation (assignee_id, assignee_type admin|team)   payload conversation_id
+    tag_conversation      payload conversation_id, tag_id
+    data_event            payload event_name, created_at (unix s), metadata
+
+Admin-authored operations use `payload["admin_id"]` or the sink's `admin_id`.
+
+Read-your-writes: Intercom's search lags behind creates, so the contact id learnt from a
+create (or a 409) is kept in a bounded identity cache; a contact that exists (409) but is
+not yet searchable is retried later (`NotYetVisible`, retriable) rather than duplicated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any
+
+from connectors.delivery.actions import Action
+from connectors.delivery.budget import RequestBudget
+from connectors.delivery.errors import ClientError, Conflict, DeliveryError
+from connectors.delivery.sink import Sink
+from connectors.intercom.client import IntercomClient
+
+STANDARD_FIELDS = frozenset(
+    {
+        "role",
+        "external_id",
+        "email",
+        "phone",
+        "name",
+        "avatar",
+        "signed_up_at",
+        "last_seen_at",
+        "owner_id",
+        "unsubscribed_from_emails",
+    }
+)
+_ID_IN_MESSAGE = re.compile(r"id=([0-9a-zA-Z]+)")
+
+
+class InvalidForIntercom(ClientError):
+    """The action cannot become a valid Intercom request; not sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(400, reason.encode(), f"not sent: {reason}")
+
+
+class NotYetVisible(DeliveryError):
+    """The contact exists (409) but search does not show it yet: try again later."""
+
+    retriable = True
+
+
+class IdentityCache:
+    """Bounded LRU person -> Intercom contact id (read-your-writes)."""
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self._max = max_size
+        self._ids: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, person: str) -> str | None:
+        found = self._ids.get(person)
+        if found is not None:
+            self._ids.move_to_end(person)
+        return found
+
+    def put(self, person: str, contact_id: str) -> None:
+        self._ids[person] = contact_id
+        self._ids.move_to_end(person)
+        while len(self._ids) > self._max:
+            self._ids.popitem(last=False)
+
+    def forget(self, person: str) -> None:
+        self._ids.pop(person, None)
+
+
+class IntercomSink(Sink):
+    name = "intercom"
+
+    def __init__(
+        self,
+        *,
+        client: IntercomClient,
+        admin_id: str | None = None,
+        identities: IdentityCache | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+        self.admin_id = admin_id
+        self.identities = identities or IdentityCache()
+
+    async def send(self, action: Action) -> None:
+        budget = RequestBudget(self.bucket, action.priority)
+        op = action.operation
+        payload = action.payload
+        if op == "update_contact":
+            await self._upsert(action, budget)
+        elif op == "tag_contact":
+            contact_id = await self._contact_id(action, budget)
+            await self.client.tag_contact(contact_id, _required(payload, "tag_id"), budget)
+        elif op in ("reply_conversation", "note_conversation"):
+            reply = {
+                "message_type": "comment" if op == "reply_conversation" else "note",
+                "type": "admin",
+                "admin_id": self._admin(action),
+                "body": _required(payload, "body"),
+            }
+            await self.client.reply(_required(payload, "conversation_id"), reply, budget)
+        elif op in _PARTS:
+            body: dict[str, Any] = {"message_type": _PARTS[op], "admin_id": self._admin(action)}
+            if op != "open_conversation":
+                body["type"] = "admin"
+            if op == "assign_conversation":
+                body["type"] = str(payload.get("assignee_type", "admin"))
+                body["assignee_id"] = _required(payload, "assignee_id")
+            if op == "snooze_conversation":
+                body["snoozed_until"] = int(payload["snoozed_until"])
+            if payload.get("body") and op != "open_conversation":
+                body["body"] = str(payload["body"])
+            await self.client.manage(_required(payload, "conversation_id"), body, budget)
+        elif op == "tag_conversation":
+            conversation = _required(payload, "conversation_id")
+            tag = _required(payload, "tag_id")
+            await self.client.tag_conversation(conversation, tag, self._admin(action), budget)
+        elif op == "data_event":
+            await self.client.create_event(self._event(action), budget)
+        else:
+            raise InvalidForIntercom(f"unknown operation {op!r}")
+
+    def _admin(self, action: Action) -> str:
+        admin = action.payload.get("admin_id") or self.admin_id
+        if not admin:
+            raise InvalidForIntercom("no admin_id configured for admin-authored operations")
+        return str(admin)
+
+    def _event(self, action: Action) -> dict[str, Any]:
+        created = action.payload.get("created_at")
+        body: dict[str, Any] = {
+            "event_name": _required(action.payload, "event_name"),
+            "created_at": int(created if created is not None else action.created_at.timestamp()),
+            _identity_field(action.person, event=True): action.person,
+        }
+        if isinstance(action.payload.get("metadata"), dict):
+            body["metadata"] = action.payload["metadata"]
+        return body
+
+    # -- contacts: upsert with read-your-writes --------------------------------------------
+
+    @staticmethod
+    def contact_body(action: Action) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for key, value in action.attributes.items():
+            if key in STANDARD_FIELDS:
+                body[key] = value
+            elif key == "custom_attributes" and isinstance(value, dict):
+                custom.update(value)
+            else:
+                custom[key] = value
+        if custom:
+            body["custom_attributes"] = custom
+        return body
+
+    async def _contact_id(self, action: Action, budget: RequestBudget) -> str:
+        cached = self.identities.get(action.person)
+        if cached is not None:
+            return cached
+        field = _identity_field(action.person)
+        found = await self.client.find_contact(field, action.person, budget)
+        if found is None:
+            raise InvalidForIntercom("no Intercom contact for the person")
+        self.identities.put(action.person, found)
+        return found
+
+    async def _upsert(self, action: Action, budget: RequestBudget) -> None:
+        body = self.contact_body(action)
+        field = _identity_field(action.person)
+        contact_id = self.identities.get(action.person)
+        if contact_id is None:
+            contact_id = await self.client.find_contact(field, action.person, budget)
+        if contact_id is None:
+            create = {"role": "user", **body, field: action.person}
+            try:
+                created = await self.client.create_contact(create, budget)
+            except Conflict as exc:
+                contact_id = await self._existing(exc, field, action.person, budget)
+            else:
+                if created.get("id"):
+                    self.identities.put(action.person, str(created["id"]))
+                return
+        self.identities.put(action.person, contact_id)
+        if body:
+            try:
+                await self.client.update_contact(contact_id, body, budget)
+            except ClientError as exc:
+                if exc.status == 404:
+                    self.identities.forget(action.person)
+                raise
+
+    async def _existing(
+        self, conflict: Conflict, field: str, person: str, budget: RequestBudget
+    ) -> str:
+        match = _ID_IN_MESSAGE.search(conflict.body or "")
+        if match:
+            return match.group(1)
+        found = await self.client.find_contact(field, person, budget)
+        if found is None:
+            raise NotYetVisible("contact exists but is not searchable yet") from conflict
+        return found
+
+
+_PARTS = {
+    "close_conversation": "close",
+    "open_conversation": "open",
+    "snooze_conversation": "snooze",
+    "assign_conversation": "assignment",
+}
+
+
+def _identity_field(person: str, *, event: bool = False) -> str:
+    if "@" in person:
+        return "email"
+    return "user_id" if event else "external_id"
+
+
+def _required(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if value is None or value == "":
+        raise InvalidForIntercom(f"payload.{key} is required")
+    return str(value)

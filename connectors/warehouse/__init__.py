@@ -1,0 +1,1 @@
+"""PostgreSQL warehouse sink (SPEC S5 R16, R18)."""

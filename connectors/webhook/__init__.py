@@ -1,0 +1,1 @@
+"""Signed HTTP webhook sink (SPEC S5 R16)."""
