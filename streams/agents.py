@@ -26,6 +26,7 @@ from app.ingress.batcher import partition_for
 from connectors.delivery.actions import Action
 from connectors.delivery.errors import SinkBackpressureError
 from connectors.delivery.sink import Sink
+from streams import merging
 from streams.deadletters import StageDeadLetter
 from streams.faust_app import Topology
 from streams.records import (
@@ -149,6 +150,11 @@ class Pipeline:
                 value=encode_event_batch([(survivor, event, received)]),
                 partition=partition_for(survivor, self.partitions),
             ))
+        for survivor, record in result.forwarded_merges:
+            acks.append(await topics["events.by-customer"].send(
+                key=survivor.encode(), value=record,
+                partition=partition_for(survivor, self.partitions),
+            ))
         for ack in acks:
             await ack
         index = self._due_index(partition)
@@ -218,17 +224,40 @@ class Pipeline:
         for source, count in result.unhandled.items():
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
         out = self.topology.topics["events.by-customer"]
+        acks: list[Any] = []
         for partition, items in result.by_partition.items():
-            await out.send(
+            acks.append(await out.send(
                 key=items[0][0].encode(), value=encode_event_batch(items), partition=partition
-            )
+            ))
         if result.dead_letters:
             await self._dead_letter(result.dead_letters)
+        for absorbed, survivor, event in result.merges:
+            # Any order with the event works: merge_states gives the same merged state.
+            encoded = merging.encode_absorb(absorbed, survivor, event.event_id, event.occurred_at)
+            acks.append(await out.send(
+                key=absorbed.encode(), value=encoded,
+                partition=partition_for(absorbed, self.partitions),
+            ))
+        # Acknowledged before Faust may commit the raw offset: nothing accepted is lost.
+        for ack in acks:
+            await ack
         self.processed_records += 1
 
     async def _apply(self, partition: int, value: bytes) -> None:
         doc = orjson.loads(value)
-        if "tick" in doc:
+        if "absorb" in doc:
+            forward = merging.absorb(
+                doc["absorb"], get_state=self._get_state, put_state=self._put_state
+            )
+            result = ApplyResult()
+            if forward is not None:
+                result.forwarded_merges.append(forward)
+        elif "merge_in" in doc:
+            result = merging.merge_in(
+                doc["merge_in"], get_state=self._get_state, put_state=self._put_state,
+                config=self.state_config, router=self.router,
+            )
+        elif "tick" in doc:
             when = datetime.fromtimestamp(float(doc["tick"]), UTC)
             keys = self._due_index(partition).pop_due(when)
             result = expire_due(

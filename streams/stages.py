@@ -41,6 +41,8 @@ class IngestResult:
     by_partition: dict[int, list[RoutedEvent]] = field(default_factory=dict)
     dead_letters: list[StageDeadLetter] = field(default_factory=list)
     unhandled: Counter[str] = field(default_factory=Counter)
+    #: identity merges to carry out: (absorbed key, survivor key, causing event)
+    merges: list[tuple[str, str, SupportEvent]] = field(default_factory=list)
 
 
 def ingest(
@@ -83,6 +85,8 @@ def ingest(
                 continue
             for identifier, key in resolution.new_links:
                 link(identifier, key)
+            for absorbed, survivor in resolution.merges:
+                result.merges.append((absorbed, survivor, event))
             key = resolution.customer_key
             partition = partition_for(key, partitions)
             result.by_partition.setdefault(partition, []).append(
@@ -99,6 +103,8 @@ class ApplyResult:
     deadlines: dict[str, datetime | None] = field(default_factory=dict)
     #: events whose key was merged into another: re-sent to the survivor's partition
     forwards: list[RoutedEvent] = field(default_factory=list)
+    #: merge_in records to pass further down a merge chain: (survivor key, record)
+    forwarded_merges: list[tuple[str, bytes]] = field(default_factory=list)
     duplicates: int = 0
 
 
