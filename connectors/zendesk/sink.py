@@ -79,6 +79,8 @@ class ZendeskSink(BatchingSink):
             organization = dict(action.attributes)
             external = action.payload.get("external_id") or action.person
             organization.setdefault("external_id", external)
+            if not (organization.get("external_id") or organization.get("name")):
+                raise InvalidForZendesk("an organization needs an external_id or a name")
             await self.client.create_or_update_organization(organization, budget)
         elif op in ("add_membership", "remove_membership"):
             await self._membership(action, budget, add=op == "add_membership")
@@ -163,14 +165,22 @@ class ZendeskSink(BatchingSink):
 
     async def send_batch(self, actions: list[Action]) -> BatchResult:
         budget = self._budget(actions[0])
-        users = [await self._user(a, budget) for a in actions]
-        job = await self.client.create_or_update_users(users, budget)
         results: BatchResult = [None] * len(actions)
+        users: list[dict[str, Any]] = []
+        positions: list[int] = []  # job result index -> index in actions
+        for index, action in enumerate(actions):
+            user = await self._user(action, budget)
+            if len(user) > 1:  # only the identity left: nothing to set
+                users.append(user)
+                positions.append(index)
+        if not users:
+            return results
+        job = await self.client.create_or_update_users(users, budget)
         if job.get("status") != "completed":
             failure = ClientError(422, orjson.dumps(job), f"job {job.get('status')}")
-            return [failure] * len(actions)
+            return [failure if i in positions else None for i in range(len(actions))]
         for item in job.get("results") or []:
-            index = item.get("index") if isinstance(item, dict) else None
-            if isinstance(index, int) and 0 <= index < len(actions) and item.get("error"):
-                results[index] = ClientError(422, orjson.dumps(item), "job item failed")
+            at = item.get("index") if isinstance(item, dict) else None
+            if isinstance(at, int) and 0 <= at < len(positions) and item.get("error"):
+                results[positions[at]] = ClientError(422, orjson.dumps(item), "job item failed")
         return results
