@@ -20,15 +20,11 @@ from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
 from app.settings import Settings
+from app.sinks import make_sinks
 from app.status.routes import status_routes
 from app.status.updater import StatusUpdater
-from connectors.customerio.sink import CustomerIOSink
 from connectors.customerio.webhook import CustomerIOWebhooks
 from connectors.delivery.dlq import DeadLetter
-from connectors.delivery.http import HttpClient
-from connectors.delivery.outbox import Outbox
-from connectors.delivery.ratelimit import TokenBucket
-from connectors.delivery.retry import RetryPolicy
 from connectors.delivery.sink import DeliveryObserver, Sink
 from connectors.inbound import WebhookSource
 from connectors.intercom.webhook import IntercomWebhooks
@@ -96,41 +92,13 @@ def build_sinks(
     settings: Settings, topology: Topology, session: aiohttp.ClientSession
 ) -> dict[str, Sink]:
     store = TableDeliveredStore(topology.delivered)
-    dead = TopicDeadLetters(topology.topics["dlq"])
-    observer = MetricsObserver()
-    policy = RetryPolicy(deadline=settings.sink_retry_deadline_s)
-    outbox = Outbox(settings.data_dir)
-
-    def bucket(name: str, rate: float) -> TokenBucket:
-        return TokenBucket(
-            rate, max(1.0, rate), name=name,
-            on_wait=lambda seconds, _priority: metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds),
-        )
-
-    cio_bucket = bucket("customerio", settings.customerio_rate_per_s)
-    client = HttpClient(
+    return make_sinks(
+        settings,
         session,
-        base_url=settings.customerio_track_url,
-        bucket=cio_bucket,
-        auth=(
-            settings.customerio_site_id.get_secret_value(),
-            settings.customerio_api_key.get_secret_value(),
-        )
-        if settings.customerio_site_id and settings.customerio_api_key
-        else None,
+        store=store,
+        dead_letters=TopicDeadLetters(topology.topics["dlq"]),
+        observer=MetricsObserver(),
     )
-    sinks: dict[str, Sink] = {
-        "customerio": CustomerIOSink(
-            client=client,
-            bucket=cio_bucket,
-            store=store,
-            dead_letters=dead,
-            policy=policy,
-            outbox=None if settings.customerio_configured else outbox,
-            observer=observer,
-        )
-    }
-    return sinks
 
 
 class WebService(Service):

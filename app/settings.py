@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+US_TRACK_URL, EU_TRACK_URL = "https://track.customer.io", "https://track-eu.customer.io"
+US_APP_URL, EU_APP_URL = "https://api.customer.io", "https://api-eu.customer.io"
 
 
 class ConfigError(Exception):
@@ -52,8 +56,8 @@ class Settings(BaseSettings):
     pipelines_write_key: SecretStr | None = None
 
     # Customer.io
-    customerio_track_url: str = "https://track.customer.io"
-    customerio_app_url: str = "https://api.customer.io"
+    customerio_track_url: str = US_TRACK_URL
+    customerio_app_url: str = US_APP_URL
     customerio_site_id: SecretStr | None = None
     customerio_api_key: SecretStr | None = None
     customerio_app_api_key: SecretStr | None = None
@@ -61,6 +65,9 @@ class Settings(BaseSettings):
     customerio_rate_per_s: float = Field(default=100.0, gt=0)
 
     # Zendesk
+    #: "eu" switches the default Track/App base URLs to track-eu / api-eu.customer.io
+    customerio_region: Literal["us", "eu"] = "us"
+    customerio_app_rate_per_s: float = Field(default=10.0, gt=0)
     zendesk_base_url: str | None = None
     zendesk_subdomain: str | None = None
     zendesk_email: SecretStr | None = None
@@ -68,16 +75,23 @@ class Settings(BaseSettings):
     zendesk_api_user_id: str | None = None
 
     # Intercom
+    zendesk_rate_per_min: float = Field(default=700.0, gt=0)
     intercom_base_url: str = "https://api.intercom.io"
     intercom_access_token: SecretStr | None = None
 
     # Other sinks
+    intercom_admin_id: str | None = None  # author of notes, replies and conversation parts
+    intercom_rate_per_10s: float = Field(default=166.0, gt=0)
     warehouse_dsn: SecretStr | None = None
     webhook_sink_url: str | None = None
     webhook_sink_secret: SecretStr | None = None
     audiences_url: str | None = None
 
     #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
+    audiences_token: SecretStr | None = None
+    audiences_rate_per_s: float = Field(default=10.0, gt=0)
+    webhook_sink_rate_per_s: float = Field(default=50.0, gt=0)
+    warehouse_schema: str = Field(default="supportsync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     sinks: str = "customerio"
     sink_coalesce_ms: float = Field(default=0.0, ge=0)
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
@@ -123,6 +137,18 @@ class Settings(BaseSettings):
     @property
     def zendesk_configured(self) -> bool:
         return bool(self.zendesk_url and self.zendesk_email and self.zendesk_api_token)
+
+    @property
+    def customerio_track_base(self) -> str:
+        if self.customerio_region == "eu" and self.customerio_track_url == US_TRACK_URL:
+            return EU_TRACK_URL
+        return self.customerio_track_url
+
+    @property
+    def customerio_app_base(self) -> str:
+        if self.customerio_region == "eu" and self.customerio_app_url == US_APP_URL:
+            return EU_APP_URL
+        return self.customerio_app_url
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
