@@ -36,6 +36,7 @@ from streams.delivered import TableDeliveredStore
 from streams.faust_app import SINKS, Topology, build_app, topic_names
 from streams.routing import Router, RoutingConfig
 from streams.state.config import StateConfig
+from streams.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,12 @@ def webhook_sources(settings: Settings) -> dict[str, WebhookSource | MessageSour
 
 
 def build_sinks(
-    settings: Settings, topology: Topology, session: aiohttp.ClientSession
+    settings: Settings,
+    topology: Topology,
+    session: aiohttp.ClientSession,
+    delivered: BatchedTable[bytes],
 ) -> dict[str, Sink]:
-    store = TableDeliveredStore(topology.delivered)
+    store = TableDeliveredStore(delivered)
     return make_sinks(
         settings,
         session,
@@ -126,7 +130,9 @@ class WebService(Service):
     async def on_start(self) -> None:
         s = self.settings
         self.session = aiohttp.ClientSession()
-        self.pipeline.sinks = build_sinks(s, self.pipeline.topology, self.session)
+        self.pipeline.sinks = build_sinks(
+            s, self.pipeline.topology, self.session, self.pipeline.delivered
+        )
         self.pipeline.sinks_ready.set()
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,

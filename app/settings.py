@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     ingress_max_batch: int = Field(default=256, ge=1)
 
     data_dir: Path = Path(".supportsync")
-    store: str = "memory://"
+    #: Faust table store; default: memory:// with the embedded broker (it forgets everything
+    #: on stop anyway), rocksdb:// (rocksdict) with a real cluster.
+    store: str | None = None
     store_dir: Path | None = None
 
     # Webhook secrets; generated in embedded mode when unset.
@@ -63,35 +65,35 @@ class Settings(BaseSettings):
     customerio_app_api_key: SecretStr | None = None
     customerio_identifier: str = "email"
     customerio_rate_per_s: float = Field(default=100.0, gt=0)
-
-    # Zendesk
     #: "eu" switches the default Track/App base URLs to track-eu / api-eu.customer.io
     customerio_region: Literal["us", "eu"] = "us"
     customerio_app_rate_per_s: float = Field(default=10.0, gt=0)
+
+    # Zendesk
     zendesk_base_url: str | None = None
     zendesk_subdomain: str | None = None
     zendesk_email: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
     zendesk_api_user_id: str | None = None
+    zendesk_rate_per_min: float = Field(default=700.0, gt=0)
 
     # Intercom
-    zendesk_rate_per_min: float = Field(default=700.0, gt=0)
     intercom_base_url: str = "https://api.intercom.io"
     intercom_access_token: SecretStr | None = None
-
-    # Other sinks
     intercom_admin_id: str | None = None  # author of notes, replies and conversation parts
     intercom_rate_per_10s: float = Field(default=166.0, gt=0)
+
+    # Other sinks
     warehouse_dsn: SecretStr | None = None
     webhook_sink_url: str | None = None
     webhook_sink_secret: SecretStr | None = None
     audiences_url: str | None = None
-
-    #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
     audiences_token: SecretStr | None = None
     audiences_rate_per_s: float = Field(default=10.0, gt=0)
     webhook_sink_rate_per_s: float = Field(default=50.0, gt=0)
     warehouse_schema: str = Field(default="supportsync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
     sinks: str = "customerio"
     sink_coalesce_ms: float = Field(default=0.0, ge=0)
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
@@ -115,6 +117,12 @@ class Settings(BaseSettings):
         return ",".join(names)
 
     @property
+    def table_store(self) -> str:
+        if self.store:
+            return self.store
+        return "memory://" if self.embedded else "rocksdb://"
+
+    @property
     def sink_names(self) -> tuple[str, ...]:
         return tuple(n for n in self.sinks.split(",") if n)
 
@@ -131,14 +139,6 @@ class Settings(BaseSettings):
         return None
 
     @property
-    def customerio_configured(self) -> bool:
-        return bool(self.customerio_site_id and self.customerio_api_key)
-
-    @property
-    def zendesk_configured(self) -> bool:
-        return bool(self.zendesk_url and self.zendesk_email and self.zendesk_api_token)
-
-    @property
     def customerio_track_base(self) -> str:
         if self.customerio_region == "eu" and self.customerio_track_url == US_TRACK_URL:
             return EU_TRACK_URL
@@ -149,6 +149,14 @@ class Settings(BaseSettings):
         if self.customerio_region == "eu" and self.customerio_app_url == US_APP_URL:
             return EU_APP_URL
         return self.customerio_app_url
+
+    @property
+    def customerio_configured(self) -> bool:
+        return bool(self.customerio_site_id and self.customerio_api_key)
+
+    @property
+    def zendesk_configured(self) -> bool:
+        return bool(self.zendesk_url and self.zendesk_email and self.zendesk_api_token)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -77,17 +77,23 @@ class Pipeline:
             decode=SupportState.from_bytes,
             encode=SupportState.to_bytes,
         )
+        producer = lambda: topology.app.producer._producer  # type: ignore[attr-defined]  # noqa: E731
+        self.identity: BatchedTable[str] = BatchedTable(
+            topology.identity, producer, decode=bytes.decode, encode=str.encode
+        )
+        self.delivered: BatchedTable[bytes] = BatchedTable(
+            topology.delivered, producer, decode=bytes, encode=bytes
+        )
         self.processed_records = 0
         self._register(tick_interval)
 
     # -- table accessors -------------------------------------------------------------------
 
     def _lookup(self, identifier: str) -> str | None:
-        value = self.topology.identity.get(identifier.encode())
-        return value.decode() if value is not None else None
+        return self.identity.get(identifier)
 
     def _link(self, identifier: str, customer_key: str) -> None:
-        self.topology.identity[identifier.encode()] = customer_key.encode()
+        self.identity.set(identifier, customer_key)
 
     def _get_state(self, key: str) -> SupportState | None:
         return self.states.get(key)
@@ -172,7 +178,7 @@ class Pipeline:
         @app.agent(raw, name="ingest")
         async def ingest_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                await self._ingest(event.value)
+                await self._ingest(event.message.partition, event.value)
 
         @app.agent(topics["events.by-customer"], name="apply")
         async def apply_agent(stream: faust.StreamT[bytes]) -> None:
@@ -198,7 +204,8 @@ class Pipeline:
         async def forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
             # After a rebalance the recovered store is the truth: drop decoded caches and
             # timer indexes (they are rebuilt from the store on first use).
-            self.states.forget()
+            for table in (self.states, self.identity, self.delivered):
+                table.forget()
             self.due.clear()
 
         self._agents: list[Any] = [
@@ -210,13 +217,14 @@ class Pipeline:
 
         @app.agent(self.topology.topics[f"out.{sink_name}"], name=f"deliver-{sink_name}")
         async def deliver_agent(stream: faust.StreamT[bytes]) -> None:
-            async for value in stream:
-                actions = [Action.model_validate(a) for a in orjson.loads(value)["items"]]
+            async for event in stream.events():
+                actions = [Action.model_validate(a) for a in orjson.loads(event.value)["items"]]
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
                 await self._deliver(self.sinks[sink_name], actions)
+                await self.delivered.flush(event.message.partition)
 
-    async def _ingest(self, value: bytes) -> None:
+    async def _ingest(self, partition: int, value: bytes) -> None:
         envelopes = decode_raw_batch(value)
         result = ingest(
             envelopes, lookup=self._lookup, link=self._link, partitions=self.partitions
@@ -241,6 +249,7 @@ class Pipeline:
         # Acknowledged before Faust may commit the raw offset: nothing accepted is lost.
         for ack in acks:
             await ack
+        await self.identity.flush(partition)
         self.processed_records += 1
 
     async def _apply(self, partition: int, value: bytes) -> None:

@@ -74,7 +74,7 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
     app = SupportSyncApp(
         f"{settings.app_id}-{settings.state_version}",
         broker=f"kafka://{bootstrap_servers}",
-        store=settings.store,
+        store=settings.table_store,
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
