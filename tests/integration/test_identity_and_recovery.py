@@ -75,7 +75,7 @@ class TestIdentityMerge:
                 "detail": {"id": "7001", "email": email, "role": "end-user"},
             })
             _send(worker, user_event)
-            merged = wait_for(
+            wait_for(
                 lambda: [a for a in _identifies(cio, email) if a.get("open_ticket_count") == 2],
                 what="identify with both tickets after the merge",
             )
