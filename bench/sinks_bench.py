@@ -1,12 +1,12 @@
 """Sink benchmarks against the loopback FakeCustomerIO (SPEC S6, S10).
 
-1. API calls per 1,000 bursty attribute updates (100 people x 10 updates, arriving
-   interleaved in batches of 100): one call per update, with coalescing (v1), and with
-   coalescing plus v2 batches (all 1,000 in one consumer batch).
+1. API calls per 1,000 bursty attribute updates (100 people x 10 updates, interleaved,
+   within the 1 s coalescing window, in one consumer batch): one call per update, with
+   coalescing (v1), and with coalescing plus v2 batches.
 2. Delivered actions/s against a fake that allows L requests/s, as a fraction of L
    (one-off events: one request each; target >= 0.9 without a single 429).
 
-`python -m bench.sinks_bench`; about 15 s, loopback only.
+`python -m bench.sinks_bench`; about 10 s, loopback only.
 """
 
 from __future__ import annotations
