@@ -135,7 +135,7 @@ def apply_batch(
                 )
             )
             continue
-        if after is before or (before is not None and after == before):
+        if after is before:  # apply() hands back the very same state when nothing changed
             result.duplicates += 1
             continue
         put_state(key, after)
@@ -179,7 +179,7 @@ def expire_due(
         if state is None:
             continue
         after, transitions = expire(state, now, config)
-        if after != state:
+        if after is not state:  # expire() hands back the same state when nothing was due
             put_state(key, after)
         result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.events import EventKind, SupportEvent
+from streams.state.fast import construct, replace
 from streams.state.merge import newer_field
 from streams.state.model import Consent, Csat, ProfileField, SupportState, as_utc
 from streams.state.tickets import InvalidEvent
@@ -28,13 +29,16 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
     at = as_utc(event.occurred_at)
     update: dict[str, Any] = {}
     if state.csat is None or at >= state.csat.at:
-        update["csat"] = Csat(
-            score=rating.score,
-            scale=rating.scale,
-            at=at,
-            comment=rating.comment,
-            low=low,
-            ticket_id=rating.ticket_id,
+        update["csat"] = construct(
+            Csat,
+            {
+                "score": rating.score,
+                "scale": rating.scale,
+                "at": at,
+                "comment": rating.comment,
+                "low": low,
+                "ticket_id": rating.ticket_id,
+            },
         )
     if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
         update["last_low_csat_at"] = at
@@ -48,7 +52,7 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
         "at": at.isoformat(),
     }
     fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
-    return state.model_copy(update=update), [fact], None
+    return replace(state, update), [fact], None
 
 
 def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
@@ -65,7 +69,8 @@ def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
         return state, [], None
     details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
     fact = Fact("consent_changed", flag, str(event.kind), details=details)
-    return state.model_copy(update={"consent": Consent(unsubscribed=flags)}), [fact], None
+    consent = construct(Consent, {"unsubscribed": flags})
+    return replace(state, {"consent": consent}), [fact], None
 
 
 def fold_segment(state: SupportState, event: SupportEvent) -> Folded:
@@ -85,7 +90,7 @@ def fold_segment(state: SupportState, event: SupportEvent) -> Folded:
     action = "entered" if entered else "exited"
     details = {"segment": name, "action": action, "segments": list(ordered)}
     fact = Fact("segments_changed", name, f"segment_{action}", details=details)
-    return state.model_copy(update={"segments": ordered}), [fact], None
+    return replace(state, {"segments": ordered}), [fact], None
 
 
 def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
@@ -95,7 +100,7 @@ def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
     profile = dict(state.profile)
     changed: dict[str, Any] = {}
     for name, value in fields.items():
-        candidate = ProfileField(value=value, source=event.source, at=at)
+        candidate = construct(ProfileField, {"value": value, "source": event.source, "at": at})
         existing = profile.get(name)
         if existing is None or newer_field(candidate, existing):
             profile[name] = candidate
@@ -104,4 +109,4 @@ def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
     if profile == state.profile:
         return state, [], None
     facts = [Fact("profile_changed", reason=str(event.kind), details={"fields": changed})]
-    return state.model_copy(update={"profile": profile}), facts if changed else [], None
+    return replace(state, {"profile": profile}), facts if changed else [], None

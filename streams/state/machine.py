@@ -19,6 +19,7 @@ from typing import Any
 
 from streams.events import EventKind, Identities, SupportEvent
 from streams.state.config import StateConfig
+from streams.state.fast import construct, replace
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
 from streams.state.model import SupportState, as_utc, event_digest
@@ -57,7 +58,9 @@ class StateAbsorbed(Exception):
 def apply(
     state: SupportState | None, event: SupportEvent, customer_key: str, config: StateConfig
 ) -> tuple[SupportState, list[Transition]]:
-    current = state if state is not None else SupportState(customer_key=customer_key)
+    """The next state and its transitions. A duplicate hands back `state` itself (the same
+    object, no transitions): callers test `after is before`, never `==` (a deep compare)."""
+    current = state if state is not None else new_state(customer_key)
     if current.customer_key != customer_key:
         raise ValueError(f"state of {current.customer_key} applied under key {customer_key}")
     if current.merged_into is not None:
@@ -87,7 +90,7 @@ def expire(
     state: SupportState, now: datetime, config: StateConfig
 ) -> tuple[SupportState, list[Transition]]:
     """Run every deadline up to `now`, each at its own time, so a late timer gives the
-    same transitions (ids included) as a punctual one."""
+    same transitions (ids included) as a punctual one. Nothing due: `state` itself."""
     if state.merged_into is not None:
         return state, []
     now = as_utc(now)
@@ -184,16 +187,24 @@ def _finish(
         ids = (*after.processed_ids, processed)
         update["processed_ids"] = ids[-config.processed_ids_max :]
         update["seq"] = after.seq + 1
-    return (after.model_copy(update=update) if update else after), transitions
+    return (replace(after, update) if update else after), transitions
+
+
+def new_state(customer_key: str) -> SupportState:
+    """`SupportState(customer_key=...)` without validating the defaults again."""
+    return replace(_EMPTY, {"customer_key": customer_key, "tickets": {}, "profile": {}})
+
+
+_EMPTY = SupportState(customer_key="")
 
 
 def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
-    known, seen = state.identities, event.identities
-    if seen == known or all(
-        getattr(known, name) is not None or getattr(seen, name) is None for name in _IDENTITY_FIELDS
-    ):
+    known, seen = state.identities.__dict__, event.identities.__dict__
+    if all(known[name] is not None or seen[name] is None for name in _IDENTITY_FIELDS):
         return state  # the common case: nothing new, skip building an Identities
-    return state.model_copy(update={"identities": known.merged(seen)})
+    # Identities.merged() without re-validating values both sides already passed.
+    merged = {name: known[name] or seen[name] for name in _IDENTITY_FIELDS}
+    return replace(state, {"identities": construct(Identities, merged)})
 
 
 _IDENTITY_FIELDS = tuple(Identities.model_fields)
@@ -230,7 +241,7 @@ def _ticket_changed(state: SupportState, change: TicketChange) -> Folded:
     hint = None
     if after.closed_reason in ("merged", "deleted") and previous != after.closed_reason:
         hint = f"ticket_{after.closed_reason}"
-    return state.model_copy(update=update), facts, hint
+    return replace(state, update), facts, hint
 
 
 _FOLDERS: dict[EventKind, Callable[[SupportState, SupportEvent], Folded]] = {

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
+from streams.state.fast import construct, replace
 from streams.state.model import (
     CLOSED_STATUSES,
     ClosedReason,
@@ -91,11 +92,19 @@ def _build(
         closed_reason=reason,
         merged_into=merged_into,
     )
+    # Validated inputs only (TicketInfo/ConversationInfo, the old ticket): built without
+    # validating again; this is the hottest spot of apply().
     if existing is not None:
-        # Validated inputs only (TicketInfo/ConversationInfo, the old ticket): copy, not
-        # re-validate; it is the hottest line of apply().
-        return existing.model_copy(update=values)
-    return TicketState(opened_at=created_at, **values)
+        return replace(existing, values)
+    values["opened_at"] = created_at
+    return construct(TicketState, {name: values.get(name, d) for name, d in _TICKET_DEFAULTS})
+
+
+# (field, default) of TicketState in declaration order (defaults of required ones unused).
+_TICKET_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
+    (name, None if field.is_required() else field.default)
+    for name, field in TicketState.model_fields.items()
+)
 
 
 def fold_ticket(tickets: dict[str, TicketState], event: SupportEvent) -> TicketChange | None:

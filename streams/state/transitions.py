@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from streams.events import Identities
+from streams.state.fast import construct
 from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
 
 TransitionKind = Literal[
@@ -157,26 +158,30 @@ def build_transitions(
     if not all_facts:
         return []
     consent = after.consent.snapshot()
+    key, identities, holdout = after.customer_key, after.identities, after.holdout
+    old_state, new_state = before.support_state, after.support_state
+    # Built without validation: every value comes from validated states and events.
     return [
-        Transition(
-            transition_id=transition_id(
-                after.customer_key, cause, fact.kind, scope + fact.discriminator
-            ),
-            kind=fact.kind,
-            customer_key=after.customer_key,
-            identities=after.identities,
-            consent=consent,
-            holdout=after.holdout,
-            old_state=before.support_state if fact.kind == "support_state_changed" else None,
-            new_state=after.support_state if fact.kind == "support_state_changed" else None,
-            reason=fact.reason or reason,
-            causing_event_id=cause,
-            occurred_at=at,
-            attributes=attributes,
-            changed=fact.changed,
-            ticket=fact.ticket,
-            rating=fact.rating,
-            details=fact.details,
+        construct(
+            Transition,
+            {
+                "transition_id": transition_id(key, cause, fact.kind, scope + fact.discriminator),
+                "kind": fact.kind,
+                "customer_key": key,
+                "identities": identities,
+                "consent": consent,
+                "holdout": holdout,
+                "old_state": old_state if fact.kind == "support_state_changed" else None,
+                "new_state": new_state if fact.kind == "support_state_changed" else None,
+                "reason": fact.reason or reason,
+                "causing_event_id": cause,
+                "occurred_at": at,
+                "attributes": dict(attributes),  # one dict each, as validation would give
+                "changed": fact.changed,
+                "ticket": fact.ticket,
+                "rating": fact.rating,
+                "details": fact.details,
+            },
         )
         for fact in all_facts
     ]
@@ -184,14 +189,17 @@ def build_transitions(
 
 def notes_for(transitions: list[Transition]) -> list[TransitionNote]:
     return [
-        TransitionNote(
-            at=t.occurred_at,
-            kind=t.kind,
-            reason=t.reason,
-            event=t.causing_event_id,
-            old=t.old_state,
-            new=t.new_state,
-            ticket=None if t.ticket is None else str(t.ticket["key"]),
+        construct(
+            TransitionNote,
+            {
+                "at": t.occurred_at,
+                "kind": t.kind,
+                "reason": t.reason,
+                "event": t.causing_event_id,
+                "old": t.old_state,
+                "new": t.new_state,
+                "ticket": None if t.ticket is None else str(t.ticket["key"]),
+            },
         )
         for t in transitions
         if t.kind in NOTED_KINDS

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import lru_cache
 
 from streams.state.config import StateConfig
+from streams.state.fast import replace
 from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
 
 
+@lru_cache(maxsize=4096)  # a few reasons and tags repeat on every evaluation
 def normalize_marker(value: str) -> str:
     return value.strip().lower().replace(" ", "_").replace("-", "_")
 
@@ -55,9 +58,7 @@ def _expire_stale(
     result = dict(tickets)
     for key in expired:
         deadline = stale_deadline(tickets[key], config)
-        result[key] = tickets[key].model_copy(
-            update={"closed_reason": "stale", "closed_at": deadline}
-        )
+        result[key] = replace(tickets[key], {"closed_reason": "stale", "closed_at": deadline})
     return result, expired
 
 
@@ -117,8 +118,9 @@ def evaluate(
         now=now,
         config=config,
     )
-    evaluated = state.model_copy(
-        update={
+    evaluated = replace(
+        state,
+        {
             "tickets": tickets,
             "as_of": now,
             "support_state": name,
@@ -127,7 +129,7 @@ def evaluate(
             "recent_ticket": last is not None
             and now < last.opened_at + config.recent_ticket_window,
             "holdout": in_holdout(state.customer_key, config.holdout_percent),
-        }
+        },
     )
     return evaluated, stale
 
