@@ -154,7 +154,7 @@ class WebService(Service):
             path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
             for path, source in webhook_sources(s).items()
         }
-        updater = StatusUpdater(self.pipeline.topology, s.partitions)
+        updater = StatusUpdater(self.pipeline, s.partitions)
         await self.add_runtime_dependency(updater)
         web_app = build_web_app(
             endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes

@@ -37,6 +37,7 @@ from streams.records import (
 )
 from streams.routing import Router
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
+from streams.state.census import StateCensus
 from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
 from streams.state.model import SupportState
@@ -71,6 +72,7 @@ class Pipeline:
         self.partitions = partitions
         self.clock = clock
         self.due: dict[int, DueIndex] = {}
+        self.census = StateCensus()
         self.states: BatchedTable[SupportState] = BatchedTable(
             topology.state,
             lambda: topology.app.producer._producer,  # type: ignore[attr-defined]
@@ -99,20 +101,28 @@ class Pipeline:
         return self.states.get(key)
 
     def _put_state(self, key: str, state: SupportState) -> None:
+        self.census.change(partition_for(key, self.partitions), self.states.get(key), state)
         self.states.set(key, state)
 
+    def ensure_partition(self, partition: int) -> None:
+        """After an assignment, one pass over the partition's recovered states builds its
+        timer index and census; afterwards both are kept up to date on every write."""
+        if partition in self.due and self.census.has(partition):
+            return
+        index = DueIndex()
+        states: list[SupportState] = []
+        for raw_key, raw_state in self.topology.state.data.items():
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            if partition_for(key, self.partitions) == partition:
+                state = SupportState.from_bytes(raw_state)
+                index.schedule(key, next_deadline(state, self.state_config))
+                states.append(state)
+        self.due[partition] = index
+        self.census.rebuild(partition, states)
+
     def _due_index(self, partition: int) -> DueIndex:
-        index = self.due.get(partition)
-        if index is None:
-            # First use after an assignment: rebuild from the recovered table (once).
-            index = DueIndex()
-            for raw_key, raw_state in self.topology.state.data.items():
-                key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
-                if partition_for(key, self.partitions) == partition:
-                    state = SupportState.from_bytes(raw_state)
-                    index.schedule(key, next_deadline(state, self.state_config))
-            self.due[partition] = index
-        return index
+        self.ensure_partition(partition)
+        return self.due[partition]
 
     # -- producing -------------------------------------------------------------------------
 
@@ -207,6 +217,7 @@ class Pipeline:
             for table in (self.states, self.identity, self.delivered):
                 table.forget()
             self.due.clear()
+            self.census.forget()
 
         self._agents: list[Any] = [
             ingest_agent, apply_agent, tick_due_partitions, forget_partitions,

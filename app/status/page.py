@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 
-from app.status.census import STATES, RecentTransition
 from app.status.snapshot import Sample, by_label, total
+from streams.state.census import STATES, RecentTransition
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
 from app import metrics
-from app.ingress.batcher import partition_for
-from app.status.census import CensusResult, StateCensus
 from app.status.lag import consumer_lag
 from app.status.snapshot import RateWindow, collect
+from streams.agents import Pipeline
 from streams.faust_app import Topology
+from streams.state.census import CensusResult, StateCensus
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,13 @@ class StatusUpdater(Service):
     """Keeps the gauges the application cannot count on the hot path."""
 
     def __init__(
-        self, topology: Topology, partitions: int, *, interval: float = 2.0, **kw: Any
+        self, pipeline: Pipeline, partitions: int, *, interval: float = 2.0, **kw: Any
     ) -> None:
-        self.topology = topology
+        self.pipeline = pipeline
+        self.topology: Topology = pipeline.topology
         self.partitions = partitions
         self.interval = interval
-        self.census = StateCensus()
+        self.census: StateCensus = pipeline.census
         self.rates = RateWindow()
         self.last_census: CensusResult | None = None
         self.lag: dict[tuple[str, int], int] = {}
@@ -69,10 +70,10 @@ class StatusUpdater(Service):
 
     def _update_census(self, owned: set[int]) -> None:
         started = time.perf_counter()
-        items = list(self.topology.state.items())
-        result = self.census.update(
-            items, lambda key: partition_for(key.decode(), self.partitions) in owned
-        )
+        for partition in owned:
+            # Only after an assignment: one pass over that partition's states.
+            self.pipeline.ensure_partition(partition)
+        result = self.census.result(lambda partition: partition in owned)
         metrics.STATUS_SCAN_SECONDS.observe(time.perf_counter() - started)
         for state, count in result.customers.items():
             metrics.CUSTOMERS_BY_STATE.labels(state).set(count)

@@ -6,7 +6,7 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from app.status.census import RecentTransition
+from streams.state.census import RecentTransition
 from app.status.page import PageData, render
 from app.status.snapshot import RateWindow, by_label, collect, total
 
