@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from app.backfill import commands as backfill_commands
+from app.replay import commands as replay_commands
 from app.settings import ConfigError, Settings, load_settings
 from app.status import commands as status_commands
 
@@ -62,6 +64,9 @@ def cmd_run(settings: Settings) -> int:
         settings, generated = settings.with_dev_secrets()
     bootstrap, broker = prepare(settings)
     try:
+        from app.replay.versions import resolve
+
+        settings = resolve(settings, bootstrap)  # the live version (`version use`)
         _topology, _pipeline, _web = build_worker(settings, bootstrap)
         mode = "embedded Tansu broker (in memory: state is lost on stop)" if broker else bootstrap
         print(f"supportsync: Kafka at {bootstrap} — {mode}", flush=True)
@@ -95,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the worker and webhook server (embedded broker by default)")
     status_commands.add_parsers(sub)
+    replay_commands.add_parsers(sub)
+    backfill_commands.add_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -106,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(settings)
     if args.command in status_commands.COMMANDS:
         return status_commands.run(args, settings)
+    if args.command in replay_commands.COMMANDS:
+        return replay_commands.run(args, settings)
+    if args.command in backfill_commands.COMMANDS:
+        return backfill_commands.run(args, settings)
     return 2
 
 

@@ -1,0 +1,164 @@
+"""The active state version, kept in the `<prefix>control` topic (SPEC S7 "switching
+versions is explicit").
+
+Why a topic and not a file in the data dir: every worker of a scaled-out deployment reads
+the same answer wherever it runs, and the answer lives and dies with the broker's data (an
+embedded in-memory broker forgets its versions and this record together). The topic has
+one partition and `cleanup.policy=compact`; the last record per key wins:
+
+    active_version   {"version": "v2", "previous": "v1", "at": 1763800000.0}
+    replay/<name>    {"from": ..., "to": ..., "finished_at": ..., "replayed": n}
+
+`supportsync run` reads `active_version` at start (`resolve`); an explicit
+`SUPPORTSYNC_STATE_VERSION` in the environment overrides it. `switch` (`supportsync version
+use NAME`) first commits, for the new version's consumer group, the out-topic offsets the
+old group had reached, so the new version's sinks do not deliver the out topics' history
+again, then writes the record. Stop the old worker first: actions it delivers between the
+offsets being copied and its stop would be delivered again by the new version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from app.broker import ensure_topics
+from app.replay import offsets
+from app.settings import Settings
+from streams.faust_app import topic_names
+
+log = logging.getLogger(__name__)
+
+ACTIVE_KEY = "active_version"
+
+
+class VersionError(Exception):
+    """A version switch that is refused (the message says why)."""
+
+
+def control_topic(settings: Settings) -> str:
+    return settings.topic("control")
+
+
+def group_id(settings: Settings, version: str) -> str:
+    return f"{settings.app_id}-{version}"
+
+
+async def ensure_control(bootstrap: str, settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        name = control_topic(settings)
+        if name not in set(await admin.list_topics()):
+            topic = NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
+            await admin.create_topics([topic])
+    finally:
+        await admin.close()
+
+
+async def read_control(bootstrap: str, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every key of the control topic with its last value."""
+    await ensure_control(bootstrap, settings)
+    tp = TopicPartition(control_topic(settings), 0)
+    c = offsets.consumer(bootstrap)
+    await c.start()
+    try:
+        end = (await offsets.true_end_offsets(c, [tp]))[tp]
+        c.assign([tp])
+        c.seek(tp, 0)
+        latest: dict[str, dict[str, Any]] = {}
+        position = 0
+        while position < end:
+            got = await c.getmany(tp, timeout_ms=1000)
+            records = got.get(tp, [])
+            if not records:
+                break
+            for record in records:
+                position = record.offset + 1
+                if record.key is not None and record.value is not None:
+                    latest[record.key.decode()] = orjson.loads(record.value)
+        return latest
+    finally:
+        await c.stop()
+
+
+async def write_control(
+    bootstrap: str, settings: Settings, key: str, value: dict[str, Any]
+) -> None:
+    await ensure_control(bootstrap, settings)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            control_topic(settings), key=key.encode(), value=orjson.dumps(value), partition=0
+        )
+    finally:
+        await producer.stop()
+
+
+async def active_version(bootstrap: str, settings: Settings) -> str:
+    record = (await read_control(bootstrap, settings)).get(ACTIVE_KEY)
+    return str(record["version"]) if record else settings.state_version
+
+
+async def _carry_sink_offsets(bootstrap: str, settings: Settings, old: str, new: str) -> int:
+    names = topic_names(settings)
+    out_topics = [name for logical, name in names.items() if logical.startswith("out.")]
+    reader = offsets.consumer(bootstrap, group_id(settings, old))
+    writer = offsets.consumer(bootstrap, group_id(settings, new))
+    await reader.start()
+    await writer.start()
+    try:
+        tps = await offsets.partitions_of(reader, out_topics)
+        reached = await offsets.committed(reader, tps)
+        ends = await offsets.true_end_offsets(reader, tps)
+        carried = {tp: (at if at is not None else ends[tp]) for tp, at in reached.items()}
+        await offsets.commit(writer, carried)
+        return len(carried)
+    finally:
+        await reader.stop()
+        await writer.stop()
+
+
+async def switch(bootstrap: str, settings: Settings, name: str, *, force: bool = False) -> str:
+    """Make `name` the active version; returns the previous one."""
+    control = await read_control(bootstrap, settings)
+    record = control.get(ACTIVE_KEY)
+    old = str(record["version"]) if record else settings.state_version
+    if name == old:
+        return old
+    replay = control.get(f"replay/{name}")
+    if not force and (replay is None or not replay.get("finished_at")):
+        raise VersionError(
+            f"version {name!r} has no finished replay; run `supportsync replay --version {name}`"
+            " first (or pass --force)"
+        )
+    if not force and replay is not None and replay.get("to") is not None:
+        raise VersionError(f"version {name!r} was replayed only up to --to; pass --force")
+    carried = await _carry_sink_offsets(bootstrap, settings, old, name)
+    await write_control(
+        bootstrap, settings, ACTIVE_KEY, {"version": name, "previous": old, "at": time.time()}
+    )
+    log.info("active version %s -> %s (%d sink partitions carried over)", old, name, carried)
+    return old
+
+
+def resolve(settings: Settings, bootstrap: str) -> Settings:
+    """The settings `supportsync run` should use: the control topic's active version unless
+    SUPPORTSYNC_STATE_VERSION is set explicitly. Creates the version's topics."""
+    if os.environ.get("SUPPORTSYNC_STATE_VERSION"):
+        return settings
+    version = asyncio.run(active_version(bootstrap, settings))
+    if version == settings.state_version:
+        return settings
+    resolved = settings.model_copy(update={"state_version": version})
+    asyncio.run(ensure_topics(bootstrap, topic_names(resolved).values(), resolved.partitions))
+    log.info("state version %s (from %s)", version, control_topic(settings))
+    return resolved
