@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import orjson
 
 from app.backfill import commands as backfill_commands
+from app.config import load_config
 from app.replay import commands as replay_commands
 from app.settings import ConfigError, Settings, load_settings
 from app.status import commands as status_commands
@@ -106,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings()
+        load_config()  # supportsync.yaml: a bad recipe setting stops here, naming the field
     except ConfigError as exc:
         print(f"supportsync: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from mode import Service
 
 from app import metrics
 from app.broker import EmbeddedBroker, ensure_topics
+from app.config import SupportsyncConfig, load_config
 from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
@@ -34,8 +35,7 @@ from connectors.zendesk.webhook import ZendeskWebhooks
 from streams.agents import Pipeline
 from streams.delivered import TableDeliveredStore
 from streams.faust_app import SINKS, Topology, build_app, topic_names
-from streams.routing import Router, RoutingConfig
-from streams.state.config import StateConfig
+from streams.recipes import RecipeRouter
 from streams.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
@@ -180,13 +180,21 @@ class WebService(Service):
 
 
 def build_worker(
-    settings: Settings, bootstrap_servers: str, *, clock: Any = time.time
+    settings: Settings,
+    bootstrap_servers: str,
+    *,
+    clock: Any = time.time,
+    config: SupportsyncConfig | None = None,
 ) -> tuple[Topology, Pipeline, WebService]:
+    config = config if config is not None else load_config()  # supportsync.yaml (recipes)
     topology = build_app(settings, bootstrap_servers)
+    router = RecipeRouter(
+        config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon
+    )
     pipeline = Pipeline(
         topology,
-        state_config=StateConfig(),
-        router=Router(RoutingConfig(customerio_identifier=settings.customerio_identifier)),
+        state_config=config.state_config(),
+        router=router,
         sink_names=settings.sink_names,
         partitions=settings.partitions,
         clock=clock,

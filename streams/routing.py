@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
 from streams.deadletters import StageDeadLetter
+from streams.events import SupportEvent
 from streams.state.fast import construct
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
@@ -50,8 +51,18 @@ class Router:
         value = getattr(transition.identities, kind, None)
         return str(value) if value else None
 
+    def route_event(
+        self, event: SupportEvent, state: SupportState, received_at: float | None
+    ) -> tuple[list[Action], list[StageDeadLetter]]:
+        """Recipes over events (R3, R4, R8…, R19): none here, see `streams.recipes`."""
+        return [], []
+
     def route(
-        self, transition: Transition, state: SupportState, received_at: float | None
+        self,
+        transition: Transition,
+        state: SupportState,
+        received_at: float | None,
+        origin: str = "live",  # the causing event's origin (the recipes' replay horizon)
     ) -> tuple[list[Action], list[StageDeadLetter]]:
         if transition.kind not in _ROUTED_KINDS:
             return [], []

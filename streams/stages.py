@@ -141,7 +141,7 @@ def apply_batch(
         put_state(key, after)
         result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)
-        _route_all(router, transitions, after, received_at, result)
+        _route_all(router, transitions, after, received_at, result, event)
     return result
 
 
@@ -151,10 +151,16 @@ def _route_all(
     state: SupportState,
     received_at: float | None,
     result: ApplyResult,
+    event: SupportEvent | None = None,
 ) -> None:
     produced: list[Action] = []
+    origin = "live" if event is None else event.origin
     for transition in transitions:
-        actions, rejected = router.route(transition, state, received_at)
+        actions, rejected = router.route(transition, state, received_at, origin)
+        produced.extend(actions)
+        result.dead_letters.extend(rejected)
+    if event is not None:  # every applied event, whether or not it changed support state
+        actions, rejected = router.route_event(event, state, received_at)
         produced.extend(actions)
         result.dead_letters.extend(rejected)
     # Suppression first: one event's effects may go out in any order, and the promise is

@@ -1,0 +1,127 @@
+"""What every recipe uses: an `Emit` collector that builds deterministic actions.
+
+One `Emit` is made per routed transition or event. `add()` derives the action id from the
+transition id (or `event:<event id>`, or a recipe-chosen `key` when one effect must happen
+once per ticket/conversation/contact whatever event carries it), stamps the recipe on the
+payload (`payload["recipe"]`, read by the demo summary and the webhook schema) and applies
+the replay horizon of SPEC S7: a one-off action caused by a replayed or backfilled event
+older than the horizon is recorded (metric, debug log) but not produced.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+
+from app.metrics import REGISTRY
+from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
+from streams.deadletters import StageDeadLetter
+from streams.events import Identities
+from streams.state.fast import construct
+
+log = logging.getLogger(__name__)
+
+RECIPE_ACTIONS = Counter(
+    "supportsync_recipe_actions_total",
+    "Actions produced by routing, by recipe and sink",
+    ["recipe", "sink"],
+    registry=REGISTRY,
+)
+ONE_OFF_SKIPPED = Counter(
+    "supportsync_recipe_one_off_skipped_total",
+    "One-off actions of replayed/backfilled events older than the horizon (recorded, not sent)",
+    ["recipe"],
+    registry=REGISTRY,
+)
+
+
+@dataclass
+class Emit:
+    """Collects the actions and dead letters of routing one transition or event."""
+
+    source_id: str  # transition id, or "event:<event id>"
+    customer_key: str
+    causing_event_id: str
+    occurred_at: datetime
+    received_at: datetime | None
+    origin: str = "live"
+    horizon: timedelta = timedelta(hours=72)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    actions: list[Action] = field(default_factory=list)
+    dead_letters: list[StageDeadLetter] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
+
+    def historical(self) -> bool:
+        return self.origin != "live" and self.occurred_at < self.now - self.horizon
+
+    def add(
+        self,
+        recipe: str,
+        sink: SinkName,
+        operation: str,
+        person: str,
+        payload: dict[str, Any],
+        *,
+        priority: Priority = "enrichment",
+        one_off: bool = False,
+        discriminator: str = "",
+        key: str | None = None,
+    ) -> None:
+        base = key if key is not None else self.source_id
+        action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
+        if one_off and self.historical():
+            ONE_OFF_SKIPPED.labels(recipe).inc()
+            self.skipped.append(action_id)
+            log.debug("%s: one-off %s older than the replay horizon: not sent", recipe, action_id)
+            return
+        RECIPE_ACTIONS.labels(recipe, sink).inc()
+        self.actions.append(
+            construct(
+                Action,
+                {
+                    "action_id": action_id,
+                    "sink": sink,
+                    "operation": operation,
+                    "customer_key": self.customer_key,
+                    "person": person,
+                    "payload": {**payload, "recipe": recipe},
+                    "priority": priority,
+                    "one_off": one_off,
+                    "created_at": datetime.now(UTC),
+                    "received_at": self.received_at,
+                    "causing_event_id": self.causing_event_id,
+                },
+            )
+        )
+
+    def reject(self, recipe: str, reason: str, detail: str, source: str, record: Any) -> None:
+        """A dead letter instead of a guess (no identifier, missing required field)."""
+        self.dead_letters.append(
+            StageDeadLetter(
+                stage="route",
+                reason=reason,
+                source=source,
+                detail=f"{recipe}: {detail}",
+                record=record if isinstance(record, dict) else {"record": record},
+            )
+        )
+
+
+def customerio_person(identities: Identities, customer_key: str, kind: str) -> str | None:
+    if kind == "customer_key":
+        return customer_key
+    value = getattr(identities, kind, None)
+    return str(value) if value else None
+
+
+def helpdesk_person(identities: Identities) -> str | None:
+    """How Zendesk and Intercom sinks find a person: email, else external id."""
+    return identities.email or identities.external_id
+
+
+def unix(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())

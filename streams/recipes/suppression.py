@@ -1,0 +1,113 @@
+"""R1 suppression attributes, R15 unsubscribe sync, R17 ad audiences (SPEC S5).
+
+R1   exported support attributes → Customer.io identify, and the same flags as Intercom
+     contact custom attributes for customers Intercom knows. Holdout customers are never
+     suppressed: their suppression flags are withheld and `support_holdout: true` is sent.
+R15  a `consent_changed` on one platform → the email subscription on the others
+     (Customer.io attribute `unsubscribed`, Intercom `unsubscribed_from_emails`). The value
+     pushed is the combined consent, so an unsubscribe anywhere wins and a resubscribe only
+     propagates once no platform holds an unsubscribe.
+R17  entering/leaving the suppressing states → add/remove in the "suppress promos"
+     audience; entering/leaving `recovery` → the "service recovery" audience. Only with ads
+     consent and an email; holdout customers never join the suppression audience.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.delivery.actions import Priority
+from streams.recipes.base import Emit, customerio_person, helpdesk_person
+from streams.recipes.settings import RecipesConfig
+from streams.state.transitions import Transition
+
+R1_FIELDS = (
+    "has_open_ticket",
+    "open_ticket_count",
+    "last_ticket_at",
+    "last_ticket_status",
+    "ticket_reason",
+    "support_state",
+    "refund_risk",
+    "recent_ticket",
+)
+SUPPRESSION_FIELDS = frozenset({"has_open_ticket", "support_state", "refund_risk"})
+
+
+def r1_attributes(t: Transition, config: RecipesConfig) -> dict[str, Any]:
+    """Changed R1 fields (absent values cleared with ""), holdout-aware."""
+    names = config.r1_suppression.attribute_names
+    wanted = [k for k in R1_FIELDS if k in t.changed]
+    if t.holdout:
+        wanted = [k for k in wanted if k not in SUPPRESSION_FIELDS]
+    attributes: dict[str, Any] = {
+        names.get(k, k): ("" if t.attributes.get(k) is None else t.attributes[k]) for k in wanted
+    }
+    if t.holdout and attributes:
+        attributes[config.r1_suppression.holdout_attribute] = True
+    return attributes
+
+
+def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    if t.kind != "attributes_changed" or not t.changed:
+        return
+    attributes = r1_attributes(t, config)
+    if not attributes:
+        return
+    suppressing = bool(SUPPRESSION_FIELDS & set(t.changed)) and not t.holdout
+    priority: Priority = "suppression" if suppressing else "enrichment"
+    person = customerio_person(t.identities, t.customer_key, identifier)
+    if person is None:
+        emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t))
+    else:
+        emit.add("R1", "customerio", "identify", person, {"attributes": attributes},
+                 priority=priority)
+    contact = helpdesk_person(t.identities)
+    if config.r1_suppression.intercom and t.identities.intercom_contact_id and contact:
+        emit.add("R1", "intercom", "update_contact", contact, {"attributes": attributes},
+                 priority=priority)
+
+
+def r15(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    if t.kind != "consent_changed" or not t.details:
+        return
+    if str(t.details.get("channel")) != "email":
+        return
+    platform = str(t.details.get("platform"))
+    unsubscribed = not t.consent.allows("email")
+    if platform != "customerio":
+        person = customerio_person(t.identities, t.customer_key, identifier)
+        if person is not None:
+            attribute = config.r15_unsubscribe_sync.customerio_attribute
+            emit.add("R15", "customerio", "identify", person,
+                     {"attributes": {attribute: unsubscribed}}, priority="suppression")
+    contact = helpdesk_person(t.identities)
+    if platform != "intercom" and t.identities.intercom_contact_id and contact:
+        emit.add("R15", "intercom", "update_contact", contact,
+                 {"attributes": {"unsubscribed_from_emails": unsubscribed}},
+                 priority="suppression")
+
+
+def r17(emit: Emit, t: Transition, config: RecipesConfig) -> None:
+    if t.kind != "support_state_changed":
+        return
+    email = t.identities.email
+    if not email or not t.consent.ads:
+        return  # never for customers without ads consent (nor without an email to hash)
+    settings = config.r17_ad_audiences
+    suppress = set(settings.suppress_states)
+    memberships = [(settings.recovery_audience, {"recovery"})]
+    if not t.holdout:
+        memberships.insert(0, (settings.suppress_audience, suppress))
+    for audience, states in memberships:
+        was, now = t.old_state in states, t.new_state in states
+        if was == now:
+            continue
+        operation = "audience_add" if now else "audience_remove"
+        payload = {"audience": audience, "ads_consent": True, "email": email}
+        emit.add("R17", "audiences", operation, email, payload, priority="analytics",
+                 discriminator=audience)
+
+
+def _record(t: Transition) -> dict[str, Any]:
+    return {"transition": t.model_dump(mode="json")}
