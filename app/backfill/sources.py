@@ -81,10 +81,17 @@ class ZendeskSource:
         page = await (
             self.export.page(cursor=after) if after else self.export.page(start_time=int(since))
         )
+        users = dict(page.users)
+        for ticket in page.tickets:  # requesters the export did not sideload
+            rid = ticket.get("requester_id")
+            if rid is not None and str(rid) not in users:
+                user = await self.export.user(str(rid))
+                if user is not None:
+                    users[str(rid)] = user
         envelopes: list[RawEnvelope] = []
         unkeyed = 0
         for ticket in page.tickets:
-            doc = zendesk_ticket_body(ticket, page.users)
+            doc = zendesk_ticket_body(ticket, users)
             try:
                 key = zendesk_key(doc)
             except BadPayload:

@@ -2,6 +2,7 @@
 
     GET /api/v2/incremental/tickets/cursor?start_time=<unix>&include=users   first page
     GET /api/v2/incremental/tickets/cursor?cursor=<after_cursor>             next pages
+    GET /api/v2/users/{id}         a requester the page did not sideload (cached per run)
 
 Each page: `tickets` (oldest update first), sideloaded `users`, `after_cursor`,
 `end_of_stream`. The cursor is the resume point: a backfill stores it after the page's
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.delivery.errors import ClientError
 from connectors.delivery.http import HttpClient
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy, call_with_retry
@@ -43,6 +45,28 @@ class ZendeskExport:
         self.bucket = bucket
         self.policy = policy or RetryPolicy(deadline=300.0, max_retry_after=600.0)
         self.per_page = per_page
+        self._users: dict[str, dict[str, Any] | None] = {}
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        async def attempt() -> Any:
+            if self.bucket is not None:
+                await self.bucket.acquire("analytics")
+            return (await self.http.get(path, params=params)).json()
+
+        return await call_with_retry(attempt, self.policy)
+
+    async def user(self, user_id: str) -> dict[str, Any] | None:
+        """A user by id (None when Zendesk no longer has it); cached for the run."""
+        if user_id not in self._users:
+            try:
+                doc = await self._get(f"/api/v2/users/{user_id}")
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+                doc = None
+            user = doc.get("user") if isinstance(doc, dict) else None
+            self._users[user_id] = user if isinstance(user, dict) else None
+        return self._users[user_id]
 
     async def page(self, *, start_time: int | None = None, cursor: str | None = None) -> ExportPage:
         if cursor is None and start_time is None:
@@ -52,12 +76,7 @@ class ZendeskExport:
         if self.per_page is not None:
             params["per_page"] = str(self.per_page)
 
-        async def attempt() -> Any:
-            if self.bucket is not None:
-                await self.bucket.acquire("analytics")
-            return (await self.http.get(EXPORT_PATH, params=params)).json()
-
-        doc = await call_with_retry(attempt, self.policy)
+        doc = await self._get(EXPORT_PATH, params)
         users = {
             str(u["id"]): u for u in doc.get("users") or [] if isinstance(u, dict) and "id" in u
         }
