@@ -78,21 +78,33 @@ class BatchedTable(Generic[V]):
         producer = self._producer()
         topic = self._table.changelog_topic.get_topic_name()
         store = self._table.data
-        batch = producer.create_batch()
+        items = list(pending.items())
+        # The memory store drops keys of partitions this worker lost after a rebalance, using
+        # a key → partition map that its own changelog path fills in; fill it in too.
+        key_partition = getattr(store, "_key_partition", None)
         futures = []
-        for key, value in pending.items():
+        batch = producer.create_batch()
+        for index, (key, value) in enumerate(items):
             raw_key, raw_value = key.encode(), self._encode(value)
             store[raw_key] = raw_value
+            if key_partition is not None:
+                key_partition[raw_key] = partition
             self._remember(key, value)
+            last = index == len(items) - 1
+            if last and batch.record_count():
+                # The last record goes alone: Tansu reports a partition's end offset as the
+                # base offset of its last batch + 1, so a lone last record keeps that right
+                # (Faust's recovery reads up to it and checks persisted offsets against it).
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
             if batch.append(key=raw_key, value=raw_value, timestamp=None) is None:
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
                 batch.append(key=raw_key, value=raw_value, timestamp=None)
-        if batch.record_count():
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        last = None
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+        metadata = None
         for fut in futures:
-            last = await fut
-        if last is not None and hasattr(store, "set_persisted_offset"):
+            metadata = await fut
+        if metadata is not None and hasattr(store, "set_persisted_offset"):
             # Lets a RocksDB store resume recovery after this point on restart.
-            store.set_persisted_offset(TopicPartition(topic, partition), last.offset)
+            store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
