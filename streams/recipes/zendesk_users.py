@@ -1,9 +1,9 @@
 """R3 engagement enrichment, R4 Zendesk users from Customer.io lifecycle (SPEC S5).
 
 R3   Customer.io reporting webhooks (opened, clicked, ...) → Zendesk user fields (last email
-     open/click time, last campaign, days since last open) and the same Intercom contact
-     attributes (for contacts Intercom knows). Zendesk drops fields the account does not
-     define (the sink counts them), so only configured user fields are written.
+     open/click time, last campaign, days since last open) for users Zendesk knows, and the
+     same Intercom contact attributes (for contacts Intercom knows). Zendesk drops fields
+     the account does not define (the sink counts them).
 R4   lifecycle events (signed_up, trial_started, plan_changed) and entering configured
      segments (churn-risk) → Zendesk create_or_update user with plan tier and lifecycle
      stage; `company.id` → organization membership (removed with `company.remove`).
@@ -48,8 +48,9 @@ def r3(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
         fields[settings.campaign_field] = str(campaign)
     if not fields:
         return
-    zendesk = {k: (v.isoformat() if k in stamps else v) for k, v in fields.items()}
-    emit.add("R3", "zendesk", "update_user", person, {"attributes": zendesk})
+    if state.identities.zendesk_user_id:  # enrich people Zendesk knows; never create them
+        zendesk = {k: (v.isoformat() if k in stamps else v) for k, v in fields.items()}
+        emit.add("R3", "zendesk", "update_user", person, {"attributes": zendesk})
     if settings.intercom and state.identities.intercom_contact_id:
         intercom = {k: (int(v.timestamp()) if k in stamps else v) for k, v in fields.items()}
         emit.add("R3", "intercom", "update_contact", person, {"attributes": intercom})
@@ -82,6 +83,11 @@ def r4(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
         attributes[settings.plan_field] = plan
     if state.identities.external_id and "@" in person:
         attributes["external_id"] = state.identities.external_id
+    name = state.profile.get("name")
+    if name is not None and _present(name.value):
+        attributes["name"] = name.value
+    elif not state.identities.zendesk_user_id:
+        attributes["name"] = person.split("@")[0]  # Zendesk needs a name to create a user
     emit.add("R4", "zendesk", "update_user", person, {"attributes": attributes})
     membership(emit, "R4", person, event.attributes.get("company"))
 
