@@ -163,11 +163,13 @@ class TestBackfillZendesk:
                                app_id=app_id, data_dir=tmp_path / "worker") as worker:
                 worker.wait_healthy(timeout=60)
                 for email, (open_count, total) in expected.items():
-                    doc = wait_for(
-                        lambda e=email, n=total: (s := state_of(worker, e))
-                        and len(s["tickets"]) == n and s,
-                        timeout=60, what=f"state of {email}",
-                    )
+
+                    def settled(e: str = email, n: int = total) -> dict[str, Any] | None:
+                        s = state_of(worker, e)
+                        return s if s is not None and len(s["tickets"]) == n else None
+
+                    doc = wait_for(settled, timeout=60, what=f"state of {email}")
+                    assert doc is not None
                     assert doc["attributes"]["open_ticket_count"] == open_count
                     assert doc["attributes"]["has_open_ticket"] is bool(open_count)
             # Ten-day-old tickets: attributes are synced, one-off events are not sent (S7).
