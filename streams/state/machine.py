@@ -22,7 +22,7 @@ from streams.state.config import StateConfig
 from streams.state.fast import construct, replace
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
-from streams.state.model import SupportState, as_utc, event_digest
+from streams.state.model import SupportState, as_utc, event_digest_bytes
 from streams.state.tickets import (
     CONVERSATION_KINDS,
     TICKET_KINDS,
@@ -65,8 +65,8 @@ def apply(
         raise ValueError(f"state of {current.customer_key} applied under key {customer_key}")
     if current.merged_into is not None:
         raise StateAbsorbed(customer_key, current.merged_into)
-    digest = event_digest(event.event_id)
-    if digest in current.processed_ids:
+    digest = event_digest_bytes(event.event_id)
+    if current.processed_ids.contains_raw(digest):
         return current, []
     at = as_utc(event.occurred_at)
     staged = _with_identities(current, event)
@@ -171,7 +171,7 @@ def _finish(
     at: datetime,
     reason: str,
     hint: str | None,
-    processed: str | None = None,  # the event's digest, when an event (not a timer) ran
+    processed: bytes | None = None,  # the event's digest, when an event (not a timer) ran
     scope: str = "",
 ) -> tuple[SupportState, list[Transition]]:
     transitions = build_transitions(
@@ -184,8 +184,7 @@ def _finish(
         limit = config.max_transitions_kept
         update["recent_transitions"] = kept[-limit:] if limit else ()
     if processed is not None:
-        ids = (*after.processed_ids, processed)
-        update["processed_ids"] = ids[-config.processed_ids_max :]
+        update["processed_ids"] = after.processed_ids.appended(processed, config.processed_ids_max)
         update["seq"] = after.seq + 1
     return (replace(after, update) if update else after), transitions
 

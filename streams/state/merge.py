@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 
 from streams.state.config import StateConfig
-from streams.state.model import Consent, ProfileField, SupportState, TicketState
+from streams.state.model import Consent, ProcessedIds, ProfileField, SupportState, TicketState
 
 
 def newer_field(candidate: ProfileField, existing: ProfileField) -> bool:
@@ -61,7 +61,9 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
     if absorbed.csat is not None and (csat is None or absorbed.csat.at > csat.at):
         csat = absorbed.csat
     seen = set(survivor.processed_ids)
-    processed = (*survivor.processed_ids, *(d for d in absorbed.processed_ids if d not in seen))
+    processed = ProcessedIds.of(
+        (*survivor.processed_ids, *(d for d in absorbed.processed_ids if d not in seen))
+    )
     return survivor.model_copy(
         update={
             "identities": survivor.identities.merged(absorbed.identities),

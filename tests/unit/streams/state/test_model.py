@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from streams.events import EventKind
-from streams.state import SupportState, Transition
+from datetime import UTC, datetime, timedelta, timezone
 
-from .factory import at, event, opened, rating, run, solved
+import pytest
+
+from streams.events import EventKind, Identities, TicketInfo
+from streams.state import SupportState, Transition
+from streams.state.codec import FIELDS
+from streams.state.fast import replace
+from streams.state.model import ProcessedIds, event_digest, event_digest_bytes
+
+from .factory import CONFIG, at, event, opened, rating, run, solved
 
 
 def _busy_state(open_tickets: int, history: int = 0) -> SupportState:
@@ -41,7 +48,96 @@ class TestSerialisation:
 
     def test_full_history_with_two_tickets_stays_bounded(self) -> None:
         size = len(_busy_state(2, history=250).to_bytes())
-        assert size <= 2600  # 200 packed 8-character digests are 1,600 of these bytes
+        assert size <= 2048  # 200 packed 6-byte digests are 1,200 of these bytes
+
+    def test_two_open_tickets_and_a_full_window_fit_in_2kb(self) -> None:
+        """Realistic worst case: long identifiers, Zendesk trigger event ids, tags, assignee."""
+        who = Identities(
+            email="someone.with-a-long-name@example-company.com",
+            zendesk_user_id="381923712",
+            external_id="user-0001923",
+        )
+        events = []
+        for i in range(2):
+            when = at(minutes=i)
+            info = TicketInfo(
+                id=str(1000 + i), status="new", priority="normal", reason="billing_question",
+                tags=("web", "billing", "vip"), assignee="agent@example-company.com",
+                created_at=when, updated_at=when,
+            )
+            events.append(
+                event(f"{1000 + i}:{when.isoformat()}:new", EventKind.TICKET_OPENED, when,
+                      identities=who, ticket=info)
+            )
+        events += [
+            event(f"cio-{i:020d}-delivery", EventKind.EMAIL_ENGAGEMENT, at(hours=1, minutes=i),
+                  source="customerio", identities=who)
+            for i in range(CONFIG.processed_ids_max + 50)
+        ]
+        state, _ = run(events)
+        assert len(state.processed_ids) == CONFIG.processed_ids_max and state.open_ticket_count == 2
+        assert len(state.to_bytes()) <= 2048
+        assert SupportState.from_bytes(state.to_bytes()) == state
+
+    def test_reads_the_previous_json_encoding(self) -> None:
+        state = _busy_state(2, history=30)
+        old = state.to_json_bytes()
+        assert old.startswith(b"{") and SupportState.from_bytes(old) == state
+        assert SupportState.from_bytes(old.decode()) == state
+
+    def test_codec_writes_every_field(self) -> None:
+        assert set(SupportState.model_fields) == FIELDS  # a new field needs a codec entry
+
+    def test_odd_times_round_trip_exactly(self) -> None:
+        state, _ = run([opened("e1", "1"), rating("r1", 3, at(hours=1), source="intercom")])
+        india = timezone(timedelta(hours=5, minutes=30))
+        odd = replace(
+            state,
+            {
+                "as_of": datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+                "last_resolved_at": datetime(2024, 5, 1, 17, 30, tzinfo=india),
+                "last_low_csat_at": datetime(2024, 5, 1, 12, 0),  # naive
+            },
+        )
+        back = SupportState.from_bytes(odd.to_bytes())
+        assert back == odd
+        assert back.last_resolved_at is not None and back.last_resolved_at.utcoffset() == (
+            timedelta(hours=5, minutes=30)
+        )
+        assert back.last_low_csat_at is not None and back.last_low_csat_at.tzinfo is None
+
+
+class TestProcessedIds:
+    """The packed window behaves like the tuple of digests it replaced."""
+
+    def test_sequence_of_digests(self) -> None:
+        digests = tuple(event_digest(f"e{i}") for i in range(5))
+        ids = ProcessedIds.of(digests)
+        assert len(ids) == 5 and tuple(ids) == digests and ids == digests
+        assert ids[0] == digests[0] and ids[-1] == digests[-1] and ids[1:3] == digests[1:3]
+        assert digests[2] in ids and event_digest("nope") not in ids and "short" not in ids
+        assert event_digest_bytes("e3") in ids and ids.contains_raw(event_digest_bytes("e4"))
+        with pytest.raises(IndexError):
+            ids[5]
+
+    def test_a_match_across_two_digests_does_not_count(self) -> None:
+        ids = ProcessedIds(bytes(range(12)))
+        assert not ids.contains_raw(bytes(range(3, 9)))
+        assert ids.contains_raw(bytes(range(6, 12)))
+
+    def test_appended_keeps_the_newest(self) -> None:
+        ids = ProcessedIds()
+        for i in range(5):
+            ids = ids.appended(event_digest_bytes(f"e{i}"), 3)
+        assert tuple(ids) == tuple(event_digest(f"e{i}") for i in (2, 3, 4))
+
+    def test_pydantic_json_and_python_forms(self) -> None:
+        state = _busy_state(1, history=3)
+        dumped = state.model_dump(mode="json")
+        assert dumped["processed_ids"] == "".join(state.processed_ids)
+        assert state.model_dump()["processed_ids"] == tuple(state.processed_ids)
+        assert SupportState.model_validate(dumped) == state
+        assert SupportState.model_validate(state.model_dump()) == state
 
 
 class TestExportedAttributes:
