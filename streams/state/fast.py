@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,3 +56,15 @@ def replace(model: M, update: dict[str, Any]) -> M:
     _set(copied, "__pydantic_extra__", None)
     _set(copied, "__pydantic_private__", None)
     return copied
+
+
+# orjson writes datetimes, tuples, enums and str subclasses the way pydantic's JSON mode does
+# (UTC as "Z"); anything else it cannot write goes through pydantic (`json_default`). So
+# `orjson.dumps(values, default=json_default, option=JSON_OPTIONS)` of a model's field values
+# gives the bytes of `orjson.dumps(model.model_dump(mode="json"))`, several times faster.
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+def json_default(value: Any) -> Any:
+    return to_jsonable_python(value)
+

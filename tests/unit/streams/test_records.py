@@ -1,0 +1,127 @@
+"""Topic codecs: the hand-written fast paths write and read exactly what pydantic did."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from streams.events import (
+    ConversationInfo,
+    EventKind,
+    Identities,
+    RatingInfo,
+    SupportEvent,
+    TicketInfo,
+)
+from streams.records import (
+    decode_event_batch,
+    encode_action_batch,
+    encode_event_batch,
+    encode_json_batch,
+    encode_transition_batch,
+    event_from_dict,
+)
+from streams.routing import Router
+
+from .state.factory import at, conversation, event, opened, rating, run, solved
+
+T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _events() -> list[SupportEvent]:
+    return [
+        SupportEvent(event_id="a", source="zendesk", kind=EventKind.TRACK, occurred_at=T),
+        SupportEvent(
+            event_id="b",
+            source="zendesk",
+            kind=EventKind.TICKET_OPENED,
+            occurred_at=datetime(2024, 5, 1, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+            received_at=datetime(2024, 5, 1, 12, 0, 1, 250000, tzinfo=UTC),
+            identities=Identities(email=" Ann@X.com ", zendesk_user_id=77),
+            ticket=TicketInfo(
+                id=5, status="OPEN", tags=("a", "b"), created_at=T, updated_at=T, merged_into=9
+            ),
+            attributes={"nested": {"x": [1, 2.5, None]}, "when": T, "tuple": (1, 2)},
+            origin="backfill",
+        ),
+        SupportEvent(
+            event_id="c",
+            source="intercom",
+            kind=EventKind.CONVERSATION_RATED,
+            occurred_at=datetime(2024, 5, 1, 12, 0),  # naive
+            conversation=ConversationInfo(id="9", state="open", admin_id="adm"),
+            rating=RatingInfo(score=2, scale="one_to_five", comment=True, ticket_id="9"),
+        ),
+        opened("o1", "1", priority="high", reason="refund", tags=("web",)),
+        solved("s1", "1", at(hours=1)),
+        rating("r1", "bad", at(hours=2)),
+        conversation("c1", "3", "snoozed", at(hours=3), EventKind.CONVERSATION_TAGGED),
+        event("u1", EventKind.UNSUBSCRIBED, source="customerio", attributes={"channel": "sms"}),
+    ]
+
+
+def _pydantic_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:
+    return orjson.dumps(
+        {
+            "v": 1,
+            "items": [
+                {"k": k, "t": t, "e": e.model_dump(mode="json", exclude_defaults=True)}
+                for k, e, t in items
+            ],
+        }
+    )
+
+
+class TestEventBatch:
+    def test_same_bytes_as_pydantic(self) -> None:
+        items = [(f"c:{i}", e, 1.7e9 + i) for i, e in enumerate(_events())]
+        assert encode_event_batch(items) == _pydantic_batch(items)
+
+    def test_decodes_what_model_validate_gives(self) -> None:
+        items = [(f"c:{i}", e, 1.7e9 + i) for i, e in enumerate(_events())]
+        decoded = decode_event_batch(_pydantic_batch(items))
+        expected = [
+            (item["k"], SupportEvent.model_validate(item["e"]), item["t"])
+            for item in orjson.loads(_pydantic_batch(items))["items"]
+        ]
+        assert decoded == expected
+        for (_, fast, _), (_, slow, _) in zip(decoded, expected, strict=True):
+            assert fast.model_dump() == slow.model_dump()
+            assert list(fast.__dict__) == list(SupportEvent.model_fields)
+
+    def test_unexpected_input_is_validated_as_before(self) -> None:
+        doc = orjson.loads(encode_event_batch([("c:1", _events()[1], 1.0)]))["items"][0]["e"]
+        with pytest.raises(ValidationError):
+            event_from_dict({**doc, "surprise": 1})
+        with pytest.raises(ValidationError):
+            event_from_dict({**doc, "source": "myspace"})
+        lenient = event_from_dict({**doc, "occurred_at": 1714564800})  # pydantic accepts it
+        assert lenient.occurred_at == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        assert event_from_dict({**doc, "ticket": {"id": 7}}).ticket == TicketInfo(id="7")
+
+
+class TestTransitionAndActionBatches:
+    def test_same_bytes_as_model_dump(self) -> None:
+        state, out = run(
+            [
+                opened("e1", "1", reason="refund", tags=("a",)),
+                solved("e2", "1", at(hours=1)),
+                rating("r1", "bad", at(hours=2)),
+                event("u1", EventKind.UNSUBSCRIBED, at(hours=3), source="intercom"),
+                event("p1", EventKind.CONTACT_UPDATED, at(hours=4), attributes={"a": (1, T)}),
+            ]
+        )
+        assert encode_transition_batch(out) == encode_json_batch(
+            [t.model_dump(mode="json") for t in out]
+        )
+        for t in out:
+            assert t.to_json() == orjson.dumps(t.model_dump(mode="json"))
+        router = Router()
+        actions = [a for t in out for a in router.route(t, state, 1.7e9)[0]]
+        assert actions
+        assert encode_action_batch(actions) == encode_json_batch(
+            [a.model_dump(mode="json") for a in actions]
+        )
