@@ -65,6 +65,8 @@ def build(seed: int, customers: int = 2000) -> Scenario:
             (1, trigger_body(a, "New", t[1], email, priority=prio, tags="billing")),
             (3, trigger_body(a, "Open", t[3], email, priority=prio, tags="billing refund")),
             (4, trigger_body(a, "Pending", t[4], email, priority=prio)),
+            (5, trigger_body(a, "Pending", t[5], email, priority=prio, tags="billing vip")),
+            (8, trigger_body(a, "Open", t[7], email, priority=prio, tags="billing vip")),
         ]
         if rng.random() < 0.3:
             zd.append((5, trigger_body(a, "Pending", t[4], email, priority=prio)))  # duplicate
