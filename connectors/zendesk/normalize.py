@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from types import NoneType
 from typing import Any
 
 import orjson
 
-from streams.events import EventKind, Identities, RatingInfo, SupportEvent, TicketInfo
+from streams.events import (
+    EventKind,
+    Identities,
+    RatingInfo,
+    SupportEvent,
+    TicketInfo,
+    normalize_email,
+)
+from streams.state.fast import construct
 
 TRIGGER_MARKER = "zendesk-trigger/v1"
 
@@ -102,7 +111,85 @@ def _ticket(detail: dict[str, Any], **override: Any) -> TicketInfo:
         "updated_at": parse_time(detail.get("updated_at")),
     }
     fields.update(override)
-    return TicketInfo(**fields)
+    return _ticket_info(fields)
+
+
+def _ticket_info(fields: dict[str, Any]) -> TicketInfo:
+    """`TicketInfo(**fields)` for the values `_ticket` builds, without pydantic when they
+    are already what its validators make of them: every field but `id` is `_text`/`_tags`/
+    `parse_time` output (or an override of the same kind). Any other id goes through
+    validation, which converts or rejects it exactly as before."""
+    ticket_id = fields["id"]
+    if type(ticket_id) is int:
+        ticket_id = str(ticket_id)
+    elif type(ticket_id) is not str or type(fields.get("merged_into", "")) not in (str, NoneType):
+        return TicketInfo(**fields)
+    status, priority = fields["status"], fields["priority"]
+    return construct(
+        TicketInfo,
+        {
+            "id": ticket_id,
+            "status": None if status is None else status.strip().lower(),
+            "priority": None if priority is None else priority.strip().lower(),
+            "reason": fields.get("reason"),
+            "tags": fields["tags"],
+            "subject": fields["subject"],
+            "channel": fields["channel"],
+            "assignee": fields["assignee"],
+            "group": fields["group"],
+            "created_at": fields["created_at"],
+            "updated_at": fields["updated_at"],
+            "merged_into": fields.get("merged_into"),
+        },
+    )
+
+
+def _identities(
+    *, email: str | None, external_id: str | None, zendesk_user_id: str | None, phone: str | None
+) -> Identities:
+    """`Identities(...)` of `_text` values (stripped, never empty): only the email still
+    needs its validator (lower-case)."""
+    return construct(
+        Identities,
+        {
+            "email": normalize_email(email),
+            "external_id": external_id,
+            "zendesk_user_id": zendesk_user_id,
+            "intercom_contact_id": None,
+            "cio_id": None,
+            "phone": phone,
+        },
+    )
+
+
+def _event(
+    *,
+    event_id: str,
+    kind: EventKind,
+    occurred_at: datetime,
+    received_at: datetime,
+    identities: Identities,
+    ticket: TicketInfo | None = None,
+    rating: RatingInfo | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> SupportEvent:
+    """`SupportEvent(source="zendesk", ...)` of values that are already valid."""
+    return construct(
+        SupportEvent,
+        {
+            "event_id": event_id,
+            "source": "zendesk",
+            "kind": kind,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "identities": identities,
+            "ticket": ticket,
+            "conversation": None,
+            "rating": rating,
+            "attributes": {} if attributes is None else attributes,
+            "origin": "live",
+        },
+    )
 
 
 def _event_current(doc: dict[str, Any], field: str) -> Any:
@@ -129,7 +216,7 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
     if event_type in _TICKET_KINDS:
         return [_from_ticket_event(doc, event_type, detail, event_id, occurred, received_at)]
     if event_type.startswith(_USER_PREFIX):
-        identities = Identities(
+        identities = _identities(
             email=_text(detail.get("email")),
             external_id=_text(detail.get("external_id")),
             zendesk_user_id=_text(detail.get("id")),
@@ -137,9 +224,8 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
         )
         attributes = {k: v for k in ("name", "role") if (v := _text(detail.get(k)))}
         return [
-            SupportEvent(
+            _event(
                 event_id=event_id,
-                source="zendesk",
                 kind=EventKind.CONTACT_UPDATED,
                 occurred_at=occurred,
                 received_at=received_at,
@@ -179,13 +265,14 @@ def _from_ticket_event(
         override["updated_at"] = occurred
     ticket = _ticket(detail, **override)
     requester = _text(detail.get("requester_id"))
-    return SupportEvent(
+    return _event(
         event_id=event_id,
-        source="zendesk",
         kind=_TICKET_KINDS[event_type],
         occurred_at=ticket.updated_at or occurred,
         received_at=received_at,
-        identities=Identities(zendesk_user_id=requester),
+        identities=_identities(
+            email=None, external_id=None, zendesk_user_id=requester, phone=None
+        ),
         ticket=ticket,
     )
 
@@ -194,7 +281,7 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
     ticket_doc = doc.get("ticket") or {}
     requester = doc.get("requester") or {}
     ticket = _ticket(ticket_doc)
-    identities = Identities(
+    identities = _identities(
         email=_text(requester.get("email")),
         external_id=_text(requester.get("external_id")),
         zendesk_user_id=_text(requester.get("id")),
@@ -203,9 +290,8 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
     event_id = _text(doc.get("event_id")) or _fallback_id(body)
     occurred = ticket.updated_at or received_at
     events = [
-        SupportEvent(
+        _event(
             event_id=event_id,
-            source="zendesk",
             kind=EventKind.TICKET_STATUS_CHANGED,
             occurred_at=occurred,
             received_at=received_at,
@@ -215,16 +301,19 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
     ]
     score = (_text((doc.get("satisfaction") or {}).get("score")) or "").lower()
     if score in ("good", "bad"):
+        rating = construct(
+            RatingInfo,
+            {"score": score, "scale": "good_bad", "ticket_id": ticket.id, "comment": False},
+        )
         events.append(
-            SupportEvent(
+            _event(
                 event_id=f"{event_id}:csat:{score}",
-                source="zendesk",
                 kind=EventKind.CSAT_RECEIVED,
                 occurred_at=occurred,
                 received_at=received_at,
                 identities=identities,
                 ticket=ticket,
-                rating=RatingInfo(score=score, scale="good_bad", ticket_id=ticket.id),
+                rating=rating,
             )
         )
     return events
