@@ -39,7 +39,8 @@ def construct(cls: type[M], values: dict[str, Any]) -> M:
     """A `cls` holding `values` (all of its fields, valid), like `model_construct`."""
     model = cls.__new__(cls)
     _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", _all_fields(cls))
+    fields = _ALL_FIELDS.get(cls)
+    _set(model, "__pydantic_fields_set__", fields if fields is not None else _all_fields(cls))
     _set(model, "__pydantic_extra__", None)
     _set(model, "__pydantic_private__", None)
     return model
@@ -52,7 +53,8 @@ def replace(model: M, update: dict[str, Any]) -> M:
     values = model.__dict__.copy()
     values.update(update)
     _set(copied, "__dict__", values)
-    _set(copied, "__pydantic_fields_set__", _all_fields(cls))
+    fields = _ALL_FIELDS.get(cls)
+    _set(copied, "__pydantic_fields_set__", fields if fields is not None else _all_fields(cls))
     _set(copied, "__pydantic_extra__", None)
     _set(copied, "__pydantic_private__", None)
     return copied

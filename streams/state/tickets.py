@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
 from streams.state.fast import construct, replace
@@ -43,8 +42,7 @@ class InvalidEvent(ValueError):
     """The event lacks what its kind needs; the agent sends it to the dlq with this reason."""
 
 
-@dataclass(frozen=True)
-class TicketChange:
+class TicketChange(NamedTuple):
     before: TicketState | None
     after: TicketState
 
