@@ -1,0 +1,81 @@
+"""R1 suppression (holdout), R15 unsubscribe sync, R17 ad audiences."""
+
+from __future__ import annotations
+
+from streams.state.config import StateConfig
+from tests.unit.streams.recipes.helpers import Desk, by_recipe, event, ticket
+
+
+class TestR1:
+    """Suppression attributes to Customer.io and Intercom, holdout-aware."""
+
+    def test_open_ticket_suppresses_first(self) -> None:
+        actions, letters = Desk().send(ticket("1", "open"))
+        assert letters == []
+        assert actions[0].payload["recipe"] == "R1" and actions[0].priority == "suppression"
+        assert actions[0].attributes["has_open_ticket"] is True
+        assert [a.sink for a in by_recipe(actions, "R1")] == ["customerio"]
+
+    def test_intercom_only_when_intercom_knows_the_contact(self) -> None:
+        ids = {"intercom_contact_id": "ic1"}
+        actions, _ = Desk().send(ticket("1", "open", identities=ids))
+        assert sorted(a.sink for a in by_recipe(actions, "R1")) == ["customerio", "intercom"]
+
+    def test_holdout_is_flagged_never_suppressed(self) -> None:
+        desk = Desk(state=StateConfig(holdout_percent=100))
+        actions, _ = desk.send(ticket("1", "open"))
+        [r1] = by_recipe(actions, "R1")
+        assert r1.attributes["support_holdout"] is True
+        assert "has_open_ticket" not in r1.attributes and "support_state" not in r1.attributes
+        assert r1.priority == "enrichment"
+        assert by_recipe(actions, "R17") == []
+
+    def test_no_identifier_is_a_dead_letter(self) -> None:
+        desk = Desk()
+        _, letters = desk.send(ticket("1", "open", email=None,
+                                      identities={"zendesk_user_id": "9"}))
+        assert [(d.stage, d.reason) for d in letters] == [("route", "no_identifier")]
+
+
+class TestR15:
+    """An unsubscribe anywhere wins; the origin platform is not written back."""
+
+    def test_customerio_unsubscribe_reaches_intercom(self) -> None:
+        ids = {"intercom_contact_id": "ic1"}
+        actions, _ = Desk().send(event("unsubscribed", "customerio", "u1", identities=ids,
+                                       attributes={"channel": "email"}))
+        [action] = by_recipe(actions, "R15")
+        assert (action.sink, action.attributes) == ("intercom",
+                                                    {"unsubscribed_from_emails": True})
+
+    def test_resubscribe_waits_for_every_platform(self) -> None:
+        ids = {"intercom_contact_id": "ic1"}
+        desk = Desk()
+        desk.send(event("unsubscribed", "customerio", "u1", minutes=5, identities=ids,
+                        attributes={"channel": "email"}),
+                  event("unsubscribed", "intercom", "u2", minutes=4, identities=ids,
+                        attributes={"channel": "email"}))
+        actions, _ = desk.send(event("subscribed", "customerio", "s1", identities=ids,
+                                     attributes={"channel": "email"}))
+        [action] = by_recipe(actions, "R15")
+        assert action.attributes == {"unsubscribed_from_emails": True}  # Intercom still says no
+
+
+class TestR17:
+    """Audience membership follows the state; ads consent is required."""
+
+    def test_add_and_remove(self) -> None:
+        desk = Desk(state=StateConfig(cooldown=StateConfig().cooldown * 0))
+        added, _ = desk.send(ticket("1", "open", minutes=10))
+        removed, _ = desk.send(ticket("1", "solved", minutes=1))
+        [add] = by_recipe(added, "R17")
+        assert (add.operation, add.payload["audience"], add.payload["ads_consent"]) == (
+            "audience_add", "suppress_promos", True)
+        assert [a.operation for a in by_recipe(removed, "R17")] == ["audience_remove"]
+
+    def test_never_without_ads_consent(self) -> None:
+        desk = Desk()
+        desk.send(event("unsubscribed", "customerio", "u1", minutes=5,
+                        attributes={"channel": "ads"}))
+        actions, _ = desk.send(ticket("1", "open"))
+        assert by_recipe(actions, "R17") == []
