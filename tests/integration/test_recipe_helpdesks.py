@@ -218,7 +218,8 @@ class TestR7ChurnOutreach:
         def proactive() -> list[dict[str, Any]]:
             return [t for t in fakes.zendesk.tickets.values()
                     if "proactive-outreach" in (t.get("tags") or [])
-                    and fakes.zendesk.users.get(t.get("requester_id"), {}).get("email") == email]
+                    and fakes.zendesk.users.get(int(t.get("requester_id") or 0), {})
+                    .get("email") == email]
 
         found = eventually(proactive, "proactive ticket")
         settle()
