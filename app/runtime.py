@@ -4,6 +4,7 @@ the webhook server and the sinks, in one process (SPEC S9)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Any
@@ -128,6 +129,12 @@ class WebService(Service):
         return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
 
     async def on_start(self) -> None:
+        # Runs after table recovery: what exists now lives for the whole process. Freezing it
+        # and collecting young objects less often cuts the garbage collector's share of the
+        # per-event CPU (about a third of the pure path, measured): the hot path allocates
+        # many short-lived objects but creates few reference cycles.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         s = self.settings
         self.session = aiohttp.ClientSession()
         self.pipeline.sinks = build_sinks(

@@ -32,8 +32,9 @@ from streams.faust_app import Topology
 from streams.records import (
     decode_event_batch,
     decode_raw_batch,
+    encode_action_batch,
     encode_event_batch,
-    encode_json_batch,
+    encode_transition_batch,
 )
 from streams.routing import Router
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
@@ -142,7 +143,7 @@ class Pipeline:
         if result.transitions:
             acks.append(await topics["transitions"].send(
                 key=result.transitions[0].customer_key.encode(),
-                value=encode_json_batch([t.model_dump(mode="json") for t in result.transitions]),
+                value=encode_transition_batch(result.transitions),
                 partition=partition,
             ))
             for t in result.transitions:
@@ -155,7 +156,7 @@ class Pipeline:
             metrics.ACTIONS_ROUTED.labels(sink, actions[0].operation).inc(len(actions))
             acks.append(await topics[f"out.{sink}"].send(
                 key=actions[0].customer_key.encode(),
-                value=encode_json_batch([a.model_dump(mode="json") for a in actions]),
+                value=encode_action_batch(actions),
                 partition=partition,
             ))
         if result.dead_letters:
