@@ -34,3 +34,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .supportsync
+
+.PHONY: demo
+# A scripted day for ~1,000 customers through a worker of its own (or --url: make run's).
+demo: $(STAMP)
+	$(BIN)/python -m bench.demo $(DEMO_ARGS)
