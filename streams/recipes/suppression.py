@@ -35,9 +35,11 @@ SUPPRESSION_FIELDS = frozenset({"has_open_ticket", "support_state", "refund_risk
 
 
 def r1_attributes(t: Transition, config: RecipesConfig) -> dict[str, Any]:
-    """Changed R1 fields (absent values cleared with ""), holdout-aware."""
+    """The R1 fields, holdout-aware: every known value (so a later identify repairs an
+    earlier lost write; the sinks send only what differs from the last delivery), and a
+    value that became absent cleared with "" (how Customer.io removes an attribute)."""
     names = config.r1_suppression.attribute_names
-    wanted = [k for k in R1_FIELDS if k in t.changed]
+    wanted = [k for k in R1_FIELDS if t.attributes.get(k) is not None or k in t.changed]
     if t.holdout:
         wanted = [k for k in wanted if k not in SUPPRESSION_FIELDS]
     attributes: dict[str, Any] = {
@@ -49,7 +51,7 @@ def r1_attributes(t: Transition, config: RecipesConfig) -> dict[str, Any]:
 
 
 def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
-    if t.kind != "attributes_changed" or not t.changed:
+    if t.kind != "attributes_changed" or not set(R1_FIELDS) & set(t.changed):
         return
     attributes = r1_attributes(t, config)
     if not attributes:
