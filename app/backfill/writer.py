@@ -73,10 +73,10 @@ class RawWriter:
         self.reader.assign(list(todo))
         for tp, start in todo.items():
             self.reader.seek(tp, start)
-        while todo:
+        empty = 0
+        while todo and empty < 5:  # an empty fetch is not the end: Tansu may answer late
             got = await self.reader.getmany(*todo, timeout_ms=1000)
-            if not any(got.values()):
-                break
+            empty = 0 if any(got.values()) else empty + 1
             for tp, records in got.items():
                 for record in records:
                     for envelope in decode_raw_batch(record.value or b""):

@@ -73,9 +73,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(asyncio.run(versions.active_version(bootstrap, settings)))
         return 0
     try:
-        old = asyncio.run(versions.switch(bootstrap, settings, args.name, force=args.force))
+        old, copied = asyncio.run(
+            versions.switch(bootstrap, settings, args.name, force=args.force)
+        )
     except versions.VersionError as exc:
         print(f"supportsync: {exc}")
         return 1
-    print(f"supportsync: live version {old} -> {args.name}; restart `supportsync run`")
+    print(
+        f"supportsync: live version {old} -> {args.name} ({copied} delivered action ids "
+        "carried over); restart `supportsync run`"
+    )
     return 0

