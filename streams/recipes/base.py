@@ -39,6 +39,18 @@ ONE_OFF_SKIPPED = Counter(
 )
 
 
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _counter(metric: Counter, *labels: str) -> Any:
+    """`metric.labels(*labels)`, cached: label lookup costs more than the increment."""
+    key = (id(metric), labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 @dataclass
 class Emit:
     """Collects the actions and dead letters of routing one transition or event."""
@@ -50,13 +62,18 @@ class Emit:
     received_at: datetime | None
     origin: str = "live"
     horizon: timedelta = timedelta(hours=72)
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime | None = None  # wall clock for the horizon; read only for history
     actions: list[Action] = field(default_factory=list)
     dead_letters: list[StageDeadLetter] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
+    created: datetime | None = None
 
     def historical(self) -> bool:
-        return self.origin != "live" and self.occurred_at < self.now - self.horizon
+        if self.origin == "live":
+            return False
+        if self.now is None:
+            self.now = datetime.now(UTC)
+        return self.occurred_at < self.now - self.horizon
 
     def add(
         self,
@@ -74,11 +91,13 @@ class Emit:
         base = key if key is not None else self.source_id
         action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
         if one_off and self.historical():
-            ONE_OFF_SKIPPED.labels(recipe).inc()
+            _counter(ONE_OFF_SKIPPED, recipe).inc()
             self.skipped.append(action_id)
             log.debug("%s: one-off %s older than the replay horizon: not sent", recipe, action_id)
             return
-        RECIPE_ACTIONS.labels(recipe, sink).inc()
+        _counter(RECIPE_ACTIONS, recipe, sink).inc()
+        if self.created is None:
+            self.created = datetime.now(UTC)  # one clock read per transition/event
         self.actions.append(
             construct(
                 Action,
@@ -91,7 +110,7 @@ class Emit:
                     "payload": {**payload, "recipe": recipe},
                     "priority": priority,
                     "one_off": one_off,
-                    "created_at": datetime.now(UTC),
+                    "created_at": self.created,
                     "received_at": self.received_at,
                     "causing_event_id": self.causing_event_id,
                 },

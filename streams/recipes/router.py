@@ -5,15 +5,19 @@
 (including events that change no support state: engagement, lifecycle, track, group).
 Each call builds one `Emit`, so action ids derive from the transition id or from
 `event:<event id>` and replays produce the same ids (the sinks deduplicate them).
+
+Only the enabled recipes that can act on a transition/event kind are called (a table
+built once), so routing stays cheap on the hot path: most transitions need two or three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connectors.delivery.actions import Action
 from streams.deadletters import StageDeadLetter
-from streams.events import SupportEvent
+from streams.events import EventKind, SupportEvent
 from streams.recipes import (
     campaigns,
     data_out,
@@ -28,13 +32,79 @@ from streams.recipes.base import Emit
 from streams.recipes.settings import RecipesConfig
 from streams.routing import Router, RoutingConfig
 from streams.state.model import SupportState
+from streams.state.tickets import TICKET_KINDS
 from streams.state.transitions import Transition
 
 Routed = tuple[list[Action], list[StageDeadLetter]]
+OnTransition = Callable[[Emit, Transition, SupportState], None]
+OnEvent = Callable[[Emit, SupportEvent, SupportState], None]
 
 
 def _stamp(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def transition_table(c: RecipesConfig, ident: str) -> dict[str, list[OnTransition]]:
+    """Transition kind → the enabled recipes that act on it, in a fixed order."""
+    rules: list[tuple[bool, tuple[str, ...], OnTransition]] = [
+        (c.r1_suppression.enabled, ("attributes_changed",),
+         lambda e, t, s: suppression.r1(e, t, c, ident)),
+        (c.r15_unsubscribe_sync.enabled, ("consent_changed",),
+         lambda e, t, s: suppression.r15(e, t, c, ident)),
+        (c.r17_ad_audiences.enabled, ("support_state_changed",),
+         lambda e, t, s: suppression.r17(e, t, c)),
+        (c.r2_post_resolution.enabled, ("ticket_opened", "ticket_resolved"),
+         lambda e, t, s: campaigns.r2(e, t, c, ident)),
+        (c.r6_csat.enabled, ("attributes_changed", "csat_received"),
+         lambda e, t, s: campaigns.r6(e, t, c, ident)),
+        (c.r14_intercom_to_cio.enabled, ("ticket_resolved",),
+         lambda e, t, s: campaigns.r14_transition(e, t, c, ident)),
+        (c.r5_vip_routing.enabled, ("ticket_opened",), lambda e, t, s: tickets.r5(e, t, s, c)),
+        (c.r7_churn_outreach.enabled, ("segments_changed",),
+         lambda e, t, s: tickets.r7(e, t, s, c)),
+        (c.r10_profile_sync.enabled, ("profile_changed",),
+         lambda e, t, s: profiles.r10(e, t, s, c)),
+        (c.r16_data_out.enabled, ("support_state_changed",),
+         lambda e, t, s: data_out.r16(e, t, c)),
+        (c.r18_reporting.enabled, ("ticket_opened", "ticket_resolved", "csat_received"),
+         lambda e, t, s: data_out.r18(e, t, c)),
+    ]
+    table: dict[str, list[OnTransition]] = {}
+    for enabled, kinds, rule in rules:
+        for kind in kinds if enabled else ():
+            table.setdefault(kind, []).append(rule)
+    return table
+
+
+def event_table(c: RecipesConfig, ident: str) -> dict[EventKind, list[OnEvent]]:
+    """Event kind → the enabled recipes that act on it, in a fixed order."""
+    segment = (EventKind.SEGMENT_ENTERED, EventKind.SEGMENT_EXITED)
+    rules: list[tuple[bool, tuple[EventKind, ...], OnEvent]] = [
+        (c.r3_engagement.enabled, (EventKind.EMAIL_ENGAGEMENT,),
+         lambda e, v, s: zendesk_users.r3(e, v, s, c)),
+        (c.r4_lifecycle_users.enabled, (EventKind.LIFECYCLE_EVENT, EventKind.SEGMENT_ENTERED),
+         lambda e, v, s: zendesk_users.r4(e, v, s, c)),
+        (c.r19_zendesk_destination.enabled,
+         (EventKind.IDENTIFY, EventKind.GROUP, EventKind.TRACK),
+         lambda e, v, s: destination.r19(e, v, s, c)),
+        (c.r8_escalation.enabled, (EventKind.CONVERSATION_TAGGED,),
+         lambda e, v, s: linked.r8(e, v, s, c)),
+        (c.r9_status_back.enabled, tuple(TICKET_KINDS), lambda e, v, s: linked.r9(e, v, s, c)),
+        (c.r11_tag_mapping.enabled, (EventKind.CONVERSATION_TAGGED, *TICKET_KINDS),
+         lambda e, v, s: linked.r11(e, v, s, c)),
+        (c.r12_acknowledge.enabled, tuple(TICKET_KINDS),
+         lambda e, v, s: linked.r12(e, v, s, c)),
+        (c.r13_cio_to_intercom.enabled,
+         (*segment, EventKind.EMAIL_ENGAGEMENT, EventKind.LIFECYCLE_EVENT),
+         lambda e, v, s: profiles.r13(e, v, s, c)),
+        (c.r14_intercom_to_cio.enabled, (EventKind.CONTACT_UPDATED,),
+         lambda e, v, s: campaigns.r14_event(e, v, s, c, ident)),
+    ]
+    table: dict[EventKind, list[OnEvent]] = {}
+    for enabled, kinds, rule in rules:
+        for kind in kinds if enabled else ():
+            table.setdefault(kind, []).append(rule)
+    return table
 
 
 class RecipeRouter(Router):
@@ -52,6 +122,8 @@ class RecipeRouter(Router):
         self.recipes = recipes or RecipesConfig()
         self.identifier = identifier
         self.horizon = horizon
+        self._on_transition = transition_table(self.recipes, identifier)
+        self._on_event = event_table(self.recipes, identifier)
 
     def route(
         self,
@@ -60,61 +132,30 @@ class RecipeRouter(Router):
         received_at: float | None,
         origin: str = "live",
     ) -> Routed:
-        t, c, ident = transition, self.recipes, self.identifier
+        rules = self._on_transition.get(transition.kind)
+        if not rules:
+            return [], []
+        t = transition
         emit = Emit(
             source_id=t.transition_id, customer_key=t.customer_key,
             causing_event_id=t.causing_event_id, occurred_at=t.occurred_at,
             received_at=_stamp(received_at), origin=origin, horizon=self.horizon,
         )
-        if c.r1_suppression.enabled:
-            suppression.r1(emit, t, c, ident)
-        if c.r15_unsubscribe_sync.enabled:
-            suppression.r15(emit, t, c, ident)
-        if c.r17_ad_audiences.enabled:
-            suppression.r17(emit, t, c)
-        if c.r2_post_resolution.enabled:
-            campaigns.r2(emit, t, c, ident)
-        if c.r6_csat.enabled:
-            campaigns.r6(emit, t, c, ident)
-        if c.r14_intercom_to_cio.enabled:
-            campaigns.r14_transition(emit, t, c, ident)
-        if c.r5_vip_routing.enabled:
-            tickets.r5(emit, t, state, c)
-        if c.r7_churn_outreach.enabled:
-            tickets.r7(emit, t, state, c)
-        if c.r10_profile_sync.enabled:
-            profiles.r10(emit, t, state, c)
-        if c.r16_data_out.enabled:
-            data_out.r16(emit, t, c)
-        if c.r18_reporting.enabled:
-            data_out.r18(emit, t, c)
+        for rule in rules:
+            rule(emit, t, state)
         return emit.actions, emit.dead_letters
 
     def route_event(
         self, event: SupportEvent, state: SupportState, received_at: float | None
     ) -> Routed:
-        c = self.recipes
+        rules = self._on_event.get(event.kind)
+        if not rules:
+            return [], []
         emit = Emit(
             source_id=f"event:{event.event_id}", customer_key=state.customer_key,
             causing_event_id=event.event_id, occurred_at=event.occurred_at,
             received_at=_stamp(received_at), origin=event.origin, horizon=self.horizon,
         )
-        if c.r3_engagement.enabled:
-            zendesk_users.r3(emit, event, state, c)
-        if c.r4_lifecycle_users.enabled:
-            zendesk_users.r4(emit, event, state, c)
-        if c.r19_zendesk_destination.enabled:
-            destination.r19(emit, event, state, c)
-        if c.r8_escalation.enabled:
-            linked.r8(emit, event, state, c)
-        if c.r9_status_back.enabled:
-            linked.r9(emit, event, state, c)
-        if c.r11_tag_mapping.enabled:
-            linked.r11(emit, event, state, c)
-        if c.r12_acknowledge.enabled:
-            linked.r12(emit, event, state, c)
-        if c.r13_cio_to_intercom.enabled:
-            profiles.r13(emit, event, state, c)
-        if c.r14_intercom_to_cio.enabled:
-            campaigns.r14_event(emit, event, state, c, self.identifier)
+        for rule in rules:
+            rule(emit, event, state)
         return emit.actions, emit.dead_letters
