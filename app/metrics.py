@@ -111,3 +111,10 @@ STATUS_SCAN_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
     registry=REGISTRY,
 )
+SINK_BACKLOG_AGE = Gauge(
+    "supportsync_sink_backlog_age_seconds",
+    "Age of the oldest action a sink is delivering (0 when idle): its lag, independent of "
+    "broker end offsets",
+    ["sink"],
+    registry=REGISTRY,
+)

@@ -69,6 +69,7 @@ class Pipeline:
         self.router = router
         self.sink_names = sink_names
         self.sinks: dict[str, Sink] = {}
+        self.delivering_since: dict[str, float] = {}
         self.sinks_ready = asyncio.Event()
         self.partitions = partitions
         self.clock = clock
@@ -302,13 +303,19 @@ class Pipeline:
         self.processed_records += 1
 
     async def _deliver(self, sink: Sink, actions: list[Action]) -> None:
+        # Oldest action this sink is working on: a lag measure that needs no broker end
+        # offsets (Tansu reports wrong ones); exported as supportsync_sink_backlog_age_seconds.
+        self.delivering_since[sink.name] = min(a.created_at.timestamp() for a in actions)
         pending = actions
-        while pending:
-            try:
-                await sink.deliver(pending)
-                return
-            except SinkBackpressureError as exc:
-                # Blocking here stops this agent's consumption (Faust pauses the partition
-                # once its buffer is full): the backlog stays in Kafka, not in memory.
-                pending = list(exc.remaining or [])
-                await asyncio.sleep(exc.retry_after or 1.0)
+        try:
+            while pending:
+                try:
+                    await sink.deliver(pending)
+                    return
+                except SinkBackpressureError as exc:
+                    # Blocking here stops this agent's consumption (Faust pauses the partition
+                    # once its buffer is full): the backlog stays in Kafka, not in memory.
+                    pending = list(exc.remaining or [])
+                    await asyncio.sleep(exc.retry_after or 1.0)
+        finally:
+            self.delivering_since.pop(sink.name, None)

@@ -54,6 +54,10 @@ class StatusUpdater(Service):
         except ConsumerNotStarted:
             owned = set()
         self._update_census(owned)
+        now = time.time()
+        for sink in self.pipeline.sink_names:
+            since = self.pipeline.delivering_since.get(sink)
+            metrics.SINK_BACKLOG_AGE.labels(sink).set(0.0 if since is None else now - since)
         self.rates.sample(collect())
 
     async def _update_lag(self, consumer: Any) -> None:

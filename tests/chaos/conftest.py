@@ -7,7 +7,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,14 +23,14 @@ CUSTOMERS = int(os.environ.get("CHAOS_CUSTOMERS", "2000"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "5"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seed() -> int:
     value = int(os.environ.get("CHAOS_SEED", str(random.SystemRandom().randrange(1 << 30))))
     print(f"\nCHAOS_SEED={value}")
     return value
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def history(seed: int) -> scenario.Scenario:
     built = scenario.build(seed, CUSTOMERS)
     assert len(built.envelopes) >= 20_000 or CUSTOMERS < 2000
@@ -42,6 +42,7 @@ class Outcome:
     states: dict[str, dict[str, Any]]
     deliveries: scenario.Deliveries
     kills: int = 0
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -> Outcome:
@@ -63,15 +64,17 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
                 done += 1
                 worker = WorkerProcess(broker.bootstrap_servers, env=env, **identity).start()
                 worker.wait_healthy(timeout=120)
+            port = worker.port
+            states = scenario.wait_settled(history, lambda e: scenario.state_of(port, e))
+            docs = {e: scenario.RAW_DOCS[e] for e in history.emails}
             scenario.wait_quiet(cio)
-            states = {e: scenario.essence(scenario.state_of(worker.port, e))
-                      for e in history.emails}
         finally:
             worker.stop()
-        return Outcome(states=states, deliveries=scenario.deliveries(cio), kills=kills)
+        return Outcome(states=states, deliveries=scenario.deliveries(cio), kills=kills,
+                       docs=docs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clean(history: scenario.Scenario) -> Iterator[Outcome]:
     yield run_history(history, kills=0, rng=random.Random(0))
 

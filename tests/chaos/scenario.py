@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +37,9 @@ class Scenario:
     customers: int
     envelopes: list[RawEnvelope] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
+    #: the ticket whose "Closed" is each customer's last Zendesk event
+    last_ticket: dict[str, str] = field(default_factory=dict)
+    unsubscribed: set[str] = field(default_factory=set)
 
 
 def _zendesk_event(type_: str, event_id: str, at: datetime, detail: dict[str, Any],
@@ -56,6 +61,7 @@ def build(seed: int, customers: int = 2000) -> Scenario:
         scenario.emails.append(email)
         user_id = str(100_000 + i)
         a, b = str(2 * i + 1), str(2 * i + 2)
+        scenario.last_ticket[email] = a
         t = [base + timedelta(minutes=m) for m in range(0, 240, 20)]
         prio = rng.choice(["normal", "high", "urgent", "low"])
         two = rng.random() < 0.6
@@ -95,6 +101,7 @@ def build(seed: int, customers: int = 2000) -> Scenario:
                          "customer_id": f"cust-{i}", "email_address": email},
             })
             steps[8].append(("customerio", email, unsub))
+            scenario.unsubscribed.add(email)
     now = time.time()
     for step in steps:
         for source, email, body in step:
@@ -117,10 +124,16 @@ async def produce(bootstrap: str, prefix: str, envelopes: list[RawEnvelope]) -> 
         await producer.stop()
 
 
-def state_of(port: int, email: str) -> dict[str, Any]:
+def state_of(port: int, email: str) -> dict[str, Any] | None:
+    """The worker's explain view of a customer; None while the worker does not know them."""
     url = f"http://127.0.0.1:{port}/state/{quote(email, safe='')}"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        doc: dict[str, Any] = orjson.loads(resp.read())
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            doc: dict[str, Any] = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
     return doc
 
 
@@ -158,6 +171,43 @@ def deliveries(cio: FakeCustomerIO) -> Deliveries:
     return Deliveries(one_offs=one_offs, event_requests=sent, attributes=attributes)
 
 
+#: the last explain documents fetched per customer (for failure messages)
+RAW_DOCS: dict[str, dict[str, Any]] = {}
+
+
+def settled(history: Scenario, email: str, doc: dict[str, Any] | None) -> bool:
+    """The customer's last events are in the state: ticket A closed, unsubscribe seen."""
+    if doc is None:
+        return False
+    state = essence(doc)
+    closed = (history.last_ticket[email], "closed", None) in state["tickets"]
+    return closed and (email not in history.unsubscribed or state["consent"]["unsubscribed"])
+
+
+def wait_settled(
+    history: Scenario, fetch: Callable[[str], dict[str, Any] | None], limit_s: float = 300.0
+) -> dict[str, dict[str, Any]]:
+    """Poll every customer's state until each has seen its last events; returns essences."""
+    deadline = time.monotonic() + limit_s
+    pending = list(history.emails)
+    final: dict[str, dict[str, Any]] = {}
+    while pending:
+        still = []
+        for email in pending:
+            doc = fetch(email)
+            if doc is not None and settled(history, email, doc):
+                final[email] = essence(doc)
+                RAW_DOCS[email] = doc
+            else:
+                still.append(email)
+        pending = still
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"{len(pending)} customers never settled, e.g. {pending[:3]}")
+        if pending:
+            time.sleep(1.0)
+    return final
+
+
 def wait_quiet(cio: FakeCustomerIO, quiet_s: float = 8.0, limit_s: float = 300.0) -> None:
     """Until the fake saw no request for `quiet_s` (the backlog drained)."""
     deadline = time.monotonic() + limit_s
@@ -181,3 +231,12 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name) and not line.startswith("#"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def describe_difference(
+    differing: list[str], expected: dict[str, Any], got: dict[str, Any]
+) -> str:
+    first = differing[0]
+    fields = sorted(k for k in expected[first] if expected[first][k] != got[first].get(k))
+    detail = "; ".join(f"{k}: {expected[first][k]!r} != {got[first].get(k)!r}" for k in fields)
+    return f"{len(differing)} customers differ; first {first}: {detail}"

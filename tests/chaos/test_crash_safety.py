@@ -28,7 +28,11 @@ class TestCrashEquivalence:
         killed = run_history(history, kills=KILLS, rng=random.Random(seed))
         assert killed.kills >= KILLS
         differing = [e for e in history.emails if killed.states[e] != clean.states[e]]
-        assert not differing, f"{len(differing)} customers differ, e.g. {differing[:3]}"
+        if differing:
+            first = differing[0]
+            print("\nclean:", clean.docs[first].get("recent_transitions"),
+                  "\nkilled:", killed.docs[first].get("recent_transitions"))
+        assert not differing, scenario.describe_difference(differing, clean.states, killed.states)
         # Every one-off reached the platform exactly once, in both runs.
         for outcome in (clean, killed):
             twice = {k: n for k, n in outcome.deliveries.one_offs.items() if n > 1}
