@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from faust.streams import current_event
 
 V = TypeVar("V")
 
@@ -42,11 +43,14 @@ class BatchedTable(Generic[V]):
         self._encode = encode
         self._cache: OrderedDict[str, V] = OrderedDict()
         self._cache_size = cache_size
-        self._pending: dict[str, V] = {}
+        # Pending writes per source partition: several agents (one per sink) may share a
+        # table, and each flushes only what it wrote, to the partition it is consuming.
+        self._pending: dict[int | None, dict[str, V]] = {}
 
     def get(self, key: str) -> V | None:
-        if key in self._pending:
-            return self._pending[key]
+        for pending in self._pending.values():
+            if key in pending:
+                return pending[key]
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -59,7 +63,9 @@ class BatchedTable(Generic[V]):
         return value
 
     def set(self, key: str, value: V) -> None:
-        self._pending[key] = value
+        event = current_event()
+        partition = event.message.partition if event is not None else None
+        self._pending.setdefault(partition, {})[key] = value
 
     def _remember(self, key: str, value: V) -> None:
         self._cache[key] = value
@@ -72,9 +78,10 @@ class BatchedTable(Generic[V]):
         self._cache.clear()
 
     async def flush(self, partition: int) -> None:
-        if not self._pending:
+        pending = self._pending.pop(partition, {})
+        pending.update(self._pending.pop(None, {}))
+        if not pending:
             return
-        pending, self._pending = self._pending, {}
         producer = self._producer()
         topic = self._table.changelog_topic.get_topic_name()
         store = self._table.data

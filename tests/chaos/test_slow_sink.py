@@ -77,10 +77,10 @@ class TestDeadSink:
                     ),
                     timeout=30, what="backlog age on the Customer.io sink",
                 )
-                idle = scenario.metric(
+                webhook_age = scenario.metric(
                     worker.port, 'supportsync_sink_backlog_age_seconds{sink="webhook"}'
                 )
-                assert idle < 5, "the webhook sink kept up"
+                assert webhook_age < lag, "only the dead sink falls behind"
                 outage_requests = len(cio.requests)
                 cio.faults.clear()
                 started = time.monotonic()
