@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -94,7 +95,7 @@ def build_sinks(
     settings: Settings,
     topology: Topology,
     session: aiohttp.ClientSession,
-    delivered: BatchedTable[bytes],
+    delivered: Callable[[str], BatchedTable[bytes]],
 ) -> dict[str, Sink]:
     store = TableDeliveredStore(delivered)
     return make_sinks(
@@ -138,7 +139,7 @@ class WebService(Service):
         s = self.settings
         self.session = aiohttp.ClientSession()
         self.pipeline.sinks = build_sinks(
-            s, self.pipeline.topology, self.session, self.pipeline.delivered
+            s, self.pipeline.topology, self.session, self.pipeline.delivered_table
         )
         self.pipeline.sinks_ready.set()
         self.producer = AIOKafkaProducer(

@@ -85,9 +85,8 @@ class Pipeline:
         self.identity: BatchedTable[str] = BatchedTable(
             topology.identity, producer, decode=bytes.decode, encode=str.encode
         )
-        self.delivered: BatchedTable[bytes] = BatchedTable(
-            topology.delivered, producer, decode=bytes, encode=bytes
-        )
+        self._producer_fn = producer
+        self.delivered: dict[str, BatchedTable[bytes]] = {}
         self.processed_records = 0
         self._register(tick_interval)
 
@@ -98,6 +97,16 @@ class Pipeline:
 
     def _link(self, identifier: str, customer_key: str) -> None:
         self.identity.set(identifier, customer_key)
+
+    def delivered_table(self, sink: str) -> BatchedTable[bytes]:
+        """The delivered-ids writer of one sink's agent (one writer per BatchedTable)."""
+        table = self.delivered.get(sink)
+        if table is None:
+            table = BatchedTable(
+                self.topology.delivered, self._producer_fn, decode=bytes, encode=bytes
+            )
+            self.delivered[sink] = table
+        return table
 
     def _get_state(self, key: str) -> SupportState | None:
         return self.states.get(key)
@@ -216,8 +225,10 @@ class Pipeline:
         async def forget_partitions(sender: Any, revoked: Any, **kwargs: Any) -> None:
             # After a rebalance the recovered store is the truth: drop decoded caches and
             # timer indexes (they are rebuilt from the store on first use).
-            for table in (self.states, self.identity, self.delivered):
-                table.forget()
+            self.states.forget()
+            self.identity.forget()
+            for delivered in self.delivered.values():
+                delivered.forget()
             self.due.clear()
             self.census.forget()
 
@@ -235,7 +246,7 @@ class Pipeline:
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
                 await self._deliver(self.sinks[sink_name], actions)
-                await self.delivered.flush(event.message.partition)
+                await self.delivered_table(sink_name).flush(event.message.partition)
 
     async def _ingest(self, partition: int, value: bytes) -> None:
         envelopes = decode_raw_batch(value)

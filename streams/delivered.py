@@ -7,16 +7,24 @@ Writes go through `BatchedTable`: the sink agent flushes them once per delivered
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from streams.records import now_ts
 from streams.tablewriter import BatchedTable
 
 
 class TableDeliveredStore:
-    def __init__(self, table: BatchedTable[bytes]) -> None:
-        self._table = table
+    """Each sink's agent writes through its own `BatchedTable` (action ids start with the sink
+    name), so each flushes exactly what it wrote, to the partition it is consuming."""
+
+    def __init__(self, table_for: Callable[[str], BatchedTable[bytes]]) -> None:
+        self._table_for = table_for
+
+    def _table(self, action_id: str) -> BatchedTable[bytes]:
+        return self._table_for(action_id.split(":", 1)[0])
 
     async def contains(self, action_id: str) -> bool:
-        return self._table.get(action_id) is not None
+        return self._table(action_id).get(action_id) is not None
 
     async def add(self, action_id: str) -> None:
-        self._table.set(action_id, str(int(now_ts())).encode())
+        self._table(action_id).set(action_id, str(int(now_ts())).encode())

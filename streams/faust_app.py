@@ -12,6 +12,7 @@ from typing import Any
 
 import aiokafka
 import faust
+from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app.settings import Settings
@@ -39,6 +40,20 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
 
 class _LowLatencyTransport(faust_aiokafka.Transport):
     Consumer = _LowLatencyConsumer
+
+
+class IdentityGlobalTable(GlobalTable):
+    """A global table keeps every partition's entries.
+
+    When recovery completes, Faust's memory store drops the keys of partitions that are not
+    *active* for this worker; a global table's partitions are standbys, so every identity link
+    vanished after each restart or rebalance. Lost links split customers (an event naming only
+    a Zendesk user id got a fresh key) and then re-linked emails to the split-off key, which is
+    how `make chaos` saw customers lose their earlier events.
+    """
+
+    async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
+        await super().on_recovery_completed(set(active_tps) | set(standby_tps), standby_tps)
 
 
 class SupportSyncApp(faust.App):
@@ -90,6 +105,7 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
         producer_linger_ms=1,
         web_enabled=False,
         table_cleanup_interval=60.0,
+        GlobalTable=IdentityGlobalTable,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     topics: dict[str, faust.TopicT] = {

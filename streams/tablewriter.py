@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
-from faust.streams import current_event
 
 V = TypeVar("V")
 
@@ -43,14 +42,13 @@ class BatchedTable(Generic[V]):
         self._encode = encode
         self._cache: OrderedDict[str, V] = OrderedDict()
         self._cache_size = cache_size
-        # Pending writes per source partition: several agents (one per sink) may share a
-        # table, and each flushes only what it wrote, to the partition it is consuming.
-        self._pending: dict[int | None, dict[str, V]] = {}
+        # One writer (agent) per BatchedTable: what it sets while processing a record is
+        # flushed, to that record's partition, before it takes the next record.
+        self._pending: dict[str, V] = {}
 
     def get(self, key: str) -> V | None:
-        for pending in self._pending.values():
-            if key in pending:
-                return pending[key]
+        if key in self._pending:
+            return self._pending[key]
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -63,9 +61,7 @@ class BatchedTable(Generic[V]):
         return value
 
     def set(self, key: str, value: V) -> None:
-        event = current_event()
-        partition = event.message.partition if event is not None else None
-        self._pending.setdefault(partition, {})[key] = value
+        self._pending[key] = value
 
     def _remember(self, key: str, value: V) -> None:
         self._cache[key] = value
@@ -78,8 +74,7 @@ class BatchedTable(Generic[V]):
         self._cache.clear()
 
     async def flush(self, partition: int) -> None:
-        pending = self._pending.pop(partition, {})
-        pending.update(self._pending.pop(None, {}))
+        pending, self._pending = self._pending, {}
         if not pending:
             return
         producer = self._producer()
