@@ -19,7 +19,9 @@ from typing import Any
 import yaml
 
 SPECS_DIR_ENV = "SUPPORTSYNC_VENDOR_SPECS"
-DEFAULT_SPECS_DIR = Path("/work/shared/specs")
+# `../shared/specs` beside the repository (how CI lays it out), else the workplace's copy.
+_BESIDE_REPO = Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+DEFAULT_SPECS_DIR = str(_BESIDE_REPO if _BESIDE_REPO.is_dir() else Path("/work/shared/specs"))
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 Patch = Callable[[dict[str, Any]], list[str]]
