@@ -6,9 +6,9 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from streams.state.census import RecentTransition
 from app.status.page import PageData, render
 from app.status.snapshot import RateWindow, by_label, collect, total
+from streams.state.census import RecentTransition
 
 
 def _registry() -> CollectorRegistry:
