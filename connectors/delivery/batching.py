@@ -146,17 +146,10 @@ class BatchingSink(Sink):
     async def _deliver_chunk(self, chunk: list[Planned], report: DeliveryReport) -> None:
         items: list[tuple[Planned, dict[str, object] | None]] = []
         for p in chunk:
-            action, attributes = p.action, None
-            if self.last_written is not None and action.is_attribute_update:
-                changed = self.last_written.changed(action.sink, action.person, action.attributes)
-                if not changed:
-                    report.unchanged += len(p.covered)
-                    await self._mark_ids(p.covered)
-                    continue
-                if len(changed) < len(action.attributes):
-                    action = action.with_attributes(changed)
-                attributes = changed
-            items.append((Planned(action, p.covered), attributes))
+            reduced = await self._only_changes(p, report)
+            if reduced is not None:
+                action, attributes = reduced
+                items.append((Planned(action, p.covered), attributes))
         if not items:
             return
         sendable = [p.action for p, _ in items]

@@ -205,19 +205,29 @@ class Sink(ABC):
 
     # -- one request ---------------------------------------------------------------------
 
-    async def _deliver_one(self, planned: Planned, report: DeliveryReport) -> None:
+    async def _only_changes(
+        self, planned: Planned, report: DeliveryReport
+    ) -> tuple[Action, dict[str, object] | None] | None:
+        """The action reduced to the attributes that would change on the platform (and those
+        attributes, to remember after success); None when nothing would: the covered ids are
+        then confirmed without a request (S7)."""
         action = planned.action
-        attributes: dict[str, object] | None = None
-        if self.last_written is not None and action.is_attribute_update:
-            changed = self.last_written.changed(action.sink, action.person, action.attributes)
-            if not changed:
-                # Nothing would change on the platform: confirm without a request (S7).
-                report.unchanged += len(planned.covered)
-                await self._mark_ids(planned.covered)
-                return
-            if len(changed) < len(action.attributes):
-                action = action.with_attributes(changed)
-            attributes = changed
+        if self.last_written is None or not action.is_attribute_update:
+            return action, None
+        changed = self.last_written.changed(action.sink, action.person, action.attributes)
+        if not changed:
+            report.unchanged += len(planned.covered)
+            await self._mark_ids(planned.covered)
+            return None
+        if len(changed) < len(action.attributes):
+            action = action.with_attributes(changed)
+        return action, changed
+
+    async def _deliver_one(self, planned: Planned, report: DeliveryReport) -> None:
+        reduced = await self._only_changes(planned, report)
+        if reduced is None:
+            return
+        action, attributes = reduced
 
         attempts = _Attempts()
 
