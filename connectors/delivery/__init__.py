@@ -28,7 +28,7 @@ from connectors.delivery.idempotency import (
 from connectors.delivery.outbox import Outbox
 from connectors.delivery.ratelimit import TokenBucket, parse_retry_after
 from connectors.delivery.retry import RetryPolicy, call_with_retry
-from connectors.delivery.sink import DeliveryObserver, DeliveryReport, Sink
+from connectors.delivery.sink import DeliveryObserver, DeliveryReport, Outcome, Sink
 
 __all__ = [
     "SYSTEM_CLOCK",
@@ -51,6 +51,7 @@ __all__ = [
     "InMemoryDeliveredStore",
     "LastWrittenCache",
     "Outbox",
+    "Outcome",
     "Planned",
     "Priority",
     "RateLimited",

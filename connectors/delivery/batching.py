@@ -43,6 +43,7 @@ def _add_reports(into: DeliveryReport, other: DeliveryReport) -> DeliveryReport:
     for f in dataclasses.fields(DeliveryReport):
         if f.type in ("int", int):
             setattr(into, f.name, getattr(into, f.name) + getattr(other, f.name))
+    into.outcomes.extend(other.outcomes)
     return into
 
 

@@ -27,9 +27,9 @@ import logging
 import random
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from connectors.delivery.actions import Action
 from connectors.delivery.clock import SYSTEM_CLOCK, Clock
@@ -44,9 +44,21 @@ from connectors.delivery.retry import RetryPolicy, call_with_retry
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request's action: confirmed (an attribute update that would change
+    nothing counts: nothing needed sending) or dead-lettered; `at` is the sink clock's time."""
+
+    action: Action  # as sent: coalesced and reduced to the changed attributes
+    outcome: Literal["delivered", "dead_lettered"]
+    at: float
+
+
 @dataclass
 class DeliveryReport:
-    """Counts of action ids (not requests) except `requests` and `retries`."""
+    """Counts of action ids (not requests) except `requests` and `retries`; `outcomes`
+    lists each request's action in the order their outcomes were known (what the stream
+    layer records as "last sent" per customer and sink)."""
 
     delivered: int = 0
     skipped: int = 0  # already delivered earlier, or repeated within the batch
@@ -56,6 +68,7 @@ class DeliveryReport:
     requests: int = 0  # attempts made (calls to send)
     retries: int = 0
     dry_run: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 class DeliveryObserver:
@@ -218,6 +231,7 @@ class Sink(ABC):
         if not changed:
             report.unchanged += len(planned.covered)
             await self._mark_ids(planned.covered)
+            report.outcomes.append(Outcome(action, "delivered", self.clock.time()))
             return None
         if len(changed) < len(action.attributes):
             action = action.with_attributes(changed)
@@ -284,6 +298,7 @@ class Sink(ABC):
         await self._mark_ids(planned.covered)
         report.delivered += len(planned.covered)
         action = planned.action
+        report.outcomes.append(Outcome(action, "delivered", self.clock.time()))
         latency = (
             self.clock.time() - action.received_at.timestamp()
             if action.received_at is not None
@@ -310,6 +325,7 @@ class Sink(ABC):
         )
         await self.dead_letters.write(letter)
         report.dead_lettered += len(planned.covered)
+        report.outcomes.append(Outcome(planned.action, "dead_lettered", self.clock.time()))
         self.observer.dead_letter(self.name, letter.reason)
         log.warning(
             "sink %s: dead-lettered %s %s (%s, %s)",

@@ -66,6 +66,10 @@ class TestBatching:
         assert report.delivered == 6 and report.dead_lettered == 1 and report.requests == 4
         assert isinstance(sink.dead_letters, InMemoryDeadLetterWriter)
         assert sink.dead_letters.letters[0].action.person == "bad1"
+        outcomes = {(o.action.person, o.action.operation): o.outcome for o in report.outcomes}
+        assert outcomes[("bad1", "identify")] == "dead_lettered"
+        assert outcomes[("p0", "event")] == outcomes[("p4", "identify")] == "delivered"
+        assert len(report.outcomes) == 7  # batched and per-person paths both reported
         again = await sink.deliver(actions)
         assert again.skipped == 6 and again.requests == 1  # dead letters are not "delivered"
 

@@ -176,6 +176,49 @@ class TestRetriesAndDeadLetters:
         assert report.dead_lettered == 1 and sink.letters.letters[0].reason == "misrouted"
 
 
+class TestOutcomes:
+    """The report lists each request's action with its outcome (what "last sent" shows)."""
+
+    async def test_delivered_and_dead_lettered_in_order(self) -> None:
+        bad, good = event(1), event(2, person="p2")
+        clock = VirtualClock(wall_offset=T0.timestamp())
+        sink = FakeSink({bad.action_id: [ClientError(422)]}, clock=clock)
+        report = await sink.deliver([bad, good])
+        got = {o.action.action_id: o.outcome for o in report.outcomes}
+        assert got == {bad.action_id: "dead_lettered", good.action_id: "delivered"}
+        assert all(o.at >= T0.timestamp() for o in report.outcomes)
+
+    async def test_coalesced_request_is_one_outcome(self) -> None:
+        sink = FakeSink()
+        actions = [make_action(i, attributes={"n": i}, at=i * 0.1) for i in range(3)]
+        report = await sink.deliver(actions)
+        [outcome] = report.outcomes
+        assert outcome.outcome == "delivered" and outcome.action.attributes == {"n": 2}
+
+    async def test_unchanged_update_counts_as_delivered(self) -> None:
+        sink = FakeSink(last_written=LastWrittenCache())
+        await sink.deliver([make_action(1, attributes={"a": 1})])
+        report = await sink.deliver([make_action(2, attributes={"a": 1})])
+        assert report.unchanged == 1 and len(sink.sent) == 1
+        assert [(o.action.action_id, o.outcome) for o in report.outcomes] == [
+            (make_action(2).action_id, "delivered")
+        ]
+
+    async def test_skipped_ids_have_no_outcome(self) -> None:
+        sink = FakeSink()
+        await sink.deliver([event(1)])
+        assert (await sink.deliver([event(1)])).outcomes == []
+
+    async def test_backpressure_report_keeps_outcomes(self) -> None:
+        done, held = event(1, person="p2"), event(2)
+        sink = FakeSink({held.action_id: [RateLimited(600.0)]}, concurrency=1)
+        with pytest.raises(SinkBackpressureError) as info:
+            await sink.deliver([done, held])
+        report = info.value.report
+        assert report is not None
+        assert [o.action.action_id for o in report.outcomes] == [done.action_id]
+
+
 class TestOrderingAndConcurrency:
     """Per-person order is kept; people run concurrently up to the limit."""
 
