@@ -25,10 +25,11 @@ from app import metrics
 from app.ingress.batcher import partition_for
 from connectors.delivery.actions import Action
 from connectors.delivery.errors import SinkBackpressureError
-from connectors.delivery.sink import Sink
+from connectors.delivery.sink import Outcome, Sink
 from streams import merging
 from streams.deadletters import StageDeadLetter
 from streams.faust_app import Topology
+from streams.lastsent import LastSentTables
 from streams.records import (
     decode_event_batch,
     decode_raw_batch,
@@ -87,6 +88,7 @@ class Pipeline:
         )
         self._producer_fn = producer
         self.delivered: dict[str, BatchedTable[bytes]] = {}
+        self.last_sent = LastSentTables(topology.last_sent, producer)  # for `state show`
         self.processed_records = 0
         self._register(tick_interval)
 
@@ -229,6 +231,7 @@ class Pipeline:
             self.identity.forget()
             for delivered in self.delivered.values():
                 delivered.forget()
+            self.last_sent.forget()
             self.due.clear()
             self.census.forget()
 
@@ -245,7 +248,10 @@ class Pipeline:
                 actions = [Action.model_validate(a) for a in orjson.loads(event.value)["items"]]
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
-                await self._deliver(self.sinks[sink_name], actions)
+                outcomes = await self._deliver(self.sinks[sink_name], actions)
+                # What was last sent where (`state show`): before the ids it explains.
+                self.last_sent.record(sink_name, outcomes)
+                await self.last_sent.flush(sink_name, event.message.partition)
                 await self.delivered_table(sink_name).flush(event.message.partition)
 
     async def _ingest(self, partition: int, value: bytes) -> None:
@@ -313,20 +319,23 @@ class Pipeline:
         await self.states.flush(partition)
         self.processed_records += 1
 
-    async def _deliver(self, sink: Sink, actions: list[Action]) -> None:
+    async def _deliver(self, sink: Sink, actions: list[Action]) -> list[Outcome]:
         # Oldest action this sink is working on: a lag measure that needs no broker end
         # offsets (Tansu reports wrong ones); exported as supportsync_sink_backlog_age_seconds.
         self.delivering_since[sink.name] = min(a.created_at.timestamp() for a in actions)
         pending = actions
+        outcomes: list[Outcome] = []
         try:
             while pending:
                 try:
-                    await sink.deliver(pending)
-                    return
+                    outcomes += (await sink.deliver(pending)).outcomes
+                    return outcomes
                 except SinkBackpressureError as exc:
+                    outcomes += exc.report.outcomes if exc.report is not None else []
                     # Blocking here stops this agent's consumption (Faust pauses the partition
                     # once its buffer is full): the backlog stays in Kafka, not in memory.
                     pending = list(exc.remaining or [])
                     await asyncio.sleep(exc.retry_after or 1.0)
+            return outcomes
         finally:
             self.delivering_since.pop(sink.name, None)

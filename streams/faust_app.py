@@ -81,6 +81,7 @@ class Topology:
     identity: Any
     state: Any
     delivered: Any
+    last_sent: Any  # "<customer_key>|<sink>" → what that sink last did (streams/lastsent.py)
 
 
 def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
@@ -124,4 +125,10 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
     delivered = app.Table(
         "delivered", key_type=bytes, value_type=bytes, partitions=settings.partitions
     )
-    return Topology(app=app, topics=topics, identity=identity, state=state, delivered=delivered)
+    last_sent = app.Table(
+        "last-sent", key_type=bytes, value_type=bytes, partitions=settings.partitions
+    )
+    return Topology(
+        app=app, topics=topics, identity=identity, state=state, delivered=delivered,
+        last_sent=last_sent,
+    )
