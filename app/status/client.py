@@ -43,6 +43,14 @@ def _ticket_line(t: dict[str, Any]) -> str:
     return "  " + "  ".join(parts)
 
 
+def _sent_line(sink: str, e: dict[str, Any]) -> str:
+    parts = [f"{sink}:", str(e.get("operation")), str(e.get("outcome"))]
+    if e.get("recipe"):
+        parts.append(f"recipe={e['recipe']}")
+    parts.append(f"at {e.get('at')}")
+    return "  " + "  ".join(parts)
+
+
 def format_state(doc: dict[str, Any]) -> str:
     """A human summary of a `SupportState.explain()` body."""
     suppressed = "suppressed" if doc.get("suppressed") else "not suppressed"
@@ -60,6 +68,11 @@ def format_state(doc: dict[str, Any]) -> str:
     if attributes:
         lines.append("exported attributes:")
         lines.extend(f"  {k} = {v}" for k, v in sorted(attributes.items()))
+    sent = doc.get("last_sent") or {}
+    lines.append(f"last sent ({len(sent)} sink(s)):")
+    lines.extend(_sent_line(sink, e) for sink, e in sorted(sent.items()))
+    if not sent:
+        lines.append("  nothing yet")
     notes = doc.get("recent_transitions") or []
     lines.append(f"recent transitions ({len(notes)}):")
     for n in notes:

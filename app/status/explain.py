@@ -5,6 +5,8 @@ An identifier is a customer key (`c:…`), an identifier key in the identity tab
 It is resolved through the identity table, following merge forwarding pointers, and the
 state is read from this worker's state table. With several workers the state of a customer
 lives on the worker that owns its partition; the answer says which partition that is.
+`last_sent` (sink → operation, recipe, at, outcome) comes from the `last-sent` table, which
+lives on the same partition (streams/lastsent.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from streams.state.model import SupportState
 
 Lookup = Callable[[str], str | None]
 GetState = Callable[[str], SupportState | None]
+# customer key → {sink: {"operation", "action_id", "recipe"?, "at", "outcome"}}
+GetLastSent = Callable[[str], dict[str, dict[str, Any]]]
+
+
+def _nothing_sent(_: str) -> dict[str, dict[str, Any]]:
+    return {}
 
 
 class BadIdentifier(ValueError):
@@ -74,7 +82,13 @@ def resolve(identifier: str, lookup: Lookup) -> str | None:
     return customer
 
 
-def explain(identifier: str, lookup: Lookup, get_state: GetState, partitions: int) -> Explanation:
+def explain(
+    identifier: str,
+    lookup: Lookup,
+    get_state: GetState,
+    partitions: int,
+    last_sent: GetLastSent = _nothing_sent,
+) -> Explanation:
     customer = resolve(identifier, lookup)
     if customer is None:
         return Explanation(False, None, None, {"error": "unknown identifier"})
@@ -91,4 +105,5 @@ def explain(identifier: str, lookup: Lookup, get_state: GetState, partitions: in
             "partition": partition,
         }
         return Explanation(False, customer, partition, body)
-    return Explanation(True, customer, partition, {**state.explain(), "partition": partition})
+    body = {**state.explain(), "partition": partition, "last_sent": last_sent(customer)}
+    return Explanation(True, customer, partition, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiohttp import web
 
@@ -9,6 +11,8 @@ from app.status.explain import BadIdentifier, explain
 from app.status.page import PageData, render
 from app.status.snapshot import collect
 from app.status.updater import StatusUpdater
+from streams import lastsent
+from streams.faust_app import SINKS
 from streams.state.model import SupportState
 
 
@@ -32,6 +36,10 @@ def status_routes(updater: StatusUpdater) -> list[web.RouteDef]:
         raw = topology.state.get(key.encode())
         return SupportState.from_bytes(raw) if raw is not None else None
 
+    def last_sent(customer_key: str) -> dict[str, dict[str, Any]]:
+        # Written by the sinks' agents to the customer's partition: same worker as the state.
+        return lastsent.read(lambda k: topology.last_sent.get(k.encode()), customer_key, SINKS)
+
     async def status_page(_: web.Request) -> web.Response:
         data = PageData(
             samples=collect(), rates=updater.rates.rates(), recent=updater.census.recent()
@@ -41,7 +49,8 @@ def status_routes(updater: StatusUpdater) -> list[web.RouteDef]:
     async def state_view(request: web.Request) -> web.Response:
         try:
             result = explain(
-                request.match_info["identifier"], lookup, get_state, updater.partitions
+                request.match_info["identifier"], lookup, get_state, updater.partitions,
+                last_sent,
             )
         except BadIdentifier as exc:
             return _json(400, {"error": "bad_identifier", "detail": str(exc)})

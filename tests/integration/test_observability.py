@@ -264,6 +264,21 @@ class TestStateExplain:
         by_key = orjson.loads(_get(worker.url(f"/state/{doc['customer_key']}")))
         assert by_key["customer_key"] == doc["customer_key"]
 
+    def test_http_endpoint_says_what_was_last_sent(
+        self, scenario: None, worker: WorkerProcess
+    ) -> None:
+        def last_sent(email: str) -> dict[str, Any] | None:
+            sent: dict[str, Any] = orjson.loads(_get(worker.url(f"/state/{email}")))["last_sent"]
+            return sent.get("customerio")
+
+        # A ticket opened: R1's identify (or the event after it) was confirmed by Customer.io.
+        cio = wait_for(lambda: last_sent(SECOND), 30, "last sent to Customer.io")
+        assert cio["operation"] in {"identify", "event"} and cio["outcome"] == "delivered"
+        assert str(cio["recipe"]).startswith("R") and cio["at"] and cio["action_id"]
+        # Customer.io answers 422 for this person: the explanation says it was dead-lettered.
+        dead = wait_for(lambda: last_sent(DEAD), 30, "last dead-lettered to Customer.io")
+        assert dead["outcome"] == "dead_lettered"
+
     def test_cli_state_show(
         self,
         scenario: None,
@@ -276,5 +291,6 @@ class TestStateExplain:
         out = capsys.readouterr().out
         assert "support_state: open — suppressed" in out
         assert "zendesk:902" in out
+        assert re.search(r"^  customerio:  (identify|event)  delivered  recipe=R", out, re.M)
         assert main(["state", "show", "nobody@example.com"]) == 1
         assert "unknown identifier" in capsys.readouterr().out

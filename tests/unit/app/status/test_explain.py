@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.status.client import format_state
 from app.status.explain import BadIdentifier, explain, identifier_key, resolve
 from streams.identity import forward_key, new_customer_key
 from streams.state import SupportState
@@ -71,3 +72,38 @@ class TestExplain:
     def test_missing_state(self) -> None:
         result = explain("c:zzz", {}.get, {}.get, 4)
         assert not result.found and result.body["error"] == "no state on this worker"
+
+    def test_last_sent_of_the_resolved_customer(self) -> None:
+        states = {"c:a": _state("c:a").model_copy(update={"merged_into": "c:b"}),
+                  "c:b": _state("c:b")}
+        sent = {"c:b": {"customerio": {"operation": "event", "outcome": "delivered"}}}
+        result = explain("c:a", {}.get, states.get, 4, lambda key: sent.get(key, {}))
+        assert result.body["last_sent"] == sent["c:b"]
+        assert explain("c:b", {}.get, states.get, 4).body["last_sent"] == {}
+
+
+class TestFormatState:
+    """`state show` prints what was last sent to each sink, or that nothing was."""
+
+    def _doc(self, last_sent: dict[str, dict[str, str]]) -> dict[str, object]:
+        result = explain("c:a", {}.get, {"c:a": _state("c:a")}.get, 4, lambda _: last_sent)
+        return result.body
+
+    def test_one_line_per_sink(self) -> None:
+        text = format_state(self._doc({
+            "zendesk": {"operation": "add_tags", "outcome": "dead_lettered",
+                        "at": "2024-05-01T12:00:01+00:00"},
+            "customerio": {"operation": "event", "outcome": "delivered",
+                           "recipe": "r1_suppression", "at": "2024-05-01T12:00:00+00:00"},
+        }))
+        assert "last sent (2 sink(s)):" in text
+        lines = text.splitlines()
+        start = lines.index("last sent (2 sink(s)):")
+        assert lines[start + 1] == (
+            "  customerio:  event  delivered  recipe=r1_suppression  at 2024-05-01T12:00:00+00:00"
+        )
+        assert lines[start + 2].startswith("  zendesk:  add_tags  dead_lettered  at ")
+
+    def test_nothing_sent(self) -> None:
+        text = format_state(self._doc({}))
+        assert "last sent (0 sink(s)):\n  nothing yet" in text
