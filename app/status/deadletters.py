@@ -93,7 +93,7 @@ def parse(partition: int, offset: int, timestamp_ms: int, value: bytes) -> Entry
     )
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[Entry]:
+async def read_all(bootstrap: str, topic: str) -> list[Entry]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
         request_timeout_ms=10000,
@@ -124,7 +124,7 @@ async def _read_all(bootstrap: str, topic: str) -> list[Entry]:
 
 def read_entries(settings: Settings, filters: Filters) -> list[Entry]:
     bootstrap = _bootstrap(settings)
-    entries = asyncio.run(_read_all(bootstrap, topic_names(settings)["dlq"]))
+    entries = asyncio.run(read_all(bootstrap, topic_names(settings)["dlq"]))
     return [e for e in entries if filters.match(e)]
 
 

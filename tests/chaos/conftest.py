@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from app.broker import EmbeddedBroker
+from app.status.deadletters import read_all
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
@@ -43,6 +44,8 @@ class Outcome:
     deliveries: scenario.Deliveries
     kills: int = 0
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: dead letters at the end of the run (a one-off missing from the platform may be here)
+    dead_letters: list[Any] = field(default_factory=list)
 
 
 def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -> Outcome:
@@ -68,10 +71,11 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
             states = scenario.wait_settled(history, lambda e: scenario.state_of(port, e))
             docs = {e: scenario.RAW_DOCS[e] for e in history.emails}
             scenario.wait_quiet(cio)
+            letters = asyncio.run(read_all(broker.bootstrap_servers, f"{worker.prefix}dlq"))
         finally:
             worker.stop()
         return Outcome(states=states, deliveries=scenario.deliveries(cio), kills=kills,
-                       docs=docs)
+                       docs=docs, dead_letters=letters)
 
 
 @pytest.fixture(scope="session")

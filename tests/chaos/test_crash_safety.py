@@ -37,7 +37,14 @@ class TestCrashEquivalence:
         for outcome in (clean, killed):
             twice = {k: n for k, n in outcome.deliveries.one_offs.items() if n > 1}
             assert not twice, f"one-off actions delivered twice: {list(twice)[:5]}"
-        assert killed.deliveries.one_offs == clean.deliveries.one_offs
+        missing = clean.deliveries.one_offs - killed.deliveries.one_offs
+        extra = killed.deliveries.one_offs - clean.deliveries.one_offs
+        assert not missing and not extra, (
+            f"one-offs missing in the killed run: {len(missing)} e.g. {list(missing)[:3]}; "
+            f"extra: {len(extra)} e.g. {list(extra)[:3]}; dead letters clean/killed: "
+            f"{len(clean.dead_letters)}/{len(killed.dead_letters)} "
+            f"{[e.summary() for e in killed.dead_letters[:3]]}"
+        )
         # Attribute writes may repeat, but only with identical values: final values agree.
         assert killed.deliveries.attributes == clean.deliveries.attributes
         print(
