@@ -7,15 +7,18 @@ below builds the same consumer and then sets the wait from settings (default 10 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiokafka
 import faust
+from aiokafka import TopicPartition
 from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app.settings import Settings
+from streams.endoffsets import probe_end_offsets
 
 RAW_SOURCES = ("zendesk", "intercom", "customerio", "pipelines")
 SINKS = ("customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse")
@@ -28,7 +31,24 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         # The fetcher is built in start() from this attribute.
         consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        self._bootstrap_servers = faust_aiokafka.server_list(transport.url, transport.default_port)
         return consumer
+
+    async def _highwaters(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
+        # Recovery reads each changelog up to these offsets. Tansu's are short by all but one
+        # record of the last batch — which, after a crash cut a flush short, is a batch of
+        # table updates whose source records were already committed (streams/endoffsets.py).
+        reported = await super()._highwaters(partitions)
+        if not partitions:
+            return reported
+        # Faust hands its own TP tuples; aiokafka's consumer wants its TopicPartition.
+        probed = await probe_end_offsets(
+            self._bootstrap_servers, [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        )
+        return {
+            tp: max(reported.get(tp) or 0, probed.get(TopicPartition(tp.topic, tp.partition), 0))
+            for tp in partitions
+        }
 
 
 class _LowLatencyConsumer(faust_aiokafka.Consumer):

