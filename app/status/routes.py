@@ -54,6 +54,13 @@ def status_routes(updater: StatusUpdater) -> list[web.RouteDef]:
             )
         except BadIdentifier as exc:
             return _json(400, {"error": "bad_identifier", "detail": str(exc)})
+        owned = updater.owned_partitions(topology.app.consumer)
+        if result.partition is not None and result.partition not in owned:
+            # A standby copy may be here, but only the owner's state is current.
+            return _json(404, {
+                "error": "owned by another worker", "customer_key": result.customer_key,
+                "partition": result.partition, "owned_here": sorted(owned),
+            })
         return _json(200 if result.found else 404, result.body)
 
     return [web.get("/", status_page), web.get("/state/{identifier}", state_view)]
