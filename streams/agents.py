@@ -26,7 +26,7 @@ from app.ingress.batcher import partition_for
 from connectors.delivery.actions import Action
 from connectors.delivery.errors import SinkBackpressureError
 from connectors.delivery.sink import Outcome, Sink
-from streams import merging
+from streams import acks, merging
 from streams.deadletters import StageDeadLetter
 from streams.faust_app import Topology
 from streams.lastsent import LastSentTables
@@ -202,11 +202,13 @@ class Pipeline:
         async def ingest_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 await self._ingest(event.message.partition, event.value)
+                acks.mark_handled(event.message)
 
         @app.agent(topics["events.by-customer"], name="apply")
         async def apply_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 await self._apply(event.message.partition, event.value)
+                acks.mark_handled(event.message)
 
         for sink_name in self.sink_names:
             self._register_sink(sink_name)
@@ -253,6 +255,7 @@ class Pipeline:
                 self.last_sent.record(sink_name, outcomes)
                 await self.last_sent.flush(sink_name, event.message.partition)
                 await self.delivered_table(sink_name).flush(event.message.partition)
+                acks.mark_handled(event.message)
 
     async def _ingest(self, partition: int, value: bytes) -> None:
         envelopes = decode_raw_batch(value)

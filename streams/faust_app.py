@@ -16,8 +16,10 @@ import faust
 from aiokafka import TopicPartition
 from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import Message
 
 from app.settings import Settings
+from streams import acks
 from streams.endoffsets import probe_end_offsets
 
 RAW_SOURCES = ("zendesk", "intercom", "customerio", "pipelines")
@@ -52,6 +54,15 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _LowLatencyConsumer(faust_aiokafka.Consumer):
+    def ack(self, message: Message) -> bool:
+        if not acks.take_handled(message):
+            # Skipped by Faust, never processed: leave the offset uncommitted (streams/acks.py)
+            # but let rebalances and shutdown stop waiting for it.
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return bool(super().ack(message))
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         thread = _LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)
         thread.fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 10)
