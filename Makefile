@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench chaos chaos-passing clean
+.PHONY: install run test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,14 +22,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
 # Crash / scale-out / shutdown / dead-sink scenarios (SPEC S10); prints CHAOS_SEED for replaying
-# a failure (CHAOS_SEED=<seed> make chaos).
+# a failure (CHAOS_SEED=<seed> make chaos). Bounded: the whole target gets 10 minutes.
 chaos: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
-
-# The scenarios that pass today; crash equivalence under SIGKILL and scale-out do not yet
-# (open: issue 8 — a share of customers loses events across a worker failover).
-chaos-passing: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos -k "GracefulShutdown or DeadSink"
+	timeout 600 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check app streams connectors tests bench
