@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from intervaltree import IntervalTree
 
 from streams import acks
 from streams.faust_app import _LowLatencyConsumer
@@ -63,3 +66,32 @@ class TestConsumerAck:
         assert consumer.committed == []
         # Rebalances and shutdown wait for unacked records: this one no longer holds them.
         assert message.acked and message not in consumer._unacked_messages
+
+
+def _bookkeeping(committed: int | None, acked: list[int]) -> Any:
+    instance = object.__new__(_LowLatencyConsumer)
+    tp = TP("t", 0)
+    instance._acked = defaultdict(list, {tp: list(acked)})
+    instance._acked_index = defaultdict(set, {tp: set(acked)})
+    instance._committed_offset = defaultdict(lambda: None, {tp: committed})
+    instance._gap = defaultdict(IntervalTree)
+    return instance, tp
+
+
+class TestCommitOffsets:
+    """A commit never passes a record that was not acknowledged."""
+
+    def test_exact_continuation_commits(self) -> None:
+        consumer, tp = _bookkeeping(10, [10, 11, 12])
+        assert consumer._new_offset(tp) == 13
+
+    def test_first_ack_past_the_committed_offset_waits(self) -> None:
+        # Faust itself would commit 13 here, skipping record 10.
+        consumer, tp = _bookkeeping(10, [11, 12])
+        assert consumer._new_offset(tp) is None
+
+    async def test_a_jump_in_fetched_offsets_is_not_committed_over(self) -> None:
+        consumer, tp = _bookkeeping(10, [10, 48])
+        await consumer._add_gap(tp, 11, 47)
+        assert consumer._new_offset(tp) == 11  # up to the hole, not 49
+        assert consumer._new_offset(tp) is None
