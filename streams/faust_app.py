@@ -79,6 +79,20 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
         new: int | None = super()._new_offset(tp)
         return new
 
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # A partition the group never committed starts at the log start: make that its
+        # committed offset, so the first commit also needs an unbroken run from there (Faust
+        # commits the first run of acked offsets wherever it starts when it knows none).
+        fresh = [tp for tp in self.assignment() if self._committed_offset.get(tp) is None
+                 and self.app.topics.acks_enabled_for(tp.topic)]
+        if fresh:
+            starts = await self.earliest_offsets(*fresh)
+            for tp in fresh:
+                start = starts.get(tp)
+                if start is not None and start >= 0:
+                    self._committed_offset[tp] = start
+
     def ack(self, message: Message) -> bool:
         if not acks.take_handled(message):
             # Skipped by Faust, never processed: leave the offset uncommitted (streams/acks.py)

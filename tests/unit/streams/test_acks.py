@@ -95,3 +95,32 @@ class TestCommitOffsets:
         await consumer._add_gap(tp, 11, 47)
         assert consumer._new_offset(tp) == 11  # up to the hole, not 49
         assert consumer._new_offset(tp) is None
+
+
+class TestNeverCommittedPartition:
+    """A partition the group never committed needs an unbroken run from the log start."""
+
+    async def test_first_commit_starts_at_the_log_start(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def faust_seek(self: Any) -> None:
+            return None
+
+        monkeypatch.setattr(faust_aiokafka.Consumer, "perform_seek", faust_seek)
+        fresh, known = TP("t", 0), TP("t", 1)
+        consumer, _ = _bookkeeping(None, [])
+        consumer._committed_offset[known] = 40
+        consumer._acked[fresh] = [5, 6]
+
+        async def earliest(*tps: TP) -> dict[TP, int]:
+            return {tp: 0 for tp in tps}
+
+        consumer.assignment = lambda: {fresh, known}
+        consumer.earliest_offsets = earliest
+        consumer.app = type("App", (), {"topics": type("T", (), {
+            "acks_enabled_for": staticmethod(lambda topic: True)})()})()
+        await consumer.perform_seek()
+        assert consumer._committed_offset[fresh] == 0
+        assert consumer._committed_offset[known] == 40
+        # Records 0..4 were never acknowledged: Faust alone would commit 7 here.
+        assert consumer._new_offset(fresh) is None
