@@ -8,7 +8,7 @@ below builds the same consumer and then sets the wait from settings (default 10 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +65,22 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
         # Faust takes a jump in fetched offsets for a gap in the log (compaction, transaction
         # markers) and commits over it. Our stream topics have neither: a jump is a fetch that
         # raced a seek, and committing over it skipped records never processed (seen in
-        # `make chaos`: out.customerio committed from 8 to 49). Leave the hole: commits wait.
-        log.info("offsets %s..%s of %s not fetched in order: not committing over them",
+        # `make chaos`: out.customerio committed from 8 to 49). Leave the hole uncommitted and
+        # fetch it again before the next batch (see `getmany`).
+        log.info("offsets %s..%s of %s not fetched in order: fetching them again",
                  offset_from, offset_to, tp)
+        refetch = self.__dict__.setdefault("_refetch_from", {})
+        refetch[tp] = min(offset_from, refetch.get(tp, offset_from))
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109
+        # The drain loop calls this between batches: seek each hole's partition back (which
+        # also resets Faust's read offset, so the refetched records are not dropped as old).
+        refetch: dict[TP, int] = self.__dict__.get("_refetch_from", {})
+        while refetch:
+            tp, offset = refetch.popitem()
+            await self.seek(tp, offset)
+        async for item in super().getmany(timeout):
+            yield item
 
     def _new_offset(self, tp: TP) -> int | None:
         # Faust lets the first acked offset be one past the committed one, skipping the

@@ -96,6 +96,26 @@ class TestCommitOffsets:
         assert consumer._new_offset(tp) == 11  # up to the hole, not 49
         assert consumer._new_offset(tp) is None
 
+    async def test_the_hole_is_fetched_again_before_the_next_batch(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def faust_getmany(self: Any, timeout: float) -> Any:  # noqa: ASYNC109
+            for item in ():
+                yield item
+
+        monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", faust_getmany)
+        consumer, tp = _bookkeeping(10, [10, 48])
+        seeks: list[tuple[TP, int]] = []
+
+        async def seek(partition: TP, offset: int) -> None:
+            seeks.append((partition, offset))
+
+        consumer.seek = seek
+        await consumer._add_gap(tp, 11, 47)
+        assert [item async for item in consumer.getmany(1.0)] == []
+        assert seeks == [(tp, 11)]
+        assert [item async for item in consumer.getmany(1.0)] == [] and seeks == [(tp, 11)]
+
 
 class TestNeverCommittedPartition:
     """A partition the group never committed needs an unbroken run from the log start."""
