@@ -61,6 +61,11 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
     """Faust's consumer with a short fetch wait and commits that never pass an unfinished
     record (streams/acks.py has the story)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: partition → first offset of a hole in what the fetcher handed over (see _add_gap)
+        self._refetch_from: dict[TP, int] = {}
+
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         # Faust takes a jump in fetched offsets for a gap in the log (compaction, transaction
         # markers) and commits over it. Our stream topics have neither: a jump is a fetch that
@@ -69,15 +74,13 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
         # fetch it again before the next batch (see `getmany`).
         log.info("offsets %s..%s of %s not fetched in order: fetching them again",
                  offset_from, offset_to, tp)
-        refetch = self.__dict__.setdefault("_refetch_from", {})
-        refetch[tp] = min(offset_from, refetch.get(tp, offset_from))
+        self._refetch_from[tp] = min(offset_from, self._refetch_from.get(tp, offset_from))
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109
         # The drain loop calls this between batches: seek each hole's partition back (which
         # also resets Faust's read offset, so the refetched records are not dropped as old).
-        refetch: dict[TP, int] = self.__dict__.get("_refetch_from", {})
-        while refetch:
-            tp, offset = refetch.popitem()
+        while self._refetch_from:
+            tp, offset = self._refetch_from.popitem()
             await self.seek(tp, offset)
         async for item in super().getmany(timeout):
             yield item

@@ -75,6 +75,7 @@ def _bookkeeping(committed: int | None, acked: list[int]) -> Any:
     instance._acked_index = defaultdict(set, {tp: set(acked)})
     instance._committed_offset = defaultdict(lambda: None, {tp: committed})
     instance._gap = defaultdict(IntervalTree)
+    instance._refetch_from = {}
     return instance, tp
 
 
