@@ -18,7 +18,7 @@ from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
 from tests.chaos import scenario
-from tests.integration.support import CIO_KEY, CIO_SITE, worker_env
+from tests.integration.support import CIO_KEY, CIO_SITE, state_of, worker_env
 
 CUSTOMERS = int(os.environ.get("CHAOS_CUSTOMERS", "2000"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "5"))
@@ -68,7 +68,7 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
                 worker = WorkerProcess(broker.bootstrap_servers, env=env, **identity).start()
                 worker.wait_healthy(timeout=120)
             port = worker.port
-            states = scenario.wait_settled(history, lambda e: scenario.state_of(port, e))
+            states = scenario.wait_settled(history, lambda e: state_of(port, e))
             docs = {e: scenario.RAW_DOCS[e] for e in history.emails}
             scenario.wait_quiet(cio)
             letters = asyncio.run(read_all(broker.bootstrap_servers, f"{worker.prefix}dlq"))

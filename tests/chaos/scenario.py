@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -122,19 +121,6 @@ async def produce(bootstrap: str, prefix: str, envelopes: list[RawEnvelope]) -> 
         await batcher.flush_all()
     finally:
         await producer.stop()
-
-
-def state_of(port: int, email: str) -> dict[str, Any] | None:
-    """The worker's explain view of a customer; None while the worker does not know them."""
-    url = f"http://127.0.0.1:{port}/state/{quote(email, safe='')}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            doc: dict[str, Any] = orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
-    return doc
 
 
 def essence(doc: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,
     minutes_ago,
+    state_of,
     trigger_body,
     wait_for,
     worker_env,
@@ -27,7 +28,7 @@ from tests.integration.support import (
 def _state_anywhere(workers: list[WorkerProcess], email: str) -> dict[str, Any] | None:
     """The state from whichever worker owns the customer's partition (None: nobody yet)."""
     for worker in workers:
-        doc = scenario.state_of(worker.port, email)
+        doc = state_of(worker.port, email)
         if doc is not None:
             return doc
     return None

@@ -13,7 +13,7 @@ from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.fakes.webhook import FakeWebhookReceiver
 from connectors.testing.threaded import serve_in_thread
 from tests.chaos import scenario
-from tests.integration.support import CIO_KEY, CIO_SITE, wait_for, worker_env
+from tests.integration.support import CIO_KEY, CIO_SITE, state_of, wait_for, worker_env
 
 OUTAGE_CUSTOMERS = 300
 
@@ -61,7 +61,7 @@ class TestDeadSink:
                 asyncio.run(scenario.produce(broker.bootstrap_servers, worker.prefix, part))
                 # The state machine finishes every customer while Customer.io is down...
                 states = scenario.wait_settled(
-                    sub, lambda e: scenario.state_of(worker.port, e), limit_s=180
+                    sub, lambda e: state_of(worker.port, e), limit_s=180
                 )
                 assert len(states) == OUTAGE_CUSTOMERS
                 # ...and the webhook sink delivers every customer's state changes.

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 
@@ -92,3 +93,17 @@ def worker_env(cio_url: str) -> dict[str, str]:
         "SUPPORTSYNC_CUSTOMERIO_SITE_ID": CIO_SITE,
         "SUPPORTSYNC_CUSTOMERIO_API_KEY": CIO_KEY,
     }
+
+
+def state_of(port: int, identifier: str) -> dict[str, Any] | None:
+    """A worker's explain view (GET /state/{identifier}); None while it has no such state
+    or another worker owns the customer (404)."""
+    url = f"http://127.0.0.1:{port}/state/{quote(identifier, safe='')}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            doc: dict[str, Any] = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+    return doc

@@ -8,13 +8,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiokafka import TopicPartition
 
@@ -31,7 +29,7 @@ from connectors.testing.fakes import FakeCustomerIO, FakeZendesk
 from connectors.testing.threaded import serve_in_thread
 from connectors.zendesk.export import ZendeskExport
 from streams.records import RawEnvelope, decode_raw_batch
-from tests.integration.support import CIO_KEY, CIO_SITE, wait_for, worker_env
+from tests.integration.support import CIO_KEY, CIO_SITE, state_of, wait_for, worker_env
 
 pytestmark = pytest.mark.broker
 
@@ -95,15 +93,6 @@ def raw_ids(bootstrap: str, topic: str) -> Counter[str]:
     return asyncio.run(read())
 
 
-def state_of(worker: WorkerProcess, email: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(worker.url(f"/state/{email}"), timeout=2) as resp:
-            doc: dict[str, Any] = orjson.loads(resp.read())
-            return doc
-    except OSError:
-        return None
-
-
 class TestBackfillZendesk:
     """Interrupted backfill, resumed by the CLI, processed by a worker."""
 
@@ -165,7 +154,7 @@ class TestBackfillZendesk:
                 for email, (open_count, total) in expected.items():
 
                     def settled(e: str = email, n: int = total) -> dict[str, Any] | None:
-                        s = state_of(worker, e)
+                        s = state_of(worker.port, e)
                         return s if s is not None and len(s["tickets"]) == n else None
 
                     doc = wait_for(settled, timeout=60, what=f"state of {email}")

@@ -13,10 +13,10 @@ from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
 from connectors.customerio.webhook import sign as cio_sign
 from connectors.intercom.webhook import sign as intercom_sign
-from tests.chaos import scenario
 from tests.integration.support import (
     minutes_ago,
     post,
+    state_of,
     trigger_body,
     wait_for,
     worker_env,
@@ -71,9 +71,9 @@ class TestThreePlatforms:
                           "data": {"identifiers": {"cio_id": "cio_tri_1", "email": EMAIL}}})
 
             def both_resolve_to_one() -> dict[str, Any] | None:
-                by_email = scenario.state_of(worker.port, EMAIL)
-                by_cio = scenario.state_of(worker.port, quote("cio_id:cio_tri_1", safe=":"))
-                by_intercom = scenario.state_of(worker.port, "intercom_contact_id:ic_tri_1")
+                by_email = state_of(worker.port, EMAIL)
+                by_cio = state_of(worker.port, quote("cio_id:cio_tri_1", safe=":"))
+                by_intercom = state_of(worker.port, "intercom_contact_id:ic_tri_1")
                 docs = [by_email, by_cio, by_intercom]
                 if any(d is None for d in docs):
                     return None

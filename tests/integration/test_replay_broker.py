@@ -7,12 +7,9 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from app.broker import EmbeddedBroker
@@ -24,6 +21,7 @@ from tests.integration.support import (
     CIO_SITE,
     minutes_ago,
     post,
+    state_of,
     trigger_body,
     wait_for,
     worker_env,
@@ -38,15 +36,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "app.cli", *args],
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )
-
-
-def state_of(worker: WorkerProcess, email: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(worker.url(f"/state/{email}"), timeout=2) as resp:
-            doc: dict[str, Any] = orjson.loads(resp.read())
-            return doc
-    except OSError:
-        return None
 
 
 class TestReplay:
@@ -98,7 +87,7 @@ class TestReplay:
                                data_dir=tmp_path / "next") as nxt:
                 nxt.wait_healthy(timeout=60)
                 for email in emails:
-                    doc = wait_for(lambda e=email: state_of(nxt, e), timeout=30)  # type: ignore[misc]
+                    doc = wait_for(lambda e=email: state_of(nxt.port, e), timeout=30)  # type: ignore[misc]
                     assert doc is not None and doc["attributes"]["has_open_ticket"] is True
                 time.sleep(2.0)
                 extra = [(r.method, r.path, r.json) for r in cio.requests[sent_before:]]
