@@ -84,6 +84,12 @@ RATE_LIMIT_WAIT = Counter(
 SINK_RETRIES = Counter(
     "supportsync_sink_retries_total", "Sink request retries", ["sink"], registry=REGISTRY
 )
+STALE_WRITES = Counter(
+    "supportsync_stale_attribute_writes_total",
+    "Attribute writes not sent: a newer write of the same attributes was already sent",
+    ["sink"],
+    registry=REGISTRY,
+)
 DLQ = Counter(
     "supportsync_dlq_total", "Dead letters written", ["stage", "reason"], registry=REGISTRY
 )

@@ -250,7 +250,14 @@ class Pipeline:
                 actions = [Action.model_validate(a) for a in orjson.loads(event.value)["items"]]
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
-                outcomes = await self._deliver(self.sinks[sink_name], actions)
+                # Out-of-order records (a refetch, a replay) must not undo newer attribute
+                # values on the platform (streams/writeorder.py).
+                order = self.last_sent.write_order(sink_name)
+                actions, stale = order.drop_stale(actions)
+                if stale:
+                    metrics.STALE_WRITES.labels(sink_name).inc(stale)
+                outcomes = await self._deliver(self.sinks[sink_name], actions) if actions else []
+                order.handed_over(actions)
                 # What was last sent where (`state show`): before the ids it explains.
                 self.last_sent.record(sink_name, outcomes)
                 await self.last_sent.flush(sink_name, event.message.partition)

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.delivery.sink import Outcome
 from streams.tablewriter import BatchedTable
+from streams.writeorder import WriteOrder
 
 
 def entry_key(customer_key: str, sink: str) -> str:
@@ -67,6 +68,10 @@ class LastSentTables:
             writer = BatchedTable(self._table, self._producer, decode=bytes, encode=bytes)
             self._writers[sink] = writer
         return writer
+
+    def write_order(self, sink: str) -> WriteOrder:
+        """The sink's attribute write times, kept through the same writer (one flush)."""
+        return WriteOrder(sink, self.writer(sink))
 
     def record(self, sink: str, outcomes: Iterable[Outcome]) -> None:
         """Remember the latest outcome per customer (outcomes come in the order known)."""
