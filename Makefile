@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench chaos chaos-ci clean
+.PHONY: install run test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,14 +22,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/chaos
 
 # Crash / scale-out / shutdown / dead-sink scenarios (SPEC S10); prints CHAOS_SEED for replaying
-# a failure (CHAOS_SEED=<seed> make chaos). Bounded: the whole target gets 10 minutes.
+# a failure (CHAOS_SEED=<seed> make chaos). Bounded: the whole target gets 10 minutes; CI runs it.
 chaos: $(STAMP)
 	timeout 600 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos
-
-# What CI runs: graceful shutdown and the dead sink. Crash equivalence under SIGKILL and
-# scale-out still fail in some runs (issue 8 stays open until they pass reliably).
-chaos-ci: $(STAMP)
-	timeout 600 $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/chaos -k "GracefulShutdown or DeadSink"
 
 lint: $(STAMP)
 	$(BIN)/ruff check app streams connectors tests bench
