@@ -14,6 +14,9 @@ customer's entry (same key prefix, so on the same partition and moving with it):
     key    "<customer_key>|<sink>|as_of"
     value  {"<attribute>": <unix seconds of the newest write's Action.created_at>, ...}
 
+Audience membership (`audience_add` / `audience_remove`) is a setting too: it is kept as
+the attribute `audience:<name>`, so an older add cannot undo a newer remove.
+
 An attribute in a write created before that time is stale: dropped from the write (a write
 left with no attribute is not sent at all). Equal times pass, so a replay of the newest
 write repeats the same value. `created_at` is stamped when routing builds the action, in the
@@ -35,6 +38,17 @@ from connectors.delivery.actions import Action
 
 AsOf = dict[str, float]
 
+MEMBERSHIP_OPERATIONS = frozenset({"audience_add", "audience_remove"})
+
+
+def written_fields(action: Action) -> list[str]:
+    """The settings an action writes on the platform ([] for one-offs and the like)."""
+    if action.is_attribute_update:
+        return list(action.attributes)
+    if action.operation in MEMBERSHIP_OPERATIONS:
+        return [f"audience:{action.payload.get('audience')}"]
+    return []
+
 
 def as_of_key(customer_key: str, sink: str) -> str:
     return f"{customer_key}|{sink}|as_of"
@@ -48,17 +62,18 @@ def drop_stale(
     kept: list[Action] = []
     dropped = 0
     for action in actions:
-        if not action.is_attribute_update:
+        fields = written_fields(action)
+        if not fields:
             kept.append(action)
             continue
         newest = as_of(action)
         created = action.created_at.timestamp()
-        attributes = action.attributes
-        fresh = {k: v for k, v in attributes.items() if newest.get(k, created) <= created}
-        if len(fresh) == len(attributes):
+        fresh = [name for name in fields if newest.get(name, created) <= created]
+        if len(fresh) == len(fields):
             kept.append(action)
-        elif fresh:
-            kept.append(action.with_attributes(fresh))
+        elif fresh:  # only attribute updates write several fields
+            attributes = action.attributes
+            kept.append(action.with_attributes({name: attributes[name] for name in fresh}))
         else:
             dropped += 1
     return kept, dropped
@@ -68,7 +83,7 @@ def advance(current: AsOf, action: Action) -> AsOf:
     """`current` after `action` was handed to the sink (a newer time per attribute wins)."""
     created = action.created_at.timestamp()
     updated = dict(current)
-    for name in action.attributes:
+    for name in written_fields(action):
         if updated.get(name, created) <= created:
             updated[name] = created
     return updated
@@ -93,7 +108,7 @@ class WriteOrder:
         """Record the attribute writes the sink finished with (delivered, found unchanged or
         dead-lettered: a rejected newer value still makes an older one stale)."""
         for action in actions:
-            if not action.is_attribute_update or not action.attributes:
+            if not written_fields(action):
                 continue
             key = as_of_key(action.customer_key, self.sink)
             updated = advance(self.as_of(action), action)

@@ -70,6 +70,21 @@ class TestDropStale:
         assert zendesk.drop_stale([ann]) == ([ann], 0)
 
 
+class TestAudienceMembership:
+    """An older add cannot undo a newer remove of the same audience (other audiences pass)."""
+
+    def _member(self, n: int, at: float, operation: str, audience: str) -> Action:
+        return make_action(n, sink="audiences", operation=operation, person="ann", at=at,
+                           payload={"audience": audience, "email": "ann@example.com"})
+
+    def test_older_add_after_newer_remove_is_dropped(self) -> None:
+        order = writeorder.WriteOrder("audiences", FakeWriter())
+        order.handed_over([self._member(2, 10.0, "audience_remove", "suppress")])
+        older_add = self._member(1, 5.0, "audience_add", "suppress")
+        other = self._member(3, 5.0, "audience_add", "recovery")
+        assert order.drop_stale([older_add, other]) == ([other], 1)
+
+
 class TestHandedOver:
     """The newest time per attribute is kept, in the customer's `as_of` entry."""
 
