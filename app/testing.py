@@ -7,12 +7,15 @@
 
 Each WorkerProcess gets its own topic prefix and app id unless given, so several can share
 one broker without seeing each other's data. `stop()` sends SIGTERM and waits (bounded);
-`kill()` sends SIGKILL; both leave no process behind.
+`kill()` sends SIGKILL; both leave no process behind. Leaving the `with` block without an
+error also removes the data directory the worker made for itself (kept after a failure, for
+its `worker.log`); `remove_data_dir()` does the same for workers run by start()/stop().
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +45,7 @@ class WorkerProcess:
         self.prefix = prefix or f"t{tag}."
         self.app_id = app_id or f"supportsync-{tag}"
         self.data_dir = data_dir or Path(f"/tmp/supportsync-test-{tag}")
+        self.owns_data_dir = data_dir is None
         self.log_path = log_path or self.data_dir / "worker.log"
         self.env = {
             **os.environ,
@@ -125,5 +129,12 @@ class WorkerProcess:
     def __enter__(self) -> WorkerProcess:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def remove_data_dir(self) -> None:
+        """Remove the data directory (store, log): only one this worker made for itself."""
+        if self.owns_data_dir and self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.stop()
+        if exc_type is None:
+            self.remove_data_dir()

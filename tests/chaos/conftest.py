@@ -53,7 +53,7 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
         FakeCustomerIO(site_id=CIO_SITE, api_key=CIO_KEY)
     ) as cio:
         env = {**worker_env(cio.track_url), "SUPPORTSYNC_CUSTOMERIO_RATE_PER_S": "5000"}
-        worker = WorkerProcess(broker.bootstrap_servers, env=env).start()
+        worker = first = WorkerProcess(broker.bootstrap_servers, env=env).start()
         identity = {"prefix": worker.prefix, "app_id": worker.app_id,
                     "data_dir": worker.data_dir, "port": worker.port}
         try:
@@ -74,6 +74,7 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
             letters = asyncio.run(read_all(broker.bootstrap_servers, f"{worker.prefix}dlq"))
         finally:
             worker.stop()
+        first.remove_data_dir()  # kept, with the workers' logs, when the run failed
         return Outcome(states=states, deliveries=scenario.deliveries(cio), kills=kills,
                        docs=docs, dead_letters=letters)
 

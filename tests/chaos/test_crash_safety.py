@@ -88,6 +88,7 @@ class TestGracefulShutdown:
                 duplicates = scenario.metric(restarted.port, "supportsync_events_duplicate_total")
             finally:
                 restarted.stop()
+            worker.remove_data_dir()
         # Only records in flight at the stop may be seen again (one ingest batch at most).
         assert duplicates <= 256, f"{duplicates} events reprocessed after a graceful stop"
         print(f"\nSIGTERM → exit in {took:.1f}s; {duplicates:.0f} events reprocessed on restart")

@@ -92,3 +92,4 @@ class TestScaleOut:
             finally:
                 for worker in (first, second, *workers):
                     worker.stop()
+            first.remove_data_dir()  # the other workers' directories are inside it

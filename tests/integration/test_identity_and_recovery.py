@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import orjson
@@ -109,11 +110,12 @@ class TestRecovery:
 
     @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
     def test_state_survives_a_worker_restart(
-        self, broker: EmbeddedBroker, cio: FakeCustomerIO, store: str
+        self, broker: EmbeddedBroker, cio: FakeCustomerIO, store: str, tmp_path: Path
     ) -> None:
         email = f"restart-{store[:3]}@example.com"
         env = {**worker_env(cio.track_url), "SUPPORTSYNC_STORE": store}
-        first = WorkerProcess(broker.bootstrap_servers, env=env)
+        # A data dir of the test's: the restart below must find the first worker's store.
+        first = WorkerProcess(broker.bootstrap_servers, env=env, data_dir=tmp_path / "worker")
         with first:
             first.wait_healthy(timeout=60)
             _send(first, trigger_body("601", "Open", minutes_ago(30), email))
@@ -174,10 +176,10 @@ class TestRecoveryReadsToTheTrueEnd:
     """A changelog whose last batch holds many records (a flush cut short) is read whole."""
 
     def test_every_state_of_a_trailing_batch_is_recovered(
-        self, broker: EmbeddedBroker, cio: FakeCustomerIO
+        self, broker: EmbeddedBroker, cio: FakeCustomerIO, tmp_path: Path
     ) -> None:
         env = worker_env(cio.track_url)
-        first = WorkerProcess(broker.bootstrap_servers, env=env)
+        first = WorkerProcess(broker.bootstrap_servers, env=env, data_dir=tmp_path / "worker")
         with first:
             first.wait_healthy(timeout=60)
             _send(first, trigger_body("701", "Open", minutes_ago(30), "trailing@example.com"))
