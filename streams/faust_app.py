@@ -23,6 +23,7 @@ from app.settings import Settings
 from streams import acks
 from streams.endoffsets import probe_end_offsets
 from streams.faust_recovery import SeekFirstTableManager
+from streams.fetchorder import FetchOrder
 
 RAW_SOURCES = ("zendesk", "intercom", "customerio", "pipelines")
 SINKS = ("customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse")
@@ -63,34 +64,42 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: partition → first offset of a hole in what the fetcher handed over (see _add_gap)
-        self._refetch_from: dict[TP, int] = {}
+        self._fetch_order = FetchOrder()  # stream records in offset order (fetchorder.py)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        # Faust takes a jump in fetched offsets for a gap in the log (compaction, transaction
-        # markers) and commits over it. Our stream topics have neither: a jump is a fetch that
-        # raced a seek, and committing over it skipped records never processed (seen in
-        # `make chaos`: out.customerio committed from 8 to 49). Leave the hole uncommitted and
-        # fetch it again before the next batch (see `getmany`).
-        log.info("offsets %s..%s of %s not fetched in order: fetching them again",
-                 offset_from, offset_to, tp)
-        self._refetch_from[tp] = min(offset_from, self._refetch_from.get(tp, offset_from))
+        # Faust takes a jump in fetched offsets for a gap in the log and commits over it.
+        # `getmany` holds back any record past the expected offset, so the only jumps that
+        # get here are real holes it already entered in `_gap`; any other is fetched again.
+        holes = self._gap[tp][offset_from]
+        if any(iv.begin <= offset_from and iv.end >= offset_to for iv in holes):
+            return
+        log.warning("offsets %s..%s of %s skipped: fetching them again",
+                    offset_from, offset_to - 1, tp)
+        self._fetch_order.request(tp, offset_from)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109
         # The drain loop calls this between batches: seek each hole's partition back (which
         # also resets Faust's read offset, so the refetched records are not dropped as old).
-        while self._refetch_from:
-            tp, offset = self._refetch_from.popitem()
+        for tp, offset in self._fetch_order.take_refetches().items():
             await self.seek(tp, offset)
-        async for item in super().getmany(timeout):
-            yield item
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        async for tp, message in super().getmany(timeout):
+            if acks_enabled_for(tp.topic):
+                if not self._fetch_order.admit(tp, message.offset):
+                    continue
+                start = self._fetch_order.take_passed(tp, message.offset)
+                if start is not None:  # a real hole: commits may pass over it
+                    self._gap[tp].addi(start, message.offset)
+            yield tp, message
 
     def _new_offset(self, tp: TP) -> int | None:
         # Faust lets the first acked offset be one past the committed one, skipping the
         # record at the committed offset itself; only an exact continuation commits here.
         acked = self._acked[tp]
         committed = self._committed_offset[tp]
-        if acked and committed is not None and min(acked) > committed:
+        if acked and committed is not None and min(acked) > committed and not self._gap[tp][
+            committed
+        ]:
             return None
         new: int | None = super()._new_offset(tp)
         return new
@@ -108,6 +117,12 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
                 start = starts.get(tp)
                 if start is not None and start >= 0:
                     self._committed_offset[tp] = start
+        # Every partition now reads from its committed offset: the agents expect exactly that.
+        self._fetch_order.reset({
+            tp: offset for tp in self.assignment()
+            if self.app.topics.acks_enabled_for(tp.topic)
+            and (offset := self._committed_offset.get(tp)) is not None
+        })
 
     def ack(self, message: Message) -> bool:
         if not acks.take_handled(message):

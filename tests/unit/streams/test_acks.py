@@ -12,6 +12,7 @@ from intervaltree import IntervalTree
 
 from streams import acks
 from streams.faust_app import _LowLatencyConsumer
+from streams.fetchorder import FetchOrder
 
 
 class _Message:
@@ -68,6 +69,12 @@ class TestConsumerAck:
         assert message.acked and message not in consumer._unacked_messages
 
 
+def _app() -> Any:
+    """Just enough of a Faust app: every topic is a stream topic with acks."""
+    return type("App", (), {"topics": type("T", (), {
+        "acks_enabled_for": staticmethod(lambda topic: True)})()})()
+
+
 def _bookkeeping(committed: int | None, acked: list[int]) -> Any:
     instance = object.__new__(_LowLatencyConsumer)
     tp = TP("t", 0)
@@ -75,7 +82,8 @@ def _bookkeeping(committed: int | None, acked: list[int]) -> Any:
     instance._acked_index = defaultdict(set, {tp: set(acked)})
     instance._committed_offset = defaultdict(lambda: None, {tp: committed})
     instance._gap = defaultdict(IntervalTree)
-    instance._refetch_from = {}
+    instance._fetch_order = FetchOrder()
+    instance.app = _app()
     return instance, tp
 
 
@@ -118,6 +126,49 @@ class TestCommitOffsets:
         assert [item async for item in consumer.getmany(1.0)] == [] and seeks == [(tp, 11)]
 
 
+class TestFetchOrder:
+    """A record fetched past the expected offset never reaches an agent: it is refetched."""
+
+    def _fetching(self, monkeypatch: pytest.MonkeyPatch, batches: list[list[int]]) -> Any:
+        async def faust_getmany(self: Any, timeout: float) -> Any:  # noqa: ASYNC109
+            for offset in batches.pop(0):
+                yield TP("t", 0), _Message(offset)
+
+        monkeypatch.setattr(faust_aiokafka.Consumer, "getmany", faust_getmany)
+        consumer, tp = _bookkeeping(40, [])
+        consumer._fetch_order.reset({tp: 40})
+        consumer.seeks = []
+
+        async def seek(partition: TP, offset: int) -> None:
+            consumer.seeks.append((partition, offset))
+
+        consumer.seek = seek
+        return consumer
+
+    async def test_jump_after_a_seek_is_held_back_and_fetched_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        consumer = self._fetching(monkeypatch, [[138, 139], [40, 41]])
+        first = [m.offset async for _, m in consumer.getmany(1.0)]
+        second = [m.offset async for _, m in consumer.getmany(1.0)]
+        assert first == [] and consumer.seeks == [(TP("t", 0), 40)]
+        assert second == [40, 41]
+
+    async def test_a_real_hole_is_passed_and_committed_over(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tries = FetchOrder.MAX_TRIES
+        consumer = self._fetching(monkeypatch, [[50, 51]] * (tries + 1))
+        for _ in range(tries):
+            assert [m async for m in consumer.getmany(1.0)] == []
+        assert [m.offset async for _, m in consumer.getmany(1.0)] == [50, 51]
+        tp = TP("t", 0)
+        await consumer._add_gap(tp, 41, 50)  # Faust's own detection of the same jump
+        assert consumer._fetch_order.refetch == {}
+        consumer._acked[tp], consumer._acked_index[tp] = [50, 51], {50, 51}
+        assert consumer._new_offset(tp) == 52
+
+
 class TestNeverCommittedPartition:
     """A partition the group never committed needs an unbroken run from the log start."""
 
@@ -138,10 +189,10 @@ class TestNeverCommittedPartition:
 
         consumer.assignment = lambda: {fresh, known}
         consumer.earliest_offsets = earliest
-        consumer.app = type("App", (), {"topics": type("T", (), {
-            "acks_enabled_for": staticmethod(lambda topic: True)})()})()
         await consumer.perform_seek()
         assert consumer._committed_offset[fresh] == 0
         assert consumer._committed_offset[known] == 40
+        # The agents expect each partition's first record at exactly that offset.
+        assert consumer._fetch_order.expected == {fresh: 0, known: 40}
         # Records 0..4 were never acknowledged: Faust alone would commit 7 here.
         assert consumer._new_offset(fresh) is None

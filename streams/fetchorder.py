@@ -1,0 +1,85 @@
+"""Stream records reach the agents in offset order, with no hole: a jump is fetched again.
+
+Right after a seek (a restart, a rebalance) the fetcher sometimes hands over a record far
+past the offset sought (`make chaos` logged 41 → 138 on events.by-customer). Faust takes such
+a jump for a log gap (compaction, transaction markers): it processes the later records and
+commits over the hole, losing what was in it. Our stream topics have neither compaction nor
+transactions, so a jump is a fetch that went wrong: `FetchOrder` holds, per partition, the
+next offset the agents must see; a record past it is not handed over, and the consumer
+seeks the partition back to that offset before the next batch (streams/faust_app.py).
+
+A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention
+on Apache Kafka, say): it is logged as a warning, processing goes on after it, and the
+consumer lets Faust commit over it (`take_passed`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+
+class FetchOrder:
+    MAX_TRIES = 3
+
+    def __init__(self) -> None:
+        #: partition → the next offset its agent must see
+        self.expected: dict[TP, int] = {}
+        #: partition → offset to seek back to before the next batch
+        self.refetch: dict[TP, int] = {}
+        #: partition → (the expected offset a jump skipped, how many fetches jumped it)
+        self._tries: dict[TP, tuple[int, int]] = {}
+        #: partition → (first, end) of a real hole passed over, until the consumer took it
+        self._passed: dict[TP, tuple[int, int]] = {}
+
+    def reset(self, positions: Mapping[TP, int]) -> None:
+        """After a seek of every partition (to `positions`): pending refetches are moot."""
+        self.expected = dict(positions)
+        self.refetch.clear()
+        self._tries.clear()
+        self._passed.clear()
+
+    def request(self, tp: TP, offset: int) -> None:
+        """Fetch `tp` again from `offset` before the next batch (at the lowest asked for)."""
+        self.refetch[tp] = min(offset, self.refetch.get(tp, offset))
+
+    def take_refetches(self) -> dict[TP, int]:
+        """The seeks to make now; from then on each partition expects its seek offset."""
+        taken, self.refetch = self.refetch, {}
+        self.expected.update(taken)
+        return taken
+
+    def admit(self, tp: TP, offset: int) -> bool:
+        """True when the record at `offset` may go to the agent; False holds it back (the
+        partition is then fetched again from the expected offset)."""
+        if tp in self.refetch:
+            return False  # the rest of a batch after a hole: it comes again after the seek
+        expected = self.expected.get(tp)
+        if expected is not None and offset > expected:
+            skipped, tries = self._tries.get(tp, (expected, 0))
+            tries = tries + 1 if skipped == expected else 1
+            if tries <= self.MAX_TRIES:
+                self._tries[tp] = (expected, tries)
+                log.info("offsets %s..%s of %s not fetched in order: fetching them again",
+                         expected, offset - 1, tp)
+                self.request(tp, expected)
+                return False
+            log.warning("offsets %s..%s of %s missing after %s fetches: going on after them",
+                        expected, offset - 1, tp, self.MAX_TRIES)
+            self._passed[tp] = (expected, offset)
+        if expected is None or offset >= expected:
+            self.expected[tp] = offset + 1
+            self._tries.pop(tp, None)
+        return True
+
+    def take_passed(self, tp: TP, end: int) -> int | None:
+        """The first offset of the real hole of `tp` that ends at `end`, once (else None)."""
+        hole = self._passed.get(tp)
+        if hole is None or hole[1] != end:
+            return None
+        del self._passed[tp]
+        return hole[0]
