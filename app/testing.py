@@ -10,6 +10,7 @@ one broker without seeing each other's data. `stop()` sends SIGTERM and waits (b
 `kill()` sends SIGKILL; both leave no process behind. Leaving the `with` block without an
 error also removes the data directory the worker made for itself (kept after a failure, for
 its `worker.log`); `remove_data_dir()` does the same for workers run by start()/stop().
+`SUPPORTSYNC_KEEP_TEST_DATA=1` keeps them all.
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ class WorkerProcess:
 
     def remove_data_dir(self) -> None:
         """Remove the data directory (store, log): only one this worker made for itself."""
+        if os.environ.get("SUPPORTSYNC_KEEP_TEST_DATA"):
+            return  # asked to keep every worker's directory and log
         if self.owns_data_dir and self.data_dir.exists():
             shutil.rmtree(self.data_dir)
 

@@ -189,7 +189,14 @@ class TestNeverCommittedPartition:
 
         consumer.assignment = lambda: {fresh, known}
         consumer.earliest_offsets = earliest
+        seeks: list[tuple[TP, int]] = []
+
+        async def seek(partition: TP, offset: int) -> None:
+            seeks.append((partition, offset))
+
+        consumer.seek = seek
         await consumer.perform_seek()
+        assert seeks == [(fresh, 0)]  # sought there, not left to aiokafka's reset
         assert consumer._committed_offset[fresh] == 0
         assert consumer._committed_offset[known] == 40
         # The agents expect each partition's first record at exactly that offset.
