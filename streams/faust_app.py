@@ -75,7 +75,9 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
             return
         log.warning("offsets %s..%s of %s skipped (expected %s): fetching them again",
                     offset_from, offset_to - 1, tp, self._fetch_order.expected.get(tp))
-        self._fetch_order.request(tp, offset_from)
+        # Faust's read offset is the last record read, except right after a seek, when it is
+        # the next one: one record earlier covers both (a repeat is harmless, a gap is not).
+        self._fetch_order.request(tp, max(offset_from - 1, 0))
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109
         # The drain loop calls this between batches: seek each hole's partition back (which
@@ -105,6 +107,8 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
         return new
 
     async def perform_seek(self) -> None:
+        # Faust keeps the flow running during this seek: hold records back until it is done.
+        self._fetch_order.hold()
         await super().perform_seek()
         # A partition the group never committed starts at the log start: make that its
         # committed offset, so the first commit also needs an unbroken run from there (Faust

@@ -8,6 +8,12 @@ transactions, so a jump is a fetch that went wrong: `FetchOrder` holds, per part
 next offset the agents must see; a record past it is not handed over, and the consumer
 seeks the partition back to that offset before the next batch (streams/faust_app.py).
 
+Records are also held back while the partitions are being sought and for any partition not
+sought yet: Faust keeps the flow running through that seek (it resumed it to read the
+changelogs), so records fetched from the old position reached the agents, and one far past
+the committed offset was processed before the hole in front of it (`make chaos`). The seek
+puts every partition back at its committed offset, so nothing held back is lost.
+
 A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention
 on Apache Kafka, say): it is logged as a warning, processing goes on after it, and the
 consumer lets Faust commit over it (`take_passed`).
@@ -35,10 +41,17 @@ class FetchOrder:
         self._tries: dict[TP, tuple[int, int]] = {}
         #: partition → (first, end) of a real hole passed over, until the consumer took it
         self._passed: dict[TP, tuple[int, int]] = {}
+        #: True while the partitions are being sought: nothing is handed over
+        self.holding = False
+
+    def hold(self) -> None:
+        """A seek of every partition begins: hold everything back until `reset`."""
+        self.holding = True
 
     def reset(self, positions: Mapping[TP, int]) -> None:
         """After a seek of every partition (to `positions`): pending refetches are moot."""
         self.expected = dict(positions)
+        self.holding = False
         self.refetch.clear()
         self._tries.clear()
         self._passed.clear()
@@ -56,10 +69,12 @@ class FetchOrder:
     def admit(self, tp: TP, offset: int) -> bool:
         """True when the record at `offset` may go to the agent; False holds it back (the
         partition is then fetched again from the expected offset)."""
+        expected = self.expected.get(tp)
+        if self.holding or expected is None:
+            return False  # fetched before its seek: the seek brings it back
         if tp in self.refetch:
             return False  # the rest of a batch after a hole: it comes again after the seek
-        expected = self.expected.get(tp)
-        if expected is not None and offset > expected:
+        if offset > expected:
             skipped, tries = self._tries.get(tp, (expected, 0))
             tries = tries + 1 if skipped == expected else 1
             if tries <= self.MAX_TRIES:
@@ -71,7 +86,7 @@ class FetchOrder:
             log.warning("offsets %s..%s of %s missing after %s fetches: going on after them",
                         expected, offset - 1, tp, self.MAX_TRIES)
             self._passed[tp] = (expected, offset)
-        if expected is None or offset >= expected:
+        if offset >= expected:
             self.expected[tp] = offset + 1
             self._tries.pop(tp, None)
         return True

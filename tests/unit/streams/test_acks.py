@@ -122,8 +122,8 @@ class TestCommitOffsets:
         consumer.seek = seek
         await consumer._add_gap(tp, 11, 47)
         assert [item async for item in consumer.getmany(1.0)] == []
-        assert seeks == [(tp, 11)]
-        assert [item async for item in consumer.getmany(1.0)] == [] and seeks == [(tp, 11)]
+        assert seeks == [(tp, 10)]  # one early: Faust's read offset may be the next one
+        assert [item async for item in consumer.getmany(1.0)] == [] and seeks == [(tp, 10)]
 
 
 class TestFetchOrder:

@@ -48,10 +48,20 @@ class TestAdmit:
         assert _admitted(order, TP0, [40, 41, 39]) == [40, 41, 39]
         assert order.expected[TP0] == 42
 
-    def test_an_unknown_partition_starts_where_it_is_read(self) -> None:
+    def test_a_partition_not_sought_yet_is_held_back(self) -> None:
         order = FetchOrder()
+        assert _admitted(order, TP0, [5, 6]) == []
+        assert order.refetch == {}  # its seek brings the records back
+        order.reset({TP0: 5})
         assert _admitted(order, TP0, [5, 6]) == [5, 6]
-        assert order.admit(TP0, 9) is False
+
+    def test_nothing_passes_while_the_partitions_are_sought(self) -> None:
+        order = FetchOrder()
+        order.reset({TP0: 40})
+        order.hold()
+        assert _admitted(order, TP0, [40, 113]) == []
+        order.reset({TP0: 40})
+        assert _admitted(order, TP0, [40, 41]) == [40, 41]
 
 
 class TestRealHoles:
@@ -85,6 +95,7 @@ class TestRequests:
 
     def test_lowest_offset_wins(self) -> None:
         order = FetchOrder()
+        order.reset({TP0: 10})
         order.request(TP0, 30)
         order.request(TP0, 20)
         assert order.take_refetches() == {TP0: 20}
