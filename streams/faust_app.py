@@ -109,27 +109,34 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
     async def perform_seek(self) -> None:
         # Faust keeps the flow running during this seek: hold records back until it is done.
         self._fetch_order.hold()
-        await super().perform_seek()
+        try:
+            await super().perform_seek()
+            await self._seek_never_committed()
+        finally:
+            # Every partition now reads from its committed offset: the agents expect exactly
+            # that. (Should the seek have failed, a jump from there is fetched again.)
+            self._fetch_order.reset({
+                tp: offset for tp in self.assignment()
+                if self.app.topics.acks_enabled_for(tp.topic)
+                and (offset := self._committed_offset.get(tp)) is not None
+            })
+
+    async def _seek_never_committed(self) -> None:
         # A partition the group never committed starts at the log start: make that its
         # committed offset, so the first commit also needs an unbroken run from there (Faust
         # commits the first run of acked offsets wherever it starts when it knows none).
         fresh = [tp for tp in self.assignment() if self._committed_offset.get(tp) is None
                  and self.app.topics.acks_enabled_for(tp.topic)]
-        if fresh:
-            starts = await self.earliest_offsets(*fresh)
-            for tp in fresh:
-                start = starts.get(tp)
-                if start is not None and start >= 0:
-                    self._committed_offset[tp] = start
-                    # Rather than aiokafka's own reset to "earliest": on Tansu it sometimes
-                    # lands far into the partition (`make chaos`: 0..48 skipped).
-                    await self.seek(tp, start)
-        # Every partition now reads from its committed offset: the agents expect exactly that.
-        self._fetch_order.reset({
-            tp: offset for tp in self.assignment()
-            if self.app.topics.acks_enabled_for(tp.topic)
-            and (offset := self._committed_offset.get(tp)) is not None
-        })
+        if not fresh:
+            return
+        starts = await self.earliest_offsets(*fresh)
+        for tp in fresh:
+            start = starts.get(tp)
+            if start is not None and start >= 0:
+                self._committed_offset[tp] = start
+                # Rather than aiokafka's own reset to "earliest": on Tansu it sometimes
+                # lands far into the partition (`make chaos`: 0..48 skipped).
+                await self.seek(tp, start)
 
     def ack(self, message: Message) -> bool:
         if not acks.take_handled(message):

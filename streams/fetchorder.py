@@ -8,11 +8,12 @@ transactions, so a jump is a fetch that went wrong: `FetchOrder` holds, per part
 next offset the agents must see; a record past it is not handed over, and the consumer
 seeks the partition back to that offset before the next batch (streams/faust_app.py).
 
-Records are also held back while the partitions are being sought and for any partition not
-sought yet: Faust keeps the flow running through that seek (it resumed it to read the
-changelogs), so records fetched from the old position reached the agents, and one far past
-the committed offset was processed before the hole in front of it (`make chaos`). The seek
-puts every partition back at its committed offset, so nothing held back is lost.
+Records are also held back while the partitions are being sought: Faust keeps the flow
+running through that seek (it resumed it to read the changelogs), so records fetched from
+the old position reached the agents, and one far past the committed offset was processed
+before the hole in front of it (`make chaos`). The seek puts every partition back at its
+committed offset, so nothing held back is lost. A partition the consumer knows no offset
+for (never sought) is read from wherever the fetcher stands.
 
 A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention
 on Apache Kafka, say): it is logged as a warning, processing goes on after it, and the
@@ -69,12 +70,10 @@ class FetchOrder:
     def admit(self, tp: TP, offset: int) -> bool:
         """True when the record at `offset` may go to the agent; False holds it back (the
         partition is then fetched again from the expected offset)."""
+        if self.holding or tp in self.refetch:
+            return False  # fetched before a seek of its partition: the seek brings it back
         expected = self.expected.get(tp)
-        if self.holding or expected is None:
-            return False  # fetched before its seek: the seek brings it back
-        if tp in self.refetch:
-            return False  # the rest of a batch after a hole: it comes again after the seek
-        if offset > expected:
+        if expected is not None and offset > expected:
             skipped, tries = self._tries.get(tp, (expected, 0))
             tries = tries + 1 if skipped == expected else 1
             if tries <= self.MAX_TRIES:
@@ -86,7 +85,7 @@ class FetchOrder:
             log.warning("offsets %s..%s of %s missing after %s fetches: going on after them",
                         expected, offset - 1, tp, self.MAX_TRIES)
             self._passed[tp] = (expected, offset)
-        if offset >= expected:
+        if expected is None or offset >= expected:
             self.expected[tp] = offset + 1
             self._tries.pop(tp, None)
         return True

@@ -48,12 +48,10 @@ class TestAdmit:
         assert _admitted(order, TP0, [40, 41, 39]) == [40, 41, 39]
         assert order.expected[TP0] == 42
 
-    def test_a_partition_not_sought_yet_is_held_back(self) -> None:
+    def test_a_partition_never_sought_starts_where_it_is_read(self) -> None:
         order = FetchOrder()
-        assert _admitted(order, TP0, [5, 6]) == []
-        assert order.refetch == {}  # its seek brings the records back
-        order.reset({TP0: 5})
         assert _admitted(order, TP0, [5, 6]) == [5, 6]
+        assert order.admit(TP0, 9) is False
 
     def test_nothing_passes_while_the_partitions_are_sought(self) -> None:
         order = FetchOrder()
