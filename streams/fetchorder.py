@@ -12,8 +12,10 @@ Records are also held back while the partitions are being sought: Faust keeps th
 running through that seek (it resumed it to read the changelogs), so records fetched from
 the old position reached the agents, and one far past the committed offset was processed
 before the hole in front of it (`make chaos`). The seek puts every partition back at its
-committed offset, so nothing held back is lost. A partition the consumer knows no offset
-for (never sought) is read from wherever the fetcher stands.
+committed offset, and a partition with records held back is fetched again from there once
+the seek is done (a partition that had been read to its end gets no further record that
+would reveal the hole: `make chaos` saw two partitions stall). A partition the consumer
+knows no offset for (never sought) is read from wherever the fetcher stands.
 
 A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention
 on Apache Kafka, say): it is logged as a warning, processing goes on after it, and the
@@ -44,16 +46,20 @@ class FetchOrder:
         self._passed: dict[TP, tuple[int, int]] = {}
         #: True while the partitions are being sought: nothing is handed over
         self.holding = False
+        #: partitions whose records were held back during the seek
+        self._held: set[TP] = set()
 
     def hold(self) -> None:
         """A seek of every partition begins: hold everything back until `reset`."""
         self.holding = True
 
     def reset(self, positions: Mapping[TP, int]) -> None:
-        """After a seek of every partition (to `positions`): pending refetches are moot."""
+        """After a seek of every partition (to `positions`): pending refetches are moot, but
+        partitions whose records were held back during the seek are fetched again."""
         self.expected = dict(positions)
         self.holding = False
-        self.refetch.clear()
+        self.refetch = {tp: positions[tp] for tp in self._held if tp in positions}
+        self._held.clear()
         self._tries.clear()
         self._passed.clear()
 
@@ -70,8 +76,11 @@ class FetchOrder:
     def admit(self, tp: TP, offset: int) -> bool:
         """True when the record at `offset` may go to the agent; False holds it back (the
         partition is then fetched again from the expected offset)."""
-        if self.holding or tp in self.refetch:
-            return False  # fetched before a seek of its partition: the seek brings it back
+        if self.holding:
+            self._held.add(tp)  # fetched again from the sought offset after the seek
+            return False
+        if tp in self.refetch:
+            return False  # the rest of a batch after a hole: it comes again after the seek
         expected = self.expected.get(tp)
         if expected is not None and offset > expected:
             skipped, tries = self._tries.get(tp, (expected, 0))

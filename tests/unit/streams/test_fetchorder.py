@@ -58,7 +58,9 @@ class TestAdmit:
         order.reset({TP0: 40})
         order.hold()
         assert _admitted(order, TP0, [40, 113]) == []
-        order.reset({TP0: 40})
+        order.reset({TP0: 40, TP1: 7})
+        # What was held back is fetched again: the fetcher had moved past it.
+        assert order.take_refetches() == {TP0: 40}
         assert _admitted(order, TP0, [40, 41]) == [40, 41]
 
 
