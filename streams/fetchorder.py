@@ -59,6 +59,9 @@ class FetchOrder:
         self.expected = dict(positions)
         self.holding = False
         self.refetch = {tp: positions[tp] for tp in self._held if tp in positions}
+        if self.refetch:
+            log.info("records of %s partitions fetched during the seek: fetching them again",
+                     len(self.refetch))
         self._held.clear()
         self._tries.clear()
         self._passed.clear()
