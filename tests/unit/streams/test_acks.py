@@ -203,3 +203,22 @@ class TestNeverCommittedPartition:
         assert consumer._fetch_order.expected == {fresh: 0, known: 40}
         # Records 0..4 were never acknowledged: Faust alone would commit 7 here.
         assert consumer._new_offset(fresh) is None
+
+
+class TestSeekThread:
+    """Seeks run on the consumer thread, never across threads into aiokafka's fetcher."""
+
+    async def test_seek_goes_through_the_consumer_thread(self) -> None:
+        consumer, tp = _bookkeeping(None, [])
+        calls: list[tuple[Any, tuple[Any, ...]]] = []
+
+        class Thread:
+            def seek(self, partition: TP, offset: int) -> None:
+                raise AssertionError("called from the wrong thread")
+
+            async def call_thread(self, fun: Any, *args: Any) -> None:
+                calls.append((fun, args))
+
+        consumer._thread = Thread()
+        await consumer._seek(tp, 5)
+        assert [(fun.__name__, args) for fun, args in calls] == [("seek", (tp, 5))]
