@@ -1,21 +1,20 @@
-"""Stream records reach the agents in offset order, with no hole: a jump is fetched again.
+"""Stream records reach the agents in offset order, with no hole.
 
-Right after a seek (a restart, a rebalance) the fetcher sometimes hands over a record far
-past the offset sought (`make chaos` logged 41 → 138 on events.by-customer). Faust takes such
-a jump for a log gap (compaction, transaction markers): it processes the later records and
-commits over the hole, losing what was in it. Our stream topics have neither compaction nor
-transactions, so a jump is a fetch that went wrong: `FetchOrder` holds, per partition, the
-next offset the agents must see; a record past it is not handed over, and the consumer
-seeks the partition back to that offset before the next batch (streams/faust_app.py).
+Right after a seek (a restart, a rebalance) Faust sometimes handed over a record far past the
+offset sought (`make chaos` logged 41 → 138 on events.by-customer). The cause was the seek
+itself: Faust keeps the flow running through it (it resumed the flow to read the
+changelogs), so records fetched from the sought offset were consumed before Faust's own
+bookkeeping was reset to that offset. Faust takes such a jump for a log gap (compaction,
+transaction markers), processes the later records and commits over the hole; processing the
+hole later is not enough either (a "solved" event handled after "closed" counts as stale).
 
-Records are also held back while the partitions are being sought: Faust keeps the flow
-running through that seek (it resumed it to read the changelogs), so records fetched from
-the old position reached the agents, and one far past the committed offset was processed
-before the hole in front of it (`make chaos`). The seek puts every partition back at its
-committed offset, and a partition with records held back is fetched again from there once
-the seek is done (a partition that had been read to its end gets no further record that
-would reveal the hole: `make chaos` saw two partitions stall). A partition the consumer
-knows no offset for (never sought) is read from wherever the fetcher stands.
+So `FetchOrder` holds every record back while the partitions are being sought and, once the
+seek is done, has each partition that had records held back fetched again from its sought
+offset (a partition read to its end during the seek gets no later record that would reveal
+the hole: `make chaos` saw two partitions stall). After that it keeps, per partition, the
+next offset the agents must see: a record past it is not handed over, and the consumer seeks
+the partition back to that offset before the next batch (streams/faust_app.py). A partition
+the consumer knows no offset for (never sought) is read from wherever the fetcher stands.
 
 A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention
 on Apache Kafka, say): it is logged as a warning, processing goes on after it, and the

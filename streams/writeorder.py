@@ -1,11 +1,12 @@
 """Attribute writes reach a platform newest-last, even when records are handled out of order.
 
-At-least-once consumption can hand a deliver agent an out-topic record *after* a later one:
-a refetched hole after a rebalance (streams/faust_app.py `_add_gap`) or a record re-read
-after a crash. Events, tickets and messages are one-offs, deduplicated by id, so their order
-does not change the outcome; an attribute update does: `make chaos` saw a worker that took
-over partitions deliver `last_ticket_status: "solved"` after `"closed"`, leaving Customer.io
-with the older value.
+At-least-once consumption could hand a deliver agent an out-topic record *after* a later one
+(before streams/fetchorder.py kept records in offset order, a refetched hole after a
+rebalance did; its backstop in `_add_gap` still processes one record early). This guard
+keeps the platform right whatever the order. Events, tickets and messages are one-offs,
+deduplicated by id, so their order does not change the outcome; an attribute update does:
+`make chaos` saw a worker that took over partitions deliver `last_ticket_status: "solved"`
+after `"closed"`, leaving Customer.io with the older value.
 
 So each deliver agent remembers, per customer, sink and attribute, the creation time of the
 newest write it handed to the sink (`as_of`), in the `last-sent` table next to the
