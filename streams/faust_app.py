@@ -59,8 +59,9 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _LowLatencyConsumer(faust_aiokafka.Consumer):
-    """Faust's consumer with a short fetch wait and commits that never pass an unfinished
-    record (streams/acks.py has the story)."""
+    """Faust's consumer with a short fetch wait, stream records handed over in offset order
+    (streams/fetchorder.py) and commits that never pass an unfinished record
+    (streams/acks.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

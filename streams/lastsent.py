@@ -61,6 +61,7 @@ class LastSentTables:
         self._table = table
         self._producer = producer
         self._writers: dict[str, BatchedTable[bytes]] = {}
+        self._orders: dict[str, WriteOrder] = {}
 
     def writer(self, sink: str) -> BatchedTable[bytes]:
         writer = self._writers.get(sink)
@@ -71,7 +72,10 @@ class LastSentTables:
 
     def write_order(self, sink: str) -> WriteOrder:
         """The sink's attribute write times, kept through the same writer (one flush)."""
-        return WriteOrder(sink, self.writer(sink))
+        order = self._orders.get(sink)
+        if order is None:
+            order = self._orders[sink] = WriteOrder(sink, self.writer(sink))
+        return order
 
     def record(self, sink: str, outcomes: Iterable[Outcome]) -> None:
         """Remember the latest outcome per customer (outcomes come in the order known)."""
