@@ -30,6 +30,7 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check app streams connectors tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

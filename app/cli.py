@@ -56,8 +56,6 @@ def sample_curl(settings: Settings, port: int) -> str:
 
 
 def cmd_run(settings: Settings) -> int:
-    import faust
-
     from app.runtime import build_worker, prepare
 
     generated: dict[str, str] = {}
@@ -85,12 +83,9 @@ def cmd_run(settings: Settings) -> int:
             print("supportsync: send a signed sample ticket webhook with:\n")
             print(sample_curl(settings, settings.web_port), flush=True)
             print()
-        worker = faust.Worker(_topology.app, loglevel="INFO", quiet=True)
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
+        from streams.runtime.kafka import run_worker
+
+        return run_worker(_topology.app, loglevel="INFO")
     finally:
         if broker is not None:
             broker.stop()

@@ -11,13 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import faust
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
-from mode import Service
 
-from app import metrics
-from app.broker import EmbeddedBroker, ensure_topics
 from app.config import SupportsyncConfig, load_config
 from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
@@ -34,11 +29,13 @@ from connectors.intercom.webhook import IntercomWebhooks
 from connectors.pipelines.api import PATHS as PIPELINES_PATHS
 from connectors.pipelines.api import PipelinesAPI
 from connectors.zendesk.webhook import ZendeskWebhooks
-from streams.agents import Pipeline
-from streams.delivered import TableDeliveredStore
-from streams.faust_app import SINKS, Topology, build_app, topic_names
 from streams.recipes import RecipeRouter
-from streams.tablewriter import BatchedTable
+from streams.runtime import kafka, metrics
+from streams.runtime.agents import Pipeline
+from streams.runtime.broker import EmbeddedBroker, ensure_topics
+from streams.runtime.delivered import TableDeliveredStore
+from streams.runtime.faust_app import SINKS, Topology, build_app, topic_names
+from streams.runtime.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +59,7 @@ class MetricsObserver(DeliveryObserver):
 class TopicDeadLetters:
     """Sink dead letters go to the dlq topic (and are counted)."""
 
-    def __init__(self, topic: faust.TopicT) -> None:
+    def __init__(self, topic: Any) -> None:
         self._topic = topic
 
     async def write(self, dead_letter: DeadLetter) -> None:
@@ -107,7 +104,7 @@ def build_sinks(
     )
 
 
-class WebService(Service):
+class WebService(kafka.Service):
     """The HTTP server, the raw-topic producer and the sinks' HTTP session."""
 
     def __init__(
@@ -116,7 +113,7 @@ class WebService(Service):
         self.settings = settings
         self.bootstrap_servers = bootstrap_servers
         self.pipeline = pipeline
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: kafka.AIOKafkaProducer | None = None
         self.batcher: RawBatcher | None = None
         self.runner: web.AppRunner | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -142,8 +139,8 @@ class WebService(Service):
             s, self.pipeline.topology, self.session, self.pipeline.delivered_table
         )
         self.pipeline.sinks_ready.set()
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+        self.producer = kafka.producer(
+            self.bootstrap_servers,
             acks="all",
             linger_ms=0,
             request_timeout_ms=5000,

@@ -23,7 +23,6 @@ from typing import Any
 
 import aiohttp
 
-from app import metrics
 from app.settings import Settings
 from connectors.audiences.sink import AudiencesSink
 from connectors.customerio.sink import CustomerIOSink, identifier_key_for
@@ -41,6 +40,7 @@ from connectors.warehouse.sink import WarehouseSink
 from connectors.webhook.sink import WebhookSink
 from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.sink import ZendeskSink
+from streams.runtime import metrics
 
 log = logging.getLogger(__name__)
 # The placeholder endpoint of a dry-run sink: never contacted (the outbox takes the actions).

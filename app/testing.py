@@ -26,7 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from app.broker import free_port
+from streams.runtime.broker import free_port
 
 
 class WorkerProcess:

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from app.broker import EmbeddedBroker
+from streams.runtime.broker import EmbeddedBroker
 
 Row = tuple[str, str, str]
 

@@ -284,8 +284,8 @@ def main() -> int:
     if args.url:
         secrets = {k: os.environ.get(k, v) for k, v in SECRETS.items()}
         return run(args.url.rstrip("/"), args.outbox, secrets, args.customers, args.seed)
-    from app.broker import EmbeddedBroker
     from app.testing import WorkerProcess
+    from streams.runtime.broker import EmbeddedBroker
 
     data_dir = Path(".supportsync") / f"demo-{int(time.time())}"
     env = {**SECRETS, "SUPPORTSYNC_SINKS": "customerio,zendesk,intercom,webhook,audiences,"

@@ -28,10 +28,10 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from app.broker import EmbeddedBroker, ensure_topics, free_port
 from app.ingress.batcher import RawBatcher
 from app.ingress.server import WebhookEndpoint, build_web_app
 from connectors.intercom.webhook import IntercomWebhooks
+from streams.runtime.broker import EmbeddedBroker, ensure_topics, free_port
 
 Row = tuple[str, str, str]
 SECRET = "bench-secret"

@@ -26,12 +26,12 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.broker import EmbeddedBroker, ensure_topics
 from app.ingress.batcher import RawBatcher
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from tests.integration.support import CIO_KEY, CIO_SITE, trigger_body, worker_env, zendesk_headers
 
 Row = tuple[str, str, str]

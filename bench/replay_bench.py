@@ -28,10 +28,10 @@ import orjson
 from aiokafka import TopicPartition
 
 from app.backfill.writer import RawWriter
-from app.broker import EmbeddedBroker, ensure_topics
 from app.replay import offsets
 from app.testing import WorkerProcess
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker, ensure_topics
 
 Row = tuple[str, str, str]
 N = 10_000

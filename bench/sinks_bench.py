@@ -20,13 +20,13 @@ import aiohttp
 
 from app.sinks import window_bucket
 from connectors.customerio.sink import CustomerIOSink
-from connectors.delivery.actions import Action
 from connectors.delivery.coalesce import AttributeCoalescer
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.testing.fakes import FakeCustomerIO, RateLimit
+from contracts.actions import Action
 
 Row = tuple[str, str, str]
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from streams.events import EventKind, Identities, SupportEvent, TicketInfo
+from contracts.events import EventKind, Identities, SupportEvent, TicketInfo
 from streams.state import DueIndex, StateConfig, SupportState, apply
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

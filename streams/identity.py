@@ -44,7 +44,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streams.events import Identities
+from contracts.events import Identities
 
 # Order for choosing a new customer key: the most stable identifier first.
 IDENTIFIER_KINDS: tuple[str, ...] = (

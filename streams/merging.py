@@ -17,27 +17,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from contracts.records import encode_merge_in
 from streams.routing import Router
 from streams.stages import ApplyResult, _route_all
 from streams.state.config import StateConfig
 from streams.state.machine import StateAbsorbed, absorbed_tombstone, merge_states, next_deadline
 from streams.state.model import SupportState
-
-
-def encode_absorb(absorbed: str, survivor: str, event_id: str, at: datetime) -> bytes:
-    return orjson.dumps(
-        {"v": 1, "absorb": {"absorbed": absorbed, "survivor": survivor,
-                            "event_id": event_id, "at": at.timestamp()}}
-    )
-
-
-def encode_merge_in(survivor: str, absorbed: SupportState, event_id: str, at: float) -> bytes:
-    return orjson.dumps(
-        {"v": 1, "merge_in": {"survivor": survivor, "event_id": event_id, "at": at,
-                              "state": base64.b64encode(absorbed.to_bytes()).decode()}}
-    )
 
 
 def absorb(
@@ -55,7 +40,9 @@ def absorb(
     put_state(absorbed_key, absorbed_tombstone(current, survivor))
     if state is None:
         return None
-    return survivor, encode_merge_in(survivor, state, command["event_id"], float(command["at"]))
+    return survivor, encode_merge_in(
+        survivor, state.to_bytes(), command["event_id"], float(command["at"])
+    )
 
 
 def merge_in(
@@ -78,7 +65,7 @@ def merge_in(
     except StateAbsorbed as moved:
         # The survivor was itself merged meanwhile: pass the state on down the chain.
         result.forwarded_merges.append(
-            (moved.survivor, encode_merge_in(moved.survivor, absorbed, command["event_id"],
+            (moved.survivor, encode_merge_in(moved.survivor, absorbed.to_bytes(), command["event_id"],
                                              float(command["at"])))
         )
         return result

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
-from streams.deadletters import StageDeadLetter
-from streams.events import SupportEvent
-from streams.state.fast import construct
+from contracts.actions import Action, Priority, SinkName, derive_action_id
+from contracts.deadletters import StageDeadLetter
+from contracts.events import SupportEvent
+from contracts.fast import construct
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
+from streams.tally import RecipeTally
 
 SUPPRESSION_FIELDS = frozenset({"has_open_ticket", "support_state", "refund_risk"})
 
@@ -43,6 +44,7 @@ def _ts(value: float | None) -> datetime | None:
 class Router:
     def __init__(self, config: RoutingConfig | None = None) -> None:
         self.config = config or RoutingConfig()
+        self.tally = RecipeTally()  # counts of what routing did, drained by the runtime
 
     def person_id(self, transition: Transition) -> str | None:
         kind = self.config.customerio_identifier

@@ -15,17 +15,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from pydantic import ValidationError
 
-from app.ingress.batcher import partition_for
-from connectors.delivery.actions import Action
+from contracts.actions import Action
+from contracts.deadletters import StageDeadLetter
+from contracts.events import SupportEvent
+from contracts.partitioner import partition_for
+from contracts.records import RawEnvelope
 from streams import identity
-from streams.deadletters import StageDeadLetter
-from streams.events import SupportEvent
-from streams.normalize import normalize_envelope
-from streams.records import RawEnvelope
 from streams.routing import Router
 from streams.state.config import StateConfig
 from streams.state.machine import InvalidEvent, StateAbsorbed, apply, expire, next_deadline
@@ -46,9 +44,13 @@ class IngestResult:
     merges: list[tuple[str, str, SupportEvent]] = field(default_factory=list)
 
 
+Normalize = Callable[[RawEnvelope], list[SupportEvent]]
+
+
 def ingest(
     envelopes: list[RawEnvelope],
     *,
+    normalize: Normalize,
     lookup: Callable[[str], str | None],
     link: Callable[[str, str], None],
     partitions: int,
@@ -56,7 +58,7 @@ def ingest(
     result = IngestResult()
     for envelope in envelopes:
         try:
-            events = normalize_envelope(envelope)
+            events = normalize(envelope)
         except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
             result.dead_letters.append(
                 StageDeadLetter(
@@ -89,17 +91,11 @@ def ingest(
             for absorbed, survivor in resolution.merges:
                 result.merges.append((absorbed, survivor, event))
             key = resolution.customer_key
-            partition = _partition_for(key, partitions)
+            partition = partition_for(key, partitions)
             result.by_partition.setdefault(partition, []).append(
                 (key, event, envelope.received_at)
             )
     return result
-
-
-@lru_cache(maxsize=1 << 16)
-def _partition_for(key: str, partitions: int) -> int:
-    """`partition_for`, remembered: aiokafka's murmur2 is pure Python (~10 µs a key)."""
-    return partition_for(key, partitions)
 
 
 @dataclass

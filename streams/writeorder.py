@@ -1,7 +1,7 @@
 """Attribute writes reach a platform newest-last, even when records are handled out of order.
 
 At-least-once consumption could hand a deliver agent an out-topic record *after* a later one
-(before streams/fetchorder.py kept records in offset order, a refetched hole after a
+(before streams/runtime/fetchorder.py kept records in offset order, a refetched hole after a
 rebalance did; its backstop in `_add_gap` still processes one record early). This guard
 keeps the platform right whatever the order. Events, tickets and messages are one-offs,
 deduplicated by id, so their order does not change the outcome; an attribute update does:
@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from connectors.delivery.actions import Action
+from contracts.actions import Action
 
 AsOf = dict[str, float]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.broker import EmbeddedBroker
+from streams.runtime.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

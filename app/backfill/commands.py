@@ -13,7 +13,6 @@ from app.backfill.runner import Backfill
 from app.backfill.sources import BackfillSource, IntercomSource, ZendeskSource
 from app.backfill.state import StateFile
 from app.backfill.writer import RawWriter
-from app.broker import ensure_topics
 from app.replay.commands import parse_time
 from app.settings import Settings
 from app.sinks import window_bucket
@@ -21,6 +20,7 @@ from connectors.delivery.http import HttpClient
 from connectors.intercom.client import intercom_http
 from connectors.intercom.search import ConversationSearch
 from connectors.zendesk.export import ZendeskExport
+from streams.runtime.broker import ensure_topics
 
 COMMANDS = ("backfill",)
 

@@ -14,8 +14,8 @@ from connectors.intercom.webhook import routing_key as intercom_key
 from connectors.zendesk.export import ZendeskExport
 from connectors.zendesk.normalize import TRIGGER_MARKER
 from connectors.zendesk.webhook import routing_key as zendesk_key
-from streams.events import Source
-from streams.records import RawEnvelope, now_ts
+from contracts.events import Source
+from contracts.records import RawEnvelope, now_ts
 
 _TICKET_FIELDS = (
     "id", "status", "priority", "tags", "subject", "via", "assignee_id", "group_id",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-
-from app.ingress.batcher import partition_for
 from app.replay import offsets
-from streams.records import RawEnvelope, decode_raw_batch, encode_raw_batch
+from contracts.partitioner import partition_for
+from contracts.records import RawEnvelope, decode_raw_batch, encode_raw_batch
+from streams.runtime import kafka
+from streams.runtime.kafka import TopicPartition
 
 MARKER = "x-supportsync-backfill-page"
 ITEM = "x-supportsync-backfill-id"
@@ -22,8 +22,8 @@ class RawWriter:
         self.bootstrap = bootstrap
         self.topic = topic
         self.partitions = partitions
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024
+        self.producer = kafka.producer(
+            bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024
         )
         self.reader = offsets.consumer(bootstrap)
 

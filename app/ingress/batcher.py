@@ -16,21 +16,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
-
-from streams.records import RawEnvelope, encode_raw_batch
+from contracts.partitioner import partition_for
+from contracts.records import RawEnvelope, encode_raw_batch
+from streams.runtime.kafka import AIOKafkaProducer, KafkaError
 
 log = logging.getLogger(__name__)
 
 
 class BrokerUnavailable(Exception):
     """The broker did not acknowledge the record: the caller answers 503."""
-
-
-def partition_for(key: str, partitions: int) -> int:
-    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 @dataclass

@@ -21,12 +21,12 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from aiohttp import web
 
-from app import metrics
 from app.ingress.batcher import BrokerUnavailable, RawBatcher
 from connectors.inbound import InboundError
 from connectors.pipelines.api import AcceptedMessage
-from streams.events import Source
-from streams.records import RawEnvelope
+from contracts.events import Source
+from contracts.records import RawEnvelope
+from streams.runtime import metrics
 
 log = logging.getLogger(__name__)
 

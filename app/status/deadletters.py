@@ -4,7 +4,7 @@ The `<prefix>dlq` topic holds two kinds of record:
 - sink dead letters (`connectors.delivery.dlq.DeadLetter`, key = sink): an action that could
   not be delivered. Redrive re-sends the action to `out.<sink>` on the partition of its
   customer key; the sink's idempotency (action ids) keeps a second redrive harmless.
-- stage dead letters (`streams.deadletters.StageDeadLetter`, key = stage): bad input. Those
+- stage dead letters (`contracts.deadletters.StageDeadLetter`, key = stage): bad input. Those
   from `normalize` carry the raw envelope; redrive re-sends it to its `raw.<source>` topic.
   Identity conflicts and later stages carry no envelope and are not redrivable.
 
@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from app.ingress.batcher import partition_for
 from app.settings import Settings
-from connectors.delivery.actions import Action
-from streams.faust_app import topic_names
-from streams.records import RawEnvelope, encode_json_batch, encode_raw_batch
+from contracts.actions import Action
+from contracts.partitioner import partition_for
+from contracts.records import RawEnvelope, encode_json_batch, encode_raw_batch
+from streams.runtime import kafka
+from streams.runtime.faust_app import topic_names
+from streams.runtime.kafka import TopicPartition
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def parse(partition: int, offset: int, timestamp_ms: int, value: bytes) -> Entry
 
 
 async def read_all(bootstrap: str, topic: str) -> list[Entry]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+    consumer = kafka.consumer(
+        bootstrap, enable_auto_commit=False, group_id=None,
         request_timeout_ms=10000,
     )
     await consumer.start()
@@ -165,7 +166,7 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
 
 
 async def _send(bootstrap: str, plans: Iterable[Redrive]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10000)
+    producer = kafka.producer(bootstrap, acks="all", request_timeout_ms=10000)
     await producer.start()
     sent = 0
     try:

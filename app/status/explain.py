@@ -6,7 +6,7 @@ It is resolved through the identity table, following merge forwarding pointers, 
 state is read from this worker's state table. With several workers the state of a customer
 lives on the worker that owns its partition; the answer says which partition that is.
 `last_sent` (sink → operation, recipe, at, outcome) comes from the `last-sent` table, which
-lives on the same partition (streams/lastsent.py).
+lives on the same partition (streams/runtime/lastsent.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.ingress.batcher import partition_for
+from contracts.events import Identities
+from contracts.partitioner import partition_for
 from streams import identity
-from streams.events import Identities
 from streams.state.model import SupportState
 
 Lookup = Callable[[str], str | None]

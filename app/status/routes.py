@@ -11,8 +11,8 @@ from app.status.explain import BadIdentifier, explain
 from app.status.page import PageData, render
 from app.status.snapshot import collect
 from app.status.updater import StatusUpdater
-from streams import lastsent
-from streams.faust_app import SINKS
+from streams.runtime import lastsent
+from streams.runtime.faust_app import SINKS
 from streams.state.model import SupportState
 
 

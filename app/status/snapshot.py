@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from app import metrics
+from streams.runtime import metrics
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,12 @@ import logging
 import time
 from typing import Any
 
-from faust.exceptions import ConsumerNotStarted
-from mode import Service
-
-from app import metrics
 from app.status.lag import consumer_lag
 from app.status.snapshot import RateWindow, collect
-from streams.agents import Pipeline
-from streams.faust_app import Topology
+from streams.runtime import metrics
+from streams.runtime.agents import Pipeline
+from streams.runtime.faust_app import Topology
+from streams.runtime.kafka import ConsumerNotStarted, Service
 from streams.state.census import CensusResult, StateCensus
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from connectors.delivery.actions import Action
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.errors import ClientError
 from connectors.delivery.http import HttpClient
+from contracts.actions import Action
 
 OPERATIONS = {"audience_add": "add", "audience_remove": "remove"}
 SCHEMA = "EMAIL_SHA256"

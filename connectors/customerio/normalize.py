@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from connectors.customerio.webhook import identifiers_of
-from streams.events import EventKind, Identities, SupportEvent
+from contracts.events import EventKind, Identities, SupportEvent
 
 ACTION_MARKER = "customerio-action/v1"
 

@@ -33,11 +33,11 @@ import orjson
 
 from connectors.customerio import contract
 from connectors.customerio.ids import event_ulid
-from connectors.delivery.actions import Action
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.errors import ClientError, DeliveryError
 from connectors.delivery.http import HttpClient
 from connectors.delivery.ratelimit import TokenBucket
+from contracts.actions import Action
 
 IdentifierKey = Literal["id", "email", "cio_id"]
 _BATCH_OVERHEAD = 64  # bytes of '{"batch":[...]}' and commas, with slack

@@ -1,6 +1,5 @@
 """Shared delivery machinery for every connector sink (SPEC S6). No Faust imports here."""
 
-from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
 from connectors.delivery.clock import SYSTEM_CLOCK, Clock, SystemClock, VirtualClock
 from connectors.delivery.coalesce import AttributeCoalescer, LastWrittenCache, Planned
 from connectors.delivery.dlq import (
@@ -29,6 +28,7 @@ from connectors.delivery.outbox import Outbox
 from connectors.delivery.ratelimit import TokenBucket, parse_retry_after
 from connectors.delivery.retry import RetryPolicy, call_with_retry
 from connectors.delivery.sink import DeliveryObserver, DeliveryReport, Outcome, Sink
+from contracts.actions import Action, Priority, SinkName, derive_action_id
 
 __all__ = [
     "SYSTEM_CLOCK",

@@ -28,11 +28,11 @@ from abc import abstractmethod
 from collections import OrderedDict
 from typing import ClassVar
 
-from connectors.delivery.actions import Action
 from connectors.delivery.coalesce import Planned
 from connectors.delivery.errors import DeliveryError, SinkBackpressureError
 from connectors.delivery.retry import call_with_retry
 from connectors.delivery.sink import DeliveryReport, Sink, _Attempts
+from contracts.actions import Action
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.delivery.actions import Action
+from contracts.actions import Action
 
 
 @dataclass

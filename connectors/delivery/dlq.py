@@ -18,8 +18,8 @@ from typing import Literal, Protocol
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.delivery.actions import Action
 from connectors.delivery.errors import ClientError, Conflict, DeadlineExceeded, DeliveryError
+from contracts.actions import Action
 
 MAX_DLQ_BODY_CHARS = 4096
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from connectors.delivery.actions import Action
     from connectors.delivery.sink import DeliveryReport
+    from contracts.actions import Action
 
 # A response body is kept for the dead letter, but bounded so a huge HTML error page
 # cannot blow up memory or the dlq topic.

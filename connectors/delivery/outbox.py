@@ -13,7 +13,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from connectors.delivery.actions import Action
+from contracts.actions import Action
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import logging
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
-from connectors.delivery.actions import PRIORITY_RANK
 from connectors.delivery.clock import SYSTEM_CLOCK, Clock
+from contracts.actions import PRIORITY_RANK
 
 log = logging.getLogger(__name__)
 

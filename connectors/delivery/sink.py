@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
-from connectors.delivery.actions import Action
 from connectors.delivery.clock import SYSTEM_CLOCK, Clock
 from connectors.delivery.coalesce import AttributeCoalescer, LastWrittenCache, Planned
 from connectors.delivery.dlq import DeadLetter, DeadLetterWriter, Reason
@@ -40,6 +39,7 @@ from connectors.delivery.idempotency import DeliveredStore
 from connectors.delivery.outbox import Outbox
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy, call_with_retry
+from contracts.actions import Action
 
 log = logging.getLogger(__name__)
 

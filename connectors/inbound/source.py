@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from connectors.inbound.errors import BadPayload, BadSignature
-from streams.events import Source
+from contracts.events import Source
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from connectors.intercom.webhook import conversation_author, first_contact
-from streams.events import (
+from contracts.events import (
     ConversationInfo,
     EventKind,
     Identities,

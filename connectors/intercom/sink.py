@@ -28,11 +28,11 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from connectors.delivery.actions import Action
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.errors import ClientError, Conflict, DeliveryError
 from connectors.delivery.sink import Sink
 from connectors.intercom.client import IntercomClient
+from contracts.actions import Action
 
 STANDARD_FIELDS = frozenset(
     {

@@ -25,7 +25,7 @@ from typing import Any
 
 from connectors.inbound import Accepted, BadPayload, BadSignature
 from connectors.inbound.source import parse_object, require_header, signatures_match
-from streams.events import Source, normalize_email
+from contracts.events import Source, normalize_email
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 _PERSON_TYPES = frozenset({"user", "lead", "contact"})

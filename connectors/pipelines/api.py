@@ -29,7 +29,7 @@ import orjson
 
 from connectors.inbound import BadPayload, PayloadTooLarge, Unauthorized
 from connectors.inbound.source import parse_object, signatures_match
-from streams.events import Source, normalize_email
+from contracts.events import Source, normalize_email
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from connectors.pipelines.api import message_email
-from streams.events import EventKind, Identities, SupportEvent
+from contracts.events import EventKind, Identities, SupportEvent
 
 _KINDS = {"identify": EventKind.IDENTIFY, "track": EventKind.TRACK, "group": EventKind.GROUP}
 

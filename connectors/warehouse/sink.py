@@ -35,9 +35,9 @@ from typing import Any, ClassVar
 import asyncpg
 import orjson
 
-from connectors.delivery.actions import Action
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.errors import ClientError, DeliveryError, ServerError, TransportError
+from contracts.actions import Action
 
 TABLE = "support_state_changed"
 SCHEMA_SQL = """

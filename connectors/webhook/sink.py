@@ -29,9 +29,9 @@ from typing import Any
 
 import orjson
 
-from connectors.delivery.actions import Action
 from connectors.delivery.http import HttpClient
 from connectors.delivery.sink import Sink
+from contracts.actions import Action
 
 SIGNATURE_HEADER = "X-Supportsync-Signature"
 TIMESTAMP_HEADER = "X-Supportsync-Timestamp"

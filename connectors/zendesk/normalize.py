@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from streams.events import (
+from contracts.events import (
     EventKind,
     Identities,
     RatingInfo,
@@ -26,7 +26,7 @@ from streams.events import (
     TicketInfo,
     normalize_email,
 )
-from streams.state.fast import construct
+from contracts.fast import construct
 
 TRIGGER_MARKER = "zendesk-trigger/v1"
 

@@ -28,12 +28,12 @@ from typing import Any, ClassVar
 
 import orjson
 
-from connectors.delivery.actions import Action
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.errors import ClientError
 from connectors.zendesk.client import MANY_LIMIT, ZendeskClient
 from connectors.zendesk.users import user_body
+from contracts.actions import Action
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from connectors.delivery.actions import Action
+from contracts.actions import Action
 
 CORE_USER_FIELDS = frozenset(
     {

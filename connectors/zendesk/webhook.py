@@ -19,7 +19,7 @@ from typing import Any
 
 from connectors.inbound import Accepted, BadPayload, BadSignature, StaleTimestamp
 from connectors.inbound.source import parse_object, require_header, signatures_match
-from streams.events import Source, normalize_email
+from contracts.events import Source, normalize_email
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"

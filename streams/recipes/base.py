@@ -15,41 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
-
-from app.metrics import REGISTRY
-from connectors.delivery.actions import Action, Priority, SinkName, derive_action_id
-from streams.deadletters import StageDeadLetter
-from streams.events import Identities
-from streams.state.fast import construct
+from contracts.actions import Action, Priority, SinkName, derive_action_id
+from contracts.deadletters import StageDeadLetter
+from contracts.events import Identities
+from contracts.fast import construct
+from streams.tally import RecipeTally
 
 log = logging.getLogger(__name__)
-
-RECIPE_ACTIONS = Counter(
-    "supportsync_recipe_actions_total",
-    "Actions produced by routing, by recipe and sink",
-    ["recipe", "sink"],
-    registry=REGISTRY,
-)
-ONE_OFF_SKIPPED = Counter(
-    "supportsync_recipe_one_off_skipped_total",
-    "One-off actions of replayed/backfilled events older than the horizon (recorded, not sent)",
-    ["recipe"],
-    registry=REGISTRY,
-)
-
-
-_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-
-def _counter(metric: Counter, *labels: str) -> Any:
-    """`metric.labels(*labels)`, cached: label lookup costs more than the increment."""
-    key = (id(metric), labels)
-    child = _CHILDREN.get(key)
-    if child is None:
-        child = _CHILDREN[key] = metric.labels(*labels)
-    return child
-
 
 @dataclass
 class Emit:
@@ -67,6 +39,7 @@ class Emit:
     dead_letters: list[StageDeadLetter] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
     created: datetime | None = None
+    tally: RecipeTally = field(default_factory=RecipeTally)
 
     def historical(self) -> bool:
         if self.origin == "live":
@@ -91,11 +64,11 @@ class Emit:
         base = key if key is not None else self.source_id
         action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
         if one_off and self.historical():
-            _counter(ONE_OFF_SKIPPED, recipe).inc()
+            self.tally.one_offs_skipped[recipe] += 1
             self.skipped.append(action_id)
             log.debug("%s: one-off %s older than the replay horizon: not sent", recipe, action_id)
             return
-        _counter(RECIPE_ACTIONS, recipe, sink).inc()
+        self.tally.actions[recipe, sink] += 1
         if self.created is None:
             self.created = datetime.now(UTC)  # one clock read per transition/event
         self.actions.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.events import EventKind, SupportEvent
+from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, customerio_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.model import SupportState

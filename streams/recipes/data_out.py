@@ -16,32 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
-from app.metrics import REGISTRY
 from streams.recipes.base import Emit
 from streams.recipes.settings import RecipesConfig
 from streams.state.transitions import Transition
-
-TICKETS = Counter(
-    "supportsync_report_tickets_total",
-    "Tickets and conversations opened/resolved, by helpdesk (R18)",
-    ["source", "event"],
-    registry=REGISTRY,
-)
-RESOLUTION = Histogram(
-    "supportsync_report_resolution_seconds",
-    "Time from opening to resolution, by helpdesk (R18)",
-    ["source"],
-    buckets=(300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
-    registry=REGISTRY,
-)
-CSAT = Counter(
-    "supportsync_report_csat_total",
-    "Satisfaction ratings by helpdesk and whether they were low (R18)",
-    ["source", "low"],
-    registry=REGISTRY,
-)
 
 
 def consented_identities(t: Transition, config: RecipesConfig) -> dict[str, str]:
@@ -90,16 +67,16 @@ def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
         event = "opened" if t.kind == "ticket_opened" else "resolved"
         seconds = t.ticket.get("resolution_seconds")
         if settings.metrics:
-            TICKETS.labels(source, event).inc()
+            emit.tally.tickets[source, event] += 1
             if event == "resolved" and isinstance(seconds, int):
-                RESOLUTION.labels(source).observe(seconds)
+                emit.tally.resolutions.append((source, seconds))
         row = {"event": f"ticket_{event}", "source": source, "ticket_id": t.ticket.get("id"),
                "priority": t.ticket.get("priority"), "reason": t.ticket.get("reason"),
                "resolution_seconds": seconds}
     elif t.kind == "csat_received" and t.rating:
         source = str(t.rating.get("source"))
         if settings.metrics:
-            CSAT.labels(source, str(bool(t.rating.get("low"))).lower()).inc()
+            emit.tally.csat[source, str(bool(t.rating.get("low"))).lower()] += 1
         row = {"event": "csat", "source": source, "ticket_id": t.rating.get("ticket_id"),
                "score": t.rating.get("score"), "scale": t.rating.get("scale"),
                "low": t.rating.get("low")}

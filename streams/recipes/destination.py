@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.events import EventKind, SupportEvent
+from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit
 from streams.recipes.settings import RecipesConfig
 from streams.recipes.zendesk_users import membership

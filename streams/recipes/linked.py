@@ -18,7 +18,7 @@ R12  a new Zendesk ticket from the web form / email → an Intercom data event c
 
 from __future__ import annotations
 
-from streams.events import EventKind, SupportEvent
+from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.model import SupportState, TicketState, ticket_key

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from streams.events import EventKind, SupportEvent
+from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.model import SupportState

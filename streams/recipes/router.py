@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from connectors.delivery.actions import Action
-from streams.deadletters import StageDeadLetter
-from streams.events import EventKind, SupportEvent
+from contracts.actions import Action
+from contracts.deadletters import StageDeadLetter
+from contracts.events import EventKind, SupportEvent
 from streams.recipes import (
     campaigns,
     data_out,
@@ -34,6 +34,7 @@ from streams.routing import Router, RoutingConfig
 from streams.state.model import SupportState
 from streams.state.tickets import TICKET_KINDS
 from streams.state.transitions import Transition
+from streams.tally import RecipeTally
 
 Routed = tuple[list[Action], list[StageDeadLetter]]
 OnTransition = Callable[[Emit, Transition, SupportState], None]
@@ -114,6 +115,7 @@ class RecipeRouter(Router):
         *,
         identifier: str = "email",
         horizon: timedelta = timedelta(hours=72),
+        tally: RecipeTally | None = None,
     ) -> None:
         # The base router's own R1/R2 are replaced by the recipe modules.
         super().__init__(
@@ -122,6 +124,8 @@ class RecipeRouter(Router):
         self.recipes = recipes or RecipesConfig()
         self.identifier = identifier
         self.horizon = horizon
+        if tally is not None:
+            self.tally = tally
         self._on_transition = transition_table(self.recipes, identifier)
         self._on_event = event_table(self.recipes, identifier)
 
@@ -140,6 +144,7 @@ class RecipeRouter(Router):
             source_id=t.transition_id, customer_key=t.customer_key,
             causing_event_id=t.causing_event_id, occurred_at=t.occurred_at,
             received_at=_stamp(received_at), origin=origin, horizon=self.horizon,
+            tally=self.tally,
         )
         for rule in rules:
             rule(emit, t, state)
@@ -155,6 +160,7 @@ class RecipeRouter(Router):
             source_id=f"event:{event.event_id}", customer_key=state.customer_key,
             causing_event_id=event.event_id, occurred_at=event.occurred_at,
             received_at=_stamp(received_at), origin=event.origin, horizon=self.horizon,
+            tally=self.tally,
         )
         for rule in rules:
             rule(emit, event, state)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.delivery.actions import Priority
+from contracts.actions import Priority
 from streams.recipes.base import Emit, customerio_person, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.transitions import Transition

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from pydantic_core import to_jsonable_python
 
-from streams.events import Identities
-from streams.state.fast import construct
+from contracts.events import Identities
+from contracts.fast import construct
 from streams.state.model import (
     Consent,
     Csat,

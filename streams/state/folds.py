@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.events import EventKind, SupportEvent
-from streams.state.fast import construct, replace
+from contracts.events import EventKind, SupportEvent
+from contracts.fast import construct, replace
 from streams.state.merge import newer_field
 from streams.state.model import Consent, Csat, ProfileField, SupportState, as_utc
 from streams.state.tickets import InvalidEvent

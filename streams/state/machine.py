@@ -17,9 +17,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from streams.events import EventKind, Identities, SupportEvent
+from contracts.events import EventKind, Identities, SupportEvent
+from contracts.fast import construct, replace
 from streams.state.config import StateConfig
-from streams.state.fast import construct, replace
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
 from streams.state.model import SupportState, as_utc, event_digest_bytes

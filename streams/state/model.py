@@ -1,7 +1,7 @@
 """Per-customer support state (SPEC S4): immutable pydantic models, compact bytes on the wire.
 
 `SupportState` is copy-on-write: the machine never mutates one, it builds the next with
-`streams.state.fast.replace` (a cheap `model_copy(update=...)`). Flags that need the config
+`contracts.fast.replace` (a cheap `model_copy(update=...)`). Flags that need the config
 to compute (`high_priority_open`, `refund_risk`, `recent_ticket`) are stored, set by the
 machine on every evaluation, so `exported_attributes()` and `explain()` need no config.
 
@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, core_schema
 
-from streams.events import Identities
+from contracts.events import Identities
 
 SupportStateName = Literal["clear", "open", "escalated", "cooldown", "recovery"]
 TicketSource = Literal["zendesk", "intercom"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from streams.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
-from streams.state.fast import construct, replace
+from contracts.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
+from contracts.fast import construct, replace
 from streams.state.model import (
     CLOSED_STATUSES,
     ClosedReason,

@@ -16,8 +16,8 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from streams.events import Identities
-from streams.state.fast import JSON_OPTIONS, construct, json_default
+from contracts.events import Identities
+from contracts.fast import JSON_OPTIONS, construct, json_default
 from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
 
 TransitionKind = Literal[

@@ -18,8 +18,8 @@ import hashlib
 from datetime import datetime
 from functools import lru_cache
 
+from contracts.fast import replace
 from streams.state.config import StateConfig
-from streams.state.fast import replace
 from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from app.broker import EmbeddedBroker
 from app.status.deadletters import read_all
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from streams.runtime.broker import EmbeddedBroker
 from tests.chaos import scenario
 from tests.integration.support import CIO_KEY, CIO_SITE, state_of, worker_env
 

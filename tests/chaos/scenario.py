@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 
 from app.ingress.batcher import RawBatcher
 from connectors.testing.fakes import FakeCustomerIO
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
 from tests.integration.support import iso, trigger_body
 
 

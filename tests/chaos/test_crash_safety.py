@@ -10,10 +10,10 @@ import asyncio
 import random
 import time
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from streams.runtime.broker import EmbeddedBroker
 from tests.chaos import scenario
 from tests.chaos.conftest import CUSTOMERS, KILLS, Outcome, run_history
 from tests.integration.support import CIO_KEY, CIO_SITE, worker_env

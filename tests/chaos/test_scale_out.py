@@ -7,11 +7,11 @@ import asyncio
 import time
 from typing import Any
 
-from app.broker import EmbeddedBroker, free_port
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker, free_port
 from tests.chaos import scenario
 from tests.chaos.conftest import Outcome
 from tests.integration.support import (

@@ -7,11 +7,11 @@ import asyncio
 import time
 from typing import Any
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.fakes.webhook import FakeWebhookReceiver
 from connectors.testing.threaded import serve_in_thread
+from streams.runtime.broker import EmbeddedBroker
 from tests.chaos import scenario
 from tests.integration.support import CIO_KEY, CIO_SITE, state_of, wait_for, worker_env
 

@@ -20,7 +20,6 @@ from app.backfill.runner import Backfill
 from app.backfill.sources import ZendeskSource
 from app.backfill.state import StateFile
 from app.backfill.writer import ITEM, RawWriter
-from app.broker import EmbeddedBroker, ensure_topics
 from app.replay import offsets
 from app.replay.progress import Progress
 from app.testing import WorkerProcess
@@ -28,7 +27,8 @@ from connectors.delivery.http import HttpClient
 from connectors.testing.fakes import FakeCustomerIO, FakeZendesk
 from connectors.testing.threaded import serve_in_thread
 from connectors.zendesk.export import ZendeskExport
-from streams.records import RawEnvelope, decode_raw_batch
+from contracts.records import RawEnvelope, decode_raw_batch
+from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from tests.integration.support import CIO_KEY, CIO_SITE, state_of, wait_for, worker_env
 
 pytestmark = pytest.mark.broker

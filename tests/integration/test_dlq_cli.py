@@ -10,15 +10,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.broker import EmbeddedBroker, ensure_topics
 from app.cli import main
-from app.ingress.batcher import partition_for
 from app.settings import load_settings
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import DeadLetter
-from streams.deadletters import StageDeadLetter
-from streams.faust_app import topic_names
-from streams.records import RawEnvelope, decode_json_batch, decode_raw_batch
+from contracts.actions import Action
+from contracts.deadletters import StageDeadLetter
+from contracts.partitioner import partition_for
+from contracts.records import RawEnvelope, decode_json_batch, decode_raw_batch
+from streams.runtime.broker import EmbeddedBroker, ensure_topics
+from streams.runtime.faust_app import topic_names
 
 pytestmark = pytest.mark.broker
 PARTITIONS = 4

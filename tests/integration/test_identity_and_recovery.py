@@ -11,11 +11,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.broker import EmbeddedBroker
-from app.ingress.batcher import partition_for
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from contracts.partitioner import partition_for
+from streams.runtime.broker import EmbeddedBroker
 from streams.state.model import SupportState
 from tests.integration.support import (
     CIO_KEY,

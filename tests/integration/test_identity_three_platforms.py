@@ -9,10 +9,10 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
 from connectors.customerio.webhook import sign as cio_sign
 from connectors.intercom.webhook import sign as intercom_sign
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import (
     minutes_ago,
     post,

@@ -17,10 +17,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 
-from app.broker import EmbeddedBroker, ensure_topics, free_port
 from app.ingress.batcher import RawBatcher
 from app.ingress.server import WebhookEndpoint, build_web_app
 from connectors.intercom.webhook import IntercomWebhooks
+from streams.runtime.broker import EmbeddedBroker, ensure_topics, free_port
 from tests.integration.test_ingress_support import read_raw
 
 pytestmark = pytest.mark.broker

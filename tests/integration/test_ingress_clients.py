@@ -14,9 +14,9 @@ import pytest
 from customerio.analytics import Client as CioClient
 from segment.analytics import Client as SegmentClient
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import post
 from tests.integration.test_ingress_support import read_raw
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.records import RawEnvelope, decode_raw_batch
+from contracts.records import RawEnvelope, decode_raw_batch
 
 
 async def read_raw(

@@ -25,11 +25,11 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.broker import EmbeddedBroker, free_port
 from app.cli import main
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from streams.runtime.broker import EmbeddedBroker, free_port
 from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import iso, minutes_ago
 from tests.integration.test_recipe_harness import (
     Platforms,

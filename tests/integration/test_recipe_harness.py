@@ -33,7 +33,7 @@ from connectors.testing.fakes import FakeCustomerIO, FakeIntercom, FakeServer, F
 from connectors.testing.fakes.base import Call
 from connectors.testing.threaded import serve_in_thread
 from connectors.webhook.sink import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from streams.records import RawEnvelope, encode_raw_batch
+from contracts.records import RawEnvelope, encode_raw_batch
 from tests.integration.support import CIO_KEY, CIO_SITE, ZENDESK_SECRET, iso, post, wait_for
 from tests.integration.support import zendesk_headers as zendesk_signed
 

@@ -19,7 +19,6 @@ import pytest
 
 from app.sinks import window_bucket
 from connectors.customerio.sink import CustomerIOSink
-from connectors.delivery.actions import Action, SinkName
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.errors import SinkBackpressureError
 from connectors.delivery.http import HttpClient
@@ -31,6 +30,7 @@ from connectors.intercom.sink import IntercomSink
 from connectors.testing.fakes import FakeCustomerIO, FakeFactory, FakeIntercom, FakeZendesk
 from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.sink import ZendeskSink
+from contracts.actions import Action, SinkName
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
 

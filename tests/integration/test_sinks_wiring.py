@@ -11,14 +11,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.broker import EmbeddedBroker
 from app.settings import Settings
 from app.sinks import make_sinks, window_bucket
 from app.testing import WorkerProcess
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.sink import DeliveryObserver
+from contracts.actions import Action
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import wait_for
 
 ALL = "customerio,zendesk,intercom,webhook,warehouse,audiences"

@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import pytest
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,

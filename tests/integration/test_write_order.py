@@ -15,11 +15,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from app.broker import EmbeddedBroker
 from app.testing import WorkerProcess
-from connectors.delivery.actions import Action
 from connectors.testing.fakes.customerio import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
+from contracts.actions import Action
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.broker

@@ -10,9 +10,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams import acks
-from streams.faust_app import _LowLatencyConsumer
-from streams.fetchorder import FetchOrder
+from streams.runtime import acks
+from streams.runtime.faust_app import _LowLatencyConsumer
+from streams.runtime.fetchorder import FetchOrder
 
 
 class _Message:

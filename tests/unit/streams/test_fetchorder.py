@@ -1,10 +1,10 @@
-"""Records reach the agents in offset order; a jump is fetched again (streams/fetchorder.py)."""
+"""Records reach the agents in offset order; a jump is fetched again (runtime/fetchorder.py)."""
 
 from __future__ import annotations
 
 from faust.types import TP
 
-from streams.fetchorder import FetchOrder
+from streams.runtime.fetchorder import FetchOrder
 
 TP0, TP1 = TP("events", 0), TP("events", 1)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import Identities
+from contracts.events import Identities
 from streams.identity import (
     IDENTIFIER_KINDS,
     Resolution,

@@ -1,4 +1,4 @@
-"""The `last-sent` table's documents and per-sink writers (streams/lastsent.py)."""
+"""The `last-sent` table's documents and per-sink writers (streams/runtime/lastsent.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from connectors.delivery.actions import Action
 from connectors.delivery.sink import Outcome
-from streams import lastsent
+from contracts.actions import Action
+from streams.runtime import lastsent
 from tests.unit.connectors.delivery.helpers import T0, make_action
 
 

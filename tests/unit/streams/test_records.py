@@ -8,7 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from streams.events import (
+from contracts.events import (
     ConversationInfo,
     EventKind,
     Identities,
@@ -16,7 +16,7 @@ from streams.events import (
     SupportEvent,
     TicketInfo,
 )
-from streams.records import (
+from contracts.records import (
     decode_event_batch,
     encode_action_batch,
     encode_event_batch,

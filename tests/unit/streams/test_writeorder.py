@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from connectors.delivery.actions import Action
+from contracts.actions import Action
 from streams import writeorder
 from tests.unit.connectors.delivery.helpers import T0, make_action
 

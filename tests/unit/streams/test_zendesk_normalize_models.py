@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.zendesk.normalize import normalize
-from streams.events import SupportEvent
+from contracts.events import SupportEvent
 
 NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 DETAIL = {

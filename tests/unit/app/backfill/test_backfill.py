@@ -25,7 +25,7 @@ from connectors.testing.fakes.base import FakeFactory
 from connectors.testing.fakes.faults import RateLimit
 from connectors.zendesk.export import ZendeskExport
 from connectors.zendesk.normalize import normalize as zendesk_normalize
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
 

@@ -15,7 +15,7 @@ from connectors.customerio.webhook import CustomerIOWebhooks
 from connectors.intercom.webhook import IntercomWebhooks
 from connectors.pipelines.api import PATHS, PipelinesAPI
 from connectors.zendesk.webhook import ZendeskWebhooks
-from streams.records import RawEnvelope
+from contracts.records import RawEnvelope
 
 ZENDESK_SECRET = "zd-secret"
 INTERCOM_SECRET = "ic-secret"

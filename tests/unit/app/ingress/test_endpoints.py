@@ -9,7 +9,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app import metrics
+from streams.runtime import metrics
 from tests.unit.app.ingress.helpers import (
     FakeBatcher,
     basic,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from app import metrics
+from streams.runtime import metrics
 
 ROOT = Path(__file__).resolve().parents[4]
 SERVICES = {"kafka", "postgres", "supportsync", "prometheus", "grafana"}

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.ingress.batcher import partition_for
 from app.status.routes import status_routes
+from contracts.partitioner import partition_for
 from tests.unit.app.status.test_explain import _state
 
 PARTITIONS = 4

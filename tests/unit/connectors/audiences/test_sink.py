@@ -13,12 +13,12 @@ import pytest
 from aiohttp import web
 
 from connectors.audiences.sink import AudiencesSink, hash_email
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
+from contracts.actions import Action
 
 
 @pytest.fixture

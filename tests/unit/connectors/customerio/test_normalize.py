@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from connectors.customerio.normalize import CAMPAIGN_BODY_TEMPLATE, normalize
-from streams.events import EventKind
+from contracts.events import EventKind
 from tests.unit.connectors.customerio.fixtures import action, reporting
 
 RECEIVED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

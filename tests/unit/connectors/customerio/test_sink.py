@@ -12,7 +12,6 @@ import pytest
 
 from connectors.customerio.ids import event_ulid, is_ulid
 from connectors.customerio.sink import CustomerIOSink, identifier_key_for
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.idempotency import InMemoryDeliveredStore
@@ -20,6 +19,7 @@ from connectors.delivery.outbox import Outbox
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
 from connectors.testing.fakes import FakeCustomerIO, FakeFactory
+from contracts.actions import Action
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.delivery.actions import Action, SinkName
+from contracts.actions import Action, SinkName
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

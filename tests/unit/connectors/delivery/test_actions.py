@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connectors.delivery.actions import Action, derive_action_id
+from contracts.actions import Action, derive_action_id
 from tests.unit.connectors.delivery.helpers import make_action
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from connectors.delivery.actions import Action
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.clock import VirtualClock
@@ -13,6 +12,7 @@ from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.errors import ClientError, ServerError
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
+from contracts.actions import Action
 from tests.unit.connectors.delivery.helpers import make_action
 
 

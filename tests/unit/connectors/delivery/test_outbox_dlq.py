@@ -6,10 +6,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import DeadLetter, FileDeadLetterWriter, InMemoryDeadLetterWriter
 from connectors.delivery.errors import ClientError, DeadlineExceeded, ServerError
 from connectors.delivery.outbox import Outbox
+from contracts.actions import Action
 from tests.unit.connectors.delivery.helpers import make_action
 
 

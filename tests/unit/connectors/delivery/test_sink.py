@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from connectors.delivery.actions import Action
 from connectors.delivery.clock import VirtualClock
 from connectors.delivery.coalesce import LastWrittenCache
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
@@ -23,6 +22,7 @@ from connectors.delivery.outbox import Outbox
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
 from connectors.delivery.sink import DeliveryObserver, Sink
+from contracts.actions import Action
 from tests.unit.connectors.delivery.helpers import T0, make_action
 
 

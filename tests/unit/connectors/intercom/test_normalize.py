@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.intercom.normalize import normalize
-from streams.events import EventKind
+from contracts.events import EventKind
 from tests.unit.connectors.intercom.fixtures import (
     CONTACT_ID,
     contact,

@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.delivery.actions import Action
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.idempotency import InMemoryDeliveredStore
@@ -18,6 +17,7 @@ from connectors.delivery.retry import RetryPolicy
 from connectors.intercom.client import IntercomClient, intercom_http
 from connectors.intercom.sink import IntercomSink
 from connectors.testing.fakes import FakeFactory, FakeIntercom
+from contracts.actions import Action
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
 

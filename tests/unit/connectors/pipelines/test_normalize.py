@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from connectors.pipelines.normalize import normalize
-from streams.events import EventKind
+from contracts.events import EventKind
 
 RECEIVED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

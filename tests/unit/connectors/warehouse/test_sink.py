@@ -10,12 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
 from connectors.warehouse.sink import WarehouseSink
+from contracts.actions import Action
 
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -12,7 +12,6 @@ import orjson
 import pytest
 from aiohttp import web
 
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.idempotency import InMemoryDeliveredStore
@@ -26,6 +25,7 @@ from connectors.webhook.sink import (
     sign,
     verify_signature,
 )
+from contracts.actions import Action
 
 SECRET = "s3cret"
 

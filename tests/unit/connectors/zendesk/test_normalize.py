@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import orjson
 
 from connectors.zendesk.normalize import TRIGGER_MARKER, normalize
-from streams.events import EventKind
+from contracts.events import EventKind
 
 RECEIVED = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from connectors.delivery.actions import Action
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.http import HttpClient
 from connectors.delivery.idempotency import InMemoryDeliveredStore
@@ -18,6 +17,7 @@ from connectors.delivery.retry import RetryPolicy
 from connectors.testing.fakes import FakeFactory, FakeZendesk
 from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.sink import ZendeskSink
+from contracts.actions import Action
 
 pytest_plugins = ["connectors.testing.pytest_plugin"]
 

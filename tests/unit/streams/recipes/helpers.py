@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.delivery.actions import Action
-from streams.deadletters import StageDeadLetter
-from streams.events import Identities, SupportEvent
+from contracts.actions import Action
+from contracts.deadletters import StageDeadLetter
+from contracts.events import Identities, SupportEvent
 from streams.recipes import RecipeRouter, RecipesConfig
 from streams.stages import apply_batch
 from streams.state.config import StateConfig

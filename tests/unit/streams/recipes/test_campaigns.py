@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.events import SupportEvent
+from contracts.events import SupportEvent
 from tests.unit.streams.recipes.helpers import Desk, by_recipe, event, ticket
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from streams.events import (
+from contracts.events import (
     ConversationInfo,
     EventKind,
     Identities,

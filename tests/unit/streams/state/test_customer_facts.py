@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.events import EventKind, Identities, RatingInfo
+from contracts.events import EventKind, Identities, RatingInfo
 from streams.state import InvalidEvent, apply
 
 from .factory import CONFIG, KEY, at, event, kinds, rating, run

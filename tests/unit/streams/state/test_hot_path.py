@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streams.events import EventKind
+from contracts.events import EventKind
+from contracts.fast import construct, replace
 from streams.state import SupportState, TicketState, Transition, apply, expire
-from streams.state.fast import construct, replace
 from streams.state.model import TransitionNote
 
 from .factory import CONFIG, KEY, at, conversation, event, opened, rating, run, solved

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.events import EventKind, Identities
+from contracts.events import EventKind, Identities
 from streams.state import (
     StateAbsorbed,
     StateConfig,

@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from streams.events import EventKind, Identities, TicketInfo
+from contracts.events import EventKind, Identities, TicketInfo
+from contracts.fast import replace
 from streams.state import SupportState, Transition
 from streams.state.codec import FIELDS
-from streams.state.fast import replace
 from streams.state.model import ProcessedIds, event_digest, event_digest_bytes
 
 from .factory import CONFIG, at, event, opened, rating, run, solved

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from streams.events import SupportEvent
+from contracts.events import SupportEvent
 from streams.state import (
     DueIndex,
     SupportState,

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import SupportEvent
+from contracts.events import SupportEvent
 from streams.state import StateConfig, SupportState, Transition, apply, expire, next_deadline
 
 from .factory import CONFIG, KEY, at, rating, solved, ticket

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.events import EventKind, TicketInfo
+from contracts.events import EventKind, TicketInfo
 from streams.state import StateConfig, SupportState, expire, next_deadline
 
 from .factory import CONFIG, T0, at, event, kinds, opened, rating, run, solved, ticket

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.events import EventKind, TicketInfo
+from contracts.events import EventKind, TicketInfo
 from streams.state import InvalidEvent, apply
 
 from .factory import (

@@ -13,7 +13,7 @@ seek is done, has each partition that had records held back fetched again from i
 offset (a partition read to its end during the seek gets no later record that would reveal
 the hole: `make chaos` saw two partitions stall). After that it keeps, per partition, the
 next offset the agents must see: a record past it is not handed over, and the consumer seeks
-the partition back to that offset before the next batch (streams/faust_app.py). A partition
+the partition back to that offset before the next batch (streams/runtime/faust_app.py). A partition
 the consumer knows no offset for (never sought) is read from wherever the fetcher stands.
 
 A hole that is still there after `MAX_TRIES` fetches is real (records deleted by retention

@@ -9,8 +9,8 @@ from connectors.customerio import normalize as customerio
 from connectors.intercom import normalize as intercom
 from connectors.pipelines import normalize as pipelines
 from connectors.zendesk import normalize as zendesk
-from streams.events import SupportEvent
-from streams.records import RawEnvelope
+from contracts.events import SupportEvent
+from contracts.records import RawEnvelope
 
 Normalizer = Callable[[bytes, datetime], list[SupportEvent]]
 

@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from connectors.delivery.sink import Outcome
-from streams.tablewriter import BatchedTable
+from streams.runtime.tablewriter import BatchedTable
 from streams.writeorder import WriteOrder
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import aiokafka
 import faust
@@ -19,11 +20,29 @@ from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-from app.settings import Settings
-from streams import acks
-from streams.endoffsets import probe_end_offsets
-from streams.faust_recovery import SeekFirstTableManager
-from streams.fetchorder import FetchOrder
+from streams.runtime import acks
+from streams.runtime.endoffsets import probe_end_offsets
+from streams.runtime.faust_recovery import SeekFirstTableManager
+from streams.runtime.fetchorder import FetchOrder
+
+
+class Settings(Protocol):
+    """What the runtime reads of the application's settings (app.settings.Settings)."""
+
+    partitions: int
+    app_id: str
+    state_version: str
+    fetch_max_wait_ms: int
+    session_timeout_s: float
+    heartbeat_interval_s: float
+    data_dir: Path
+    store_dir: Path | None
+
+    @property
+    def table_store(self) -> str: ...
+
+    def topic(self, name: str) -> str: ...
+
 
 RAW_SOURCES = ("zendesk", "intercom", "customerio", "pipelines")
 SINKS = ("customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse")
@@ -44,7 +63,7 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _highwaters(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]:
         # Recovery reads each changelog up to these offsets. Tansu's are short by all but one
         # record of the last batch — which, after a crash cut a flush short, is a batch of
-        # table updates whose source records were already committed (streams/endoffsets.py).
+        # table updates whose source records were already committed (streams/runtime/endoffsets.py).
         reported = await super()._highwaters(partitions)
         if not partitions:
             return reported
@@ -60,8 +79,8 @@ class _LowLatencyConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class _LowLatencyConsumer(faust_aiokafka.Consumer):
     """Faust's consumer with a short fetch wait, stream records handed over in offset order
-    (streams/fetchorder.py) and commits that never pass an unfinished record
-    (streams/acks.py)."""
+    (streams/runtime/fetchorder.py) and commits that never pass an unfinished record
+    (runtime/acks.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,7 +168,7 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
 
     def ack(self, message: Message) -> bool:
         if not acks.take_handled(message):
-            # Skipped by Faust, never processed: leave the offset uncommitted (streams/acks.py)
+            # Skipped by Faust, never processed: leave the offset uncommitted (runtime/acks.py)
             # but let rebalances and shutdown stop waiting for it.
             message.acked = True
             self._unacked_messages.discard(message)
@@ -205,7 +224,7 @@ class Topology:
     identity: Any
     state: Any
     delivered: Any
-    last_sent: Any  # "<customer_key>|<sink>" → what that sink last did (streams/lastsent.py)
+    last_sent: Any  # "<customer_key>|<sink>" → what that sink last did (lastsent.py)
 
 
 def build_app(settings: Settings, bootstrap_servers: str) -> Topology:

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.records import now_ts
+from contracts.records import now_ts
 
 
 class StageDeadLetter(BaseModel):

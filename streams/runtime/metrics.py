@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.tally import RecipeTally
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -124,3 +126,50 @@ SINK_BACKLOG_AGE = Gauge(
     ["sink"],
     registry=REGISTRY,
 )
+
+
+RECIPE_ACTIONS = Counter(
+    "supportsync_recipe_actions_total",
+    "Actions produced by routing, by recipe and sink",
+    ["recipe", "sink"],
+    registry=REGISTRY,
+)
+ONE_OFF_SKIPPED = Counter(
+    "supportsync_recipe_one_off_skipped_total",
+    "One-off actions of replayed/backfilled events older than the horizon (recorded, not sent)",
+    ["recipe"],
+    registry=REGISTRY,
+)
+REPORT_TICKETS = Counter(
+    "supportsync_report_tickets_total",
+    "Tickets and conversations opened/resolved, by helpdesk (R18)",
+    ["source", "event"],
+    registry=REGISTRY,
+)
+REPORT_RESOLUTION = Histogram(
+    "supportsync_report_resolution_seconds",
+    "Time from opening to resolution, by helpdesk (R18)",
+    ["source"],
+    buckets=(300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
+    registry=REGISTRY,
+)
+REPORT_CSAT = Counter(
+    "supportsync_report_csat_total",
+    "Satisfaction ratings by helpdesk and whether they were low (R18)",
+    ["source", "low"],
+    registry=REGISTRY,
+)
+
+
+def publish_tally(tally: RecipeTally) -> None:
+    """Add what the recipes counted in one batch to the Prometheus metrics."""
+    for (recipe, sink), n in tally.actions.items():
+        RECIPE_ACTIONS.labels(recipe, sink).inc(n)
+    for recipe, n in tally.one_offs_skipped.items():
+        ONE_OFF_SKIPPED.labels(recipe).inc(n)
+    for (source, event), n in tally.tickets.items():
+        REPORT_TICKETS.labels(source, event).inc(n)
+    for source, seconds in tally.resolutions:
+        REPORT_RESOLUTION.labels(source).observe(seconds)
+    for (source, low), n in tally.csat.items():
+        REPORT_CSAT.labels(source, low).inc(n)

@@ -8,7 +8,7 @@ saw a survivor of a worker kill drop Customer.io events that sat in its stream b
 when the group rebalanced.
 
 The agents call `mark_handled(message)` after a record's effects are acknowledged; the
-consumer (streams/faust_app.py) turns any other ack into "not committed": the record is
+consumer (streams/runtime/faust_app.py) turns any other ack into "not committed": the record is
 read again by whoever owns the partition next (at-least-once; effects are idempotent).
 """
 

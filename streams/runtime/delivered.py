@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.records import now_ts
-from streams.tablewriter import BatchedTable
+from contracts.records import now_ts
+from streams.runtime.tablewriter import BatchedTable
 
 
 class TableDeliveredStore:

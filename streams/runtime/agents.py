@@ -21,30 +21,32 @@ from typing import Any
 import faust
 import orjson
 
-from app import metrics
-from app.ingress.batcher import partition_for
-from connectors.delivery.actions import Action
 from connectors.delivery.errors import SinkBackpressureError
 from connectors.delivery.sink import Outcome, Sink
-from streams import acks, merging
-from streams.deadletters import StageDeadLetter
-from streams.faust_app import Topology
-from streams.lastsent import LastSentTables
-from streams.records import (
+from contracts.actions import Action
+from contracts.deadletters import StageDeadLetter
+from contracts.partitioner import partition_for
+from contracts.records import (
     decode_event_batch,
     decode_raw_batch,
+    encode_absorb,
     encode_action_batch,
     encode_event_batch,
     encode_transition_batch,
 )
+from streams import merging
 from streams.routing import Router
+from streams.runtime import acks, metrics
+from streams.runtime.faust_app import Topology
+from streams.runtime.lastsent import LastSentTables
+from streams.runtime.normalizers import normalize_envelope
+from streams.runtime.tablewriter import BatchedTable
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
 from streams.state.census import StateCensus
 from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
 from streams.state.model import SupportState
 from streams.state.timers import DueIndex
-from streams.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +269,8 @@ class Pipeline:
     async def _ingest(self, partition: int, value: bytes) -> None:
         envelopes = decode_raw_batch(value)
         result = ingest(
-            envelopes, lookup=self._lookup, link=self._link, partitions=self.partitions
+            envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
+            partitions=self.partitions,
         )
         for source, count in result.unhandled.items():
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
@@ -281,7 +284,7 @@ class Pipeline:
             await self._dead_letter(result.dead_letters)
         for absorbed, survivor, event in result.merges:
             # Any order with the event works: merge_states gives the same merged state.
-            encoded = merging.encode_absorb(absorbed, survivor, event.event_id, event.occurred_at)
+            encoded = encode_absorb(absorbed, survivor, event.event_id, event.occurred_at)
             acks.append(await out.send(
                 key=absorbed.encode(), value=encoded,
                 partition=partition_for(absorbed, self.partitions),
@@ -325,6 +328,7 @@ class Pipeline:
         # Effects first, state second: a crash in between replays the record against the old
         # state, which re-derives the same transitions and action ids (sinks drop repeats).
         # The other order would mark the event processed and lose its actions.
+        metrics.publish_tally(self.router.tally.drain())
         await self._emit(partition, result)
         await self.states.flush(partition)
         self.processed_records += 1

@@ -1,0 +1,62 @@
+"""The one place the product builds Kafka clients and runs the Faust worker.
+
+Everything above the runtime (`app/`) asks here for producers, consumers and admin clients,
+so client settings (timeouts, batching, and the cluster's security options) are decided in
+one place; the types re-exported here are what callers annotate with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError
+from faust.exceptions import ConsumerNotStarted
+from mode import Service
+
+__all__ = [
+    "AIOKafkaAdminClient",
+    "AIOKafkaConsumer",
+    "AIOKafkaProducer",
+    "CommitFailedError",
+    "ConsumerNotStarted",
+    "KafkaError",
+    "NewTopic",
+    "Service",
+    "TopicPartition",
+    "admin",
+    "client_options",
+    "consumer",
+    "producer",
+    "run_worker",
+]
+
+#: Extra keyword arguments for every client (security.protocol, SASL, TLS): set once at
+#: start-up by the application from its settings.
+client_options: dict[str, Any] = {}
+
+
+def producer(bootstrap_servers: str, **options: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, **client_options, **options)
+
+
+def consumer(bootstrap_servers: str, *topics: str, **options: Any) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap_servers, **client_options, **options
+    )
+
+
+def admin(bootstrap_servers: str, **options: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options, **options)
+
+
+def run_worker(app: faust.App, *, loglevel: str = "INFO") -> int:
+    """Run the Faust worker of `app` until it stops; its exit code."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
