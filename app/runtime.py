@@ -123,7 +123,7 @@ class WebService(kafka.Service):
     async def healthy(self) -> tuple[bool, dict[str, Any]]:
         app = self.pipeline.topology.app
         assigned = len(app.consumer.assignment()) if app.consumer else 0
-        ok = assigned > 0 and not app.rebalancing and self.pipeline.sinks_ready.is_set()
+        ok = assigned > 0 and not app.rebalancing and self.pipeline.delivery.sinks_ready.is_set()
         return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
 
     async def on_start(self) -> None:
@@ -135,10 +135,11 @@ class WebService(kafka.Service):
         gc.set_threshold(50_000, 50, 100)
         s = self.settings
         self.session = aiohttp.ClientSession()
-        self.pipeline.sinks = build_sinks(
-            s, self.pipeline.topology, self.session, self.pipeline.delivered_table
+        delivery = self.pipeline.delivery
+        delivery.sinks = build_sinks(
+            s, self.pipeline.topology, self.session, delivery.delivered_table
         )
-        self.pipeline.sinks_ready.set()
+        delivery.sinks_ready.set()
         self.producer = kafka.producer(
             self.bootstrap_servers,
             acks="all",

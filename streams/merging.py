@@ -65,8 +65,9 @@ def merge_in(
     except StateAbsorbed as moved:
         # The survivor was itself merged meanwhile: pass the state on down the chain.
         result.forwarded_merges.append(
-            (moved.survivor, encode_merge_in(moved.survivor, absorbed.to_bytes(), command["event_id"],
-                                             float(command["at"])))
+            (moved.survivor, encode_merge_in(
+                moved.survivor, absorbed.to_bytes(), command["event_id"], float(command["at"])
+            ))
         )
         return result
     if merged is not survivor:

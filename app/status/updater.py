@@ -54,7 +54,7 @@ class StatusUpdater(Service):
         self._update_census(owned)
         now = time.time()
         for sink in self.pipeline.sink_names:
-            since = self.pipeline.delivering_since.get(sink)
+            since = self.pipeline.delivery.delivering_since.get(sink)
             metrics.SINK_BACKLOG_AGE.labels(sink).set(0.0 if since is None else now - since)
         self.rates.sample(collect())
 

@@ -11,7 +11,6 @@ stream iteration, so table writes have a source partition and are ordered with e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,8 +20,6 @@ from typing import Any
 import faust
 import orjson
 
-from connectors.delivery.errors import SinkBackpressureError
-from connectors.delivery.sink import Outcome, Sink
 from contracts.actions import Action
 from contracts.deadletters import StageDeadLetter
 from contracts.partitioner import partition_for
@@ -37,8 +34,8 @@ from contracts.records import (
 from streams import merging
 from streams.routing import Router
 from streams.runtime import acks, metrics
+from streams.runtime.deliver import Delivery
 from streams.runtime.faust_app import Topology
-from streams.runtime.lastsent import LastSentTables
 from streams.runtime.normalizers import normalize_envelope
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
@@ -71,9 +68,6 @@ class Pipeline:
         self.state_config = state_config
         self.router = router
         self.sink_names = sink_names
-        self.sinks: dict[str, Sink] = {}
-        self.delivering_since: dict[str, float] = {}
-        self.sinks_ready = asyncio.Event()
         self.partitions = partitions
         self.clock = clock
         self.due: dict[int, DueIndex] = {}
@@ -88,9 +82,7 @@ class Pipeline:
         self.identity: BatchedTable[str] = BatchedTable(
             topology.identity, producer, decode=bytes.decode, encode=str.encode
         )
-        self._producer_fn = producer
-        self.delivered: dict[str, BatchedTable[bytes]] = {}
-        self.last_sent = LastSentTables(topology.last_sent, producer)  # for `state show`
+        self.delivery = Delivery(topology, producer)
         self.processed_records = 0
         self._register(tick_interval)
 
@@ -101,16 +93,6 @@ class Pipeline:
 
     def _link(self, identifier: str, customer_key: str) -> None:
         self.identity.set(identifier, customer_key)
-
-    def delivered_table(self, sink: str) -> BatchedTable[bytes]:
-        """The delivered-ids writer of one sink's agent (one writer per BatchedTable)."""
-        table = self.delivered.get(sink)
-        if table is None:
-            table = BatchedTable(
-                self.topology.delivered, self._producer_fn, decode=bytes, encode=bytes
-            )
-            self.delivered[sink] = table
-        return table
 
     def _get_state(self, key: str) -> SupportState | None:
         return self.states.get(key)
@@ -213,7 +195,7 @@ class Pipeline:
                 acks.mark_handled(event.message)
 
         for sink_name in self.sink_names:
-            self._register_sink(sink_name)
+            self.delivery.register(sink_name)
 
         @app.timer(interval=tick_interval)  # type: ignore[untyped-decorator]
         async def tick_due_partitions() -> None:
@@ -233,38 +215,13 @@ class Pipeline:
             # timer indexes (they are rebuilt from the store on first use).
             self.states.forget()
             self.identity.forget()
-            for delivered in self.delivered.values():
-                delivered.forget()
-            self.last_sent.forget()
+            self.delivery.forget()
             self.due.clear()
             self.census.forget()
 
         self._agents: list[Any] = [
             ingest_agent, apply_agent, tick_due_partitions, forget_partitions,
         ]
-
-    def _register_sink(self, sink_name: str) -> None:
-        app = self.topology.app
-
-        @app.agent(self.topology.topics[f"out.{sink_name}"], name=f"deliver-{sink_name}")
-        async def deliver_agent(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                actions = [Action.model_validate(a) for a in orjson.loads(event.value)["items"]]
-                # Sinks need the running loop (HTTP sessions): built by the web service.
-                await self.sinks_ready.wait()
-                # Out-of-order records (a refetch, a replay) must not undo newer attribute
-                # values on the platform (streams/writeorder.py).
-                order = self.last_sent.write_order(sink_name)
-                actions, stale = order.drop_stale(actions)
-                if stale:
-                    metrics.STALE_WRITES.labels(sink_name).inc(stale)
-                outcomes = await self._deliver(self.sinks[sink_name], actions) if actions else []
-                order.handed_over(actions)
-                # What was last sent where (`state show`): before the ids it explains.
-                self.last_sent.record(sink_name, outcomes)
-                await self.last_sent.flush(sink_name, event.message.partition)
-                await self.delivered_table(sink_name).flush(event.message.partition)
-                acks.mark_handled(event.message)
 
     async def _ingest(self, partition: int, value: bytes) -> None:
         envelopes = decode_raw_batch(value)
@@ -332,24 +289,3 @@ class Pipeline:
         await self._emit(partition, result)
         await self.states.flush(partition)
         self.processed_records += 1
-
-    async def _deliver(self, sink: Sink, actions: list[Action]) -> list[Outcome]:
-        # Oldest action this sink is working on: a lag measure that needs no broker end
-        # offsets (Tansu reports wrong ones); exported as supportsync_sink_backlog_age_seconds.
-        self.delivering_since[sink.name] = min(a.created_at.timestamp() for a in actions)
-        pending = actions
-        outcomes: list[Outcome] = []
-        try:
-            while pending:
-                try:
-                    outcomes += (await sink.deliver(pending)).outcomes
-                    return outcomes
-                except SinkBackpressureError as exc:
-                    outcomes += exc.report.outcomes if exc.report is not None else []
-                    # Blocking here stops this agent's consumption (Faust pauses the partition
-                    # once its buffer is full): the backlog stays in Kafka, not in memory.
-                    pending = list(exc.remaining or [])
-                    await asyncio.sleep(exc.retry_after or 1.0)
-            return outcomes
-        finally:
-            self.delivering_since.pop(sink.name, None)
