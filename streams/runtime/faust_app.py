@@ -167,13 +167,17 @@ class _LowLatencyConsumer(faust_aiokafka.Consumer):
                 await self.seek(tp, start)
 
     def ack(self, message: Message) -> bool:
-        if not acks.take_handled(message):
-            # Skipped by Faust, never processed: leave the offset uncommitted (runtime/acks.py)
-            # but let rebalances and shutdown stop waiting for it.
-            message.acked = True
-            self._unacked_messages.discard(message)
+        if acks.take_handled(message):
+            return bool(super().ack(message))
+        # Still in flight (the agent pipelines its effects): ack again once it is finished;
+        # until then rebalances and shutdown wait for it (it stays unacked).
+        if acks.defer_if_in_flight(message, lambda: self.ack(message)):
             return False
-        return bool(super().ack(message))
+        # Skipped by Faust, or abandoned: leave the offset uncommitted (runtime/acks.py) but
+        # let rebalances and shutdown stop waiting for it.
+        message.acked = True
+        self._unacked_messages.discard(message)
+        return False
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         thread = _LowLatencyConsumerThread(self, loop=self.loop, beacon=self.beacon)

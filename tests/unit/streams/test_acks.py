@@ -222,3 +222,26 @@ class TestSeekThread:
         consumer._thread = Thread()
         await consumer._seek(tp, 5)
         assert [(fun.__name__, args) for fun, args in calls] == [("seek", (tp, 5))]
+
+
+class TestDeferredAcks:
+    """A record Faust acks while its agent is still finishing it commits once finished."""
+
+    def test_ack_of_a_record_in_flight_runs_when_it_is_handled(self) -> None:
+        message, committed = _Message(7), []
+        acks.begin(message)
+        assert acks.defer_if_in_flight(message, lambda: committed.append(message)) is True
+        assert committed == []
+        acks.mark_handled(message)
+        assert committed == [message]
+        assert acks.take_handled(message) is True
+
+    def test_abandoned_record_runs_the_deferred_ack_as_a_skip(self) -> None:
+        message, ran = _Message(8), []
+        acks.begin(message)
+        acks.defer_if_in_flight(message, lambda: ran.append(acks.take_handled(message)))
+        acks.abandon(message)
+        assert ran == [False]  # the deferred ack finds the record not handled: not committed
+
+    def test_record_not_in_flight_is_not_deferred(self) -> None:
+        assert acks.defer_if_in_flight(_Message(9), lambda: None) is False
