@@ -64,7 +64,7 @@ class ReplayPipeline(Pipeline):
         self.skipped = 0  # envelopes outside the window
         super().__init__(topology, **kw)
 
-    async def _ingest(self, partition: int, value: bytes) -> None:
+    async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes = decode_raw_batch(value)
         kept = [
             e.model_copy(update={"origin": "replay"})
@@ -74,12 +74,13 @@ class ReplayPipeline(Pipeline):
         self.skipped += len(envelopes) - len(kept)
         if not kept:
             self.processed_records += 1
-            return
-        await super()._ingest(partition, encode_raw_batch(kept))
+            return []
+        effects = await super()._ingest(partition, encode_raw_batch(kept))
         self.replayed += len(kept)
         metrics.REPLAY_RECORDS.inc(len(kept))
+        return effects
 
-    async def _emit(self, partition: int, result: ApplyResult) -> None:
+    async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
         cutoff = self.history_before
         result.actions = [
             a.model_copy(update={"received_at": None})
@@ -87,4 +88,4 @@ class ReplayPipeline(Pipeline):
             else a
             for a in result.actions
         ]
-        await super()._emit(partition, result)
+        return await super()._emit(partition, result)

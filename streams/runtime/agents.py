@@ -36,6 +36,7 @@ from streams.routing import Router
 from streams.runtime import acks, metrics
 from streams.runtime.deliver import Delivery
 from streams.runtime.faust_app import Topology
+from streams.runtime.inflight import InFlight
 from streams.runtime.normalizers import normalize_envelope
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
@@ -83,8 +84,13 @@ class Pipeline:
             topology.identity, producer, decode=bytes.decode, encode=str.encode
         )
         self.delivery = Delivery(topology, producer)
+        self.ingest_flight = InFlight("ingest", on_failure=self._stop_worker)
+        self.apply_flight = InFlight("apply", on_failure=self._stop_worker)
         self.processed_records = 0
         self._register(tick_interval)
+
+    async def _stop_worker(self, exc: BaseException) -> None:
+        await self.topology.app.crash(exc)
 
     # -- table accessors -------------------------------------------------------------------
 
@@ -123,17 +129,20 @@ class Pipeline:
 
     # -- producing -------------------------------------------------------------------------
 
-    async def _dead_letter(self, letters: list[StageDeadLetter]) -> None:
+    async def _dead_letter(self, letters: list[StageDeadLetter]) -> list[Any]:
+        """Send dead letters; their futures are among the record's effects (a dead letter is
+        the only record of its input: the record is finished only once it is kept)."""
         topic = self.topology.topics["dlq"]
+        futures = []
         for letter in letters:
             metrics.DLQ.labels(letter.stage, letter.reason).inc()
             log.warning("dead letter from %s: %s", letter.stage, letter.reason)
-            ack = await topic.send(key=letter.stage.encode(), value=letter.to_json())
-            await ack  # a dead letter is the only record of the input: wait until it is kept
+            futures.append(await topic.send(key=letter.stage.encode(), value=letter.to_json()))
+        return futures
 
-    async def _emit(self, partition: int, result: ApplyResult) -> None:
-        """Produce transitions, actions, dead letters and forwards, and wait for the broker
-        to acknowledge them: only then is the new state written (see `_apply`)."""
+    async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
+        """Produce transitions, actions, dead letters and forwards; their futures, which the
+        broker resolves later (the new state is written only after them, see `_apply`)."""
         topics = self.topology.topics
         acks: list[Any] = []
         if result.transitions:
@@ -156,7 +165,7 @@ class Pipeline:
                 partition=partition,
             ))
         if result.dead_letters:
-            await self._dead_letter(result.dead_letters)
+            acks += await self._dead_letter(result.dead_letters)
         for survivor, event, received in result.forwards:
             acks.append(await topics["events.by-customer"].send(
                 key=survivor.encode(),
@@ -168,11 +177,10 @@ class Pipeline:
                 key=survivor.encode(), value=record,
                 partition=partition_for(survivor, self.partitions),
             ))
-        for ack in acks:
-            await ack
         index = self._due_index(partition)
         for key, due in result.deadlines.items():
             index.schedule(key, due)
+        return acks
 
     # -- agents ----------------------------------------------------------------------------
 
@@ -182,17 +190,27 @@ class Pipeline:
         raw = app.topic(*[t.get_topic_name() for k, t in topics.items() if k.startswith("raw.")],
                         key_type=bytes, value_type=bytes)
 
+        # Each agent hands a processed record to its InFlight and takes the next one; the
+        # record is finished (state written, offset committable) once its effects are acked.
         @app.agent(raw, name="ingest")
         async def ingest_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                await self._ingest(event.message.partition, event.value)
-                acks.mark_handled(event.message)
+                message = event.message
+                acks.begin(message)
+                effects = await self._ingest(message.partition, event.value)
+                await self.ingest_flight.add(
+                    message, message.partition, effects, [(self.identity, self.identity.take())]
+                )
 
         @app.agent(topics["events.by-customer"], name="apply")
         async def apply_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                await self._apply(event.message.partition, event.value)
-                acks.mark_handled(event.message)
+                message = event.message
+                acks.begin(message)
+                effects = await self._apply(message.partition, event.value)
+                await self.apply_flight.add(
+                    message, message.partition, effects, [(self.states, self.states.take())]
+                )
 
         for sink_name in self.sink_names:
             self.delivery.register(sink_name)
@@ -223,7 +241,7 @@ class Pipeline:
             ingest_agent, apply_agent, tick_due_partitions, forget_partitions,
         ]
 
-    async def _ingest(self, partition: int, value: bytes) -> None:
+    async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes = decode_raw_batch(value)
         result = ingest(
             envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
@@ -238,7 +256,7 @@ class Pipeline:
                 key=items[0][0].encode(), value=encode_event_batch(items), partition=partition
             ))
         if result.dead_letters:
-            await self._dead_letter(result.dead_letters)
+            acks += await self._dead_letter(result.dead_letters)
         for absorbed, survivor, event in result.merges:
             # Any order with the event works: merge_states gives the same merged state.
             encoded = encode_absorb(absorbed, survivor, event.event_id, event.occurred_at)
@@ -246,13 +264,11 @@ class Pipeline:
                 key=absorbed.encode(), value=encoded,
                 partition=partition_for(absorbed, self.partitions),
             ))
-        # Acknowledged before Faust may commit the raw offset: nothing accepted is lost.
-        for ack in acks:
-            await ack
-        await self.identity.flush(partition)
+        # Acknowledged before the raw offset is committed (InFlight): nothing accepted is lost.
         self.processed_records += 1
+        return acks
 
-    async def _apply(self, partition: int, value: bytes) -> None:
+    async def _apply(self, partition: int, value: bytes) -> list[Any]:
         doc = orjson.loads(value)
         if "absorb" in doc:
             forward = merging.absorb(
@@ -286,6 +302,6 @@ class Pipeline:
         # state, which re-derives the same transitions and action ids (sinks drop repeats).
         # The other order would mark the event processed and lose its actions.
         metrics.publish_tally(self.router.tally.drain())
-        await self._emit(partition, result)
-        await self.states.flush(partition)
+        effects = await self._emit(partition, result)
         self.processed_records += 1
+        return effects

@@ -9,6 +9,10 @@ whole state machine costs. Here updates made while processing one record are kep
 - appended to the changelog partition as one aiokafka batch (`create_batch`/`send_batch`),
   whose acknowledgement is awaited before the agent moves on — so the state is durable
   before Faust can commit the offset of the record that caused it.
+The pipelined agents use `take()` and `persist()` instead: `take()` hands over what one
+record set (still visible to reads, as *unflushed*), and `persist()` later — once the
+record's effects are acknowledged, off the stream iteration — writes the changelog batch,
+waits for it, then files the values in the local store under an explicit partition.
 The changelog records are the same key → value records Faust writes, so Faust's own recovery
 (and compaction on Apache Kafka) work unchanged; decoded objects are cached (LRU) so a hot
 customer is not re-parsed on every event.
@@ -45,10 +49,14 @@ class BatchedTable(Generic[V]):
         # One writer (agent) per BatchedTable: what it sets while processing a record is
         # flushed, to that record's partition, before it takes the next record.
         self._pending: dict[str, V] = {}
+        # Taken by the pipelined agents, not yet in the local store: reads still see them.
+        self._unflushed: dict[str, V] = {}
 
     def get(self, key: str) -> V | None:
         if key in self._pending:
             return self._pending[key]
+        if key in self._unflushed:
+            return self._unflushed[key]
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -72,6 +80,53 @@ class BatchedTable(Generic[V]):
     def forget(self) -> None:
         """Drop the decoded cache (after a rebalance the store is the truth)."""
         self._cache.clear()
+
+    def take(self) -> dict[str, V]:
+        """What was set since the last take/flush; it stays visible to reads until
+        `persist()` has stored it."""
+        pending, self._pending = self._pending, {}
+        self._unflushed.update(pending)
+        return pending
+
+    async def persist(self, partition: int, items: dict[str, V]) -> None:
+        """Write taken values to the changelog, wait for the broker, then to the local store
+        under `partition` (no stream iteration needed)."""
+        if not items:
+            return
+        topic = self._table.changelog_topic.get_topic_name()
+        encoded = [(key.encode(), self._encode(value)) for key, value in items.items()]
+        metadata = await self._send_changelog(topic, partition, encoded)
+        store = self._table.data
+        for (key, value), (raw_key, raw_value) in zip(items.items(), encoded, strict=True):
+            put_in_store(store, partition, raw_key, raw_value)
+            self._remember(key, value)
+            if self._unflushed.get(key) is value:  # not set again by a later record
+                del self._unflushed[key]
+        if metadata is not None and hasattr(store, "set_persisted_offset"):
+            store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
+
+    async def _send_changelog(
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes]]
+    ) -> Any:
+        """Append the records as aiokafka batches; the last record goes alone (Tansu reports
+        a partition's end as its last batch's base offset + 1, and recovery reads up to
+        it). Returns the last record's metadata once every batch is acknowledged."""
+        producer = self._producer()
+        futures = []
+        batch = producer.create_batch()
+        for index, (raw_key, raw_value) in enumerate(records):
+            if index == len(records) - 1 and batch.record_count():
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+            if batch.append(key=raw_key, value=raw_value, timestamp=None) is None:
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=raw_key, value=raw_value, timestamp=None)
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+        metadata = None
+        for fut in futures:
+            metadata = await fut
+        return metadata
 
     async def flush(self, partition: int) -> None:
         pending, self._pending = self._pending, {}
@@ -110,3 +165,14 @@ class BatchedTable(Generic[V]):
         if metadata is not None and hasattr(store, "set_persisted_offset"):
             # Lets a RocksDB store resume recovery after this point on restart.
             store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
+
+
+def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:
+    """`store[key] = value` for a Faust store, filed under `partition` explicitly (Faust's own
+    `__setitem__` reads the partition from the current stream event)."""
+    if hasattr(store, "_db_for_partition"):  # RocksDB
+        store._key_index[key] = partition
+        store._db_for_partition(partition).put(key, value)
+    else:  # memory: it drops keys of partitions lost in a rebalance using this map
+        store.data[key] = value
+        store._key_partition[key] = partition
