@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=10, ge=1, le=5000)
     session_timeout_s: float = Field(default=6.0, gt=0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    # The one switch for workarounds only Tansu needs (its short end offsets); harmless on
+    # Apache Kafka, where they find nothing to correct.
+    tansu_quirks: bool = True
 
     # Web server (webhooks, /v1 API, /healthz, /metrics, /state).
     web_host: str = "127.0.0.1"
