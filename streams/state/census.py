@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from streams.state.model import SupportState, SupportStateName
+from streams.state.model import SupportState, SupportStateName, TransitionNote
 
 STATES: tuple[str, ...] = tuple(get_args(SupportStateName))
 
@@ -78,8 +78,14 @@ class StateCensus:
             self._add(partition, before, -1)
         self._add(partition, after, 1)
         if after.recent_transitions and after is not before:
-            fresh = self._notes(after)[-1:]
-            self._recent = heapq.nlargest(self.recent_limit, set(self._recent) | set(fresh))
+            note = after.recent_transitions[-1]
+            if before is not None and before.recent_transitions[-1:] == (note,):
+                return  # no new note: most updates change nothing worth listing
+            fresh = self._note(after.customer_key, note)
+            if fresh in self._recent:
+                return
+            if len(self._recent) < self.recent_limit or fresh > self._recent[-1]:
+                self._recent = heapq.nlargest(self.recent_limit, [*self._recent, fresh])
 
     def forget(self) -> None:
         """After a rebalance: partitions are rebuilt on next use."""
@@ -108,15 +114,12 @@ class StateCensus:
         self._open[partition] += sign * state.open_ticket_count
 
     @staticmethod
-    def _notes(state: SupportState) -> list[RecentTransition]:
-        return [
-            RecentTransition(
-                at=note.at.isoformat(),
-                customer_key=state.customer_key,
-                kind=note.kind,
-                old=note.old,
-                new=note.new,
-                reason=note.reason,
-            )
-            for note in state.recent_transitions
-        ]
+    def _note(customer_key: str, note: TransitionNote) -> RecentTransition:
+        return RecentTransition(
+            at=note.at.isoformat(),
+            customer_key=customer_key,
+            kind=note.kind,
+            old=note.old,
+            new=note.new,
+            reason=note.reason,
+        )
