@@ -1,7 +1,8 @@
 """The worker's periodic status refresh: consumer lag, the state census, counter rates.
 
 Started by the web service; every `interval` seconds it sets `supportsync_consumer_lag`,
-`supportsync_customers` and `supportsync_open_tickets`, and samples counters for the status
+`supportsync_customers`, `supportsync_open_tickets`, `supportsync_partitions_owned` and
+`supportsync_rebalancing`, and samples counters for the status
 page's rates. Everything runs on the worker's event loop between stream events.
 """
 
@@ -71,6 +72,8 @@ class StatusUpdater(Service):
         except ConsumerNotStarted:
             owned = set()
         self._update_census(owned)
+        metrics.PARTITIONS_OWNED.set(len(owned))
+        metrics.REBALANCING.set(1 if self.topology.app.rebalancing else 0)
         now = time.time()
         for sink in self.pipeline.sink_names:
             since = self.pipeline.delivery.delivering_since.get(sink)

@@ -19,9 +19,9 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-disable_created_metrics()  # type: ignore[no-untyped-call]
-
 from streams.tally import RecipeTally
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -234,3 +234,15 @@ def publish_tally(tally: RecipeTally) -> None:
         REPORT_RESOLUTION.labels(source).observe(seconds)
     for (source, low), n in tally.csat.items():
         REPORT_CSAT.labels(source, low).inc(n)
+
+
+REBALANCING = Gauge(
+    "supportsync_rebalancing",
+    "1 while this worker's consumer group is rebalancing (partitions moving), else 0",
+    registry=REGISTRY,
+)
+PARTITIONS_OWNED = Gauge(
+    "supportsync_partitions_owned",
+    "Partitions of the events topic this worker owns",
+    registry=REGISTRY,
+)
