@@ -143,10 +143,19 @@ class WebService(kafka.Service):
         super().__init__(**kw)
 
     async def healthy(self) -> tuple[bool, dict[str, Any]]:
+        """Readiness (`/readyz`): partitions owned, not rebalancing, sinks built."""
         app = self.pipeline.topology.app
         assigned = len(app.consumer.assignment()) if app.consumer else 0
         ok = assigned > 0 and not app.rebalancing and self.pipeline.delivery.sinks_ready.is_set()
         return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
+
+    async def alive(self) -> tuple[bool, dict[str, Any]]:
+        """Liveness (`/healthz`): the worker has neither crashed nor begun to stop; a
+        rebalance is no reason to restart it."""
+        app = self.pipeline.topology.app
+        ok = not app.crashed and not app.should_stop
+        ready, detail = await self.healthy()
+        return ok, {"ready": ready, **detail}
 
     async def on_start(self) -> None:
         # Runs after table recovery: what exists now lives for the whole process. Freezing it
@@ -188,7 +197,8 @@ class WebService(kafka.Service):
         )
         await self.add_runtime_dependency(updater)
         web_app = build_web_app(
-            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes
+            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes,
+            liveness=self.alive,
         )
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
