@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 
 from app.config import load_config
 from app.replay import offsets, versions
-from app.replay.pipeline import ReplayPipeline, ReplayWindow, replay_horizon
+from app.replay.pipeline import ReplayPipeline, ReplaySettings, ReplayWindow, replay_horizon
 from app.replay.progress import Progress
 from app.settings import Settings
 from streams.recipes import RecipeRouter
+from streams.runtime import metrics
 from streams.runtime.broker import ensure_topics
 from streams.runtime.faust_app import build_app, topic_names
 from streams.runtime.kafka import Service, TopicPartition, run_worker
@@ -98,8 +99,9 @@ class ReplayMonitor(Service):
 
     def __init__(
         self, bootstrap: str, plan: ReplayPlan, pipeline: ReplayPipeline, progress: Progress,
-        **kw: object,
+        version: str = "", **kw: object,
     ) -> None:
+        self.version = version
         self.bootstrap = bootstrap
         self.plan = plan
         self.pipeline = pipeline
@@ -118,6 +120,8 @@ class ReplayMonitor(Service):
                 reached = await offsets.committed(c, raw)
                 done = self.plan.done(reached)
                 self.progress.update(self.pipeline.replayed, done, self.plan.total)
+                metrics.REPLAY_PROGRESS.labels(self.version, "done").set(done)
+                metrics.REPLAY_PROGRESS.labels(self.version, "total").set(self.plan.total)
                 if self.plan.caught_up(reached):
                     if events is None:  # ingest is done: wait for apply to catch up
                         events = await offsets.partitions_of(c, [self.plan.events_topic])
@@ -131,6 +135,23 @@ class ReplayMonitor(Service):
                 await asyncio.sleep(1.0)
         finally:
             await c.stop()
+
+
+def serve_metrics(host: str, port: int) -> int | None:
+    """Serve this process's /metrics (replay progress) on `port` (0: not at all) in a thread;
+    the port actually bound, or None. A port in use is a warning, not a failed replay."""
+    if port == 0:
+        return None
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=metrics.REGISTRY)
+    except OSError as exc:
+        log.warning("replay metrics not served on %s:%s: %s", host, port, exc)
+        return None
+    bound: int = server.server_address[1]
+    log.info("replay metrics on http://%s:%s/metrics", host, bound)
+    return bound
 
 
 def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayWindow) -> int:
@@ -162,7 +183,10 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
         partitions=rs.partitions,
         clock=time.time,
     )
-    monitor = ReplayMonitor(bootstrap, the_plan, pipeline, Progress(f"replay {version}"))
+    serve_metrics(rs.web_host, ReplaySettings().metrics_port)
+    monitor = ReplayMonitor(
+        bootstrap, the_plan, pipeline, Progress(f"replay {version}"), version=version
+    )
     topology.app.service(monitor)  # type: ignore[arg-type]
     run_worker(topology.app, loglevel="WARNING")
     if not monitor.finished:

@@ -246,3 +246,10 @@ PARTITIONS_OWNED = Gauge(
     "Partitions of the events topic this worker owns",
     registry=REGISTRY,
 )
+REPLAY_PROGRESS = Gauge(
+    "supportsync_replay_offsets",
+    "A running replay's raw-topic offsets: done so far and total to replay (done / total is "
+    "its progress)",
+    ["version", "part"],
+    registry=REGISTRY,
+)
