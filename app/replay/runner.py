@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -157,7 +158,8 @@ def serve_metrics(host: str, port: int) -> int | None:
 def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayWindow) -> int:
     live = asyncio.run(versions.active_version(bootstrap, settings))
     if version == live:
-        print(f"supportsync: {version} is the live version; replay into a new one")
+        print(f"supportsync: {version} is the live version; replay into a new one",
+              file=sys.stderr)
         return 2
     rs = settings.model_copy(update={"state_version": version, "sinks": ""})
     asyncio.run(ensure_topics(bootstrap, topic_names(rs).values(), rs.partitions))
@@ -190,7 +192,8 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
     topology.app.service(monitor)  # type: ignore[arg-type]
     run_worker(topology.app, loglevel="WARNING")
     if not monitor.finished:
-        print(f"supportsync: replay {version} interrupted; run it again to resume")
+        print(f"supportsync: replay {version} interrupted; run it again to resume",
+              file=sys.stderr)
         return 1
     record = {
         "from": window.start, "to": window.stop, "finished_at": time.time(),
