@@ -7,10 +7,13 @@ import difflib
 import logging
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -59,37 +62,133 @@ def sample_curl(settings: Settings, port: int) -> str:
     )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def first_run_banner(
+    settings: Settings, port: int, generated: Mapping[str, str], *, embedded: bool
+) -> str:
+    """What a new user needs once the worker is ready: where to send webhooks, a signed
+    sample (with generated dev secrets), the status page and where dry-run output goes."""
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+    base = f"http://{host}:{port}"
+    from connectors.pipelines.api import PATHS as PIPELINES_PATHS
+
+    webhooks = []
+    if settings.zendesk_webhook_secret is not None:
+        webhooks.append(f"{base}/webhooks/zendesk")
+    if settings.intercom_client_secret is not None:
+        webhooks.append(f"{base}/webhooks/intercom")
+    if settings.customerio_webhook_signing_key is not None:
+        webhooks.append(f"{base}/webhooks/customerio")
+    if settings.pipelines_write_key is not None:
+        kinds = ",".join(p.removeprefix("/v1/") for p in sorted(PIPELINES_PATHS))
+        webhooks.append(f"{base}/v1/{{{kinds}}}")
+    broker = "embedded broker (in memory: stopping loses all state)" if embedded else "Kafka"
+    lines = [
+        "",
+        f"supportsync {version()} is ready — {broker}",
+        "  webhooks:",
+        *(f"    {url}" for url in webhooks or ["(none: no webhook secret is set)"]),
+        f"  status page:  {base}/    metrics: {base}/metrics",
+        f"  health:       {base}/healthz (liveness)  {base}/readyz (readiness)",
+    ]
+    dry = [name for name in settings.sink_names if not _sink_configured(settings, name)]
+    if dry:
+        lines.append("  dry-run sinks write their actions to:")
+        lines.extend(f"    {settings.data_dir / 'outbox' / name}.jsonl" for name in dry)
+    if generated:
+        if settings.web_host in LOOPBACK:
+            lines.append("  generated dev secrets (set SUPPORTSYNC_* to choose your own):")
+            lines.extend(f"    SUPPORTSYNC_{n.upper()}={v}" for n, v in generated.items())
+            if settings.zendesk_webhook_secret is not None:
+                lines.append("  send a signed sample ticket (then look at the outbox):")
+                lines.append("")
+                lines.extend(sample_curl(settings, port).splitlines())
+        else:
+            lines.append("  dev secrets were generated but are not printed: the server listens "
+                         "beyond loopback; set the SUPPORTSYNC_* secrets yourself")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _sink_configured(settings: Settings, name: str) -> bool:
+    s = settings
+    return {
+        "customerio": s.customerio_configured,
+        "zendesk": s.zendesk_configured,
+        "intercom": s.intercom_access_token is not None,
+        "webhook": bool(s.webhook_sink_url and s.webhook_sink_secret),
+        "audiences": s.audiences_url is not None,
+        "warehouse": s.warehouse_dsn is not None,
+    }.get(name, True)
+
+
+def _announce_when_ready(web: Any, banner: Callable[[int], str], timeout: float = 300.0) -> None:
+    """Print the banner once, when `/readyz` first answers 200 (from a daemon thread, so
+    it lands after the start-up logs rather than before the server listens)."""
+    import urllib.error
+    import urllib.request
+
+    def poll() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            port = web.port
+            if port is not None:
+                try:
+                    url = f"http://127.0.0.1:{port}/readyz"
+                    with urllib.request.urlopen(url, timeout=2) as resp:
+                        if resp.status == 200:
+                            print(banner(port), flush=True)
+                            return
+                except (urllib.error.URLError, OSError):
+                    pass
+            time.sleep(0.2)
+
+    threading.Thread(target=poll, name="first-run-banner", daemon=True).start()
+
+
 def cmd_run(settings: Settings, *, log_level: str = "INFO") -> int:
     from app.runtime import build_worker, prepare
+    from streams.runtime.broker import BrokerError
 
     generated: dict[str, str] = {}
     if settings.embedded:
         settings, generated = settings.with_dev_secrets()
     bootstrap, broker = prepare(settings)
+    broker_failed: list[BrokerError] = []
+
+    def broker_exited(error: BrokerError) -> None:
+        # The worker cannot go on without its broker, and the in-memory broker took every
+        # record with it: say why, ask the worker to stop, and leave for good if its stop
+        # hangs on the vanished broker.
+        broker_failed.append(error)
+        print(f"supportsync: {error}\nsupportsync: stopping: the worker cannot run without "
+              "its broker", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Timer(5.0, os._exit, args=(1,)).start()
+
     try:
         from app.replay.versions import resolve
 
         settings = resolve(settings, bootstrap)  # the live version (`version use`)
         _topology, _pipeline, _web = build_worker(settings, bootstrap)
-        mode = "embedded Tansu broker (in memory: state is lost on stop)" if broker else bootstrap
-        print(f"supportsync: Kafka at {bootstrap} — {mode}", flush=True)
-        url = f"http://{settings.web_host}:{settings.web_port}"
-        print(f"supportsync: webhooks on {url}", flush=True)
-        if not settings.customerio_configured:
-            print(
-                f"supportsync: Customer.io in dry-run: {settings.data_dir}/outbox/customerio.jsonl",
-                flush=True,
-            )
-        if generated:
-            print("supportsync: generated dev secrets (set SUPPORTSYNC_* to choose your own):")
-            for name, value in generated.items():
-                print(f"  SUPPORTSYNC_{name.upper()}={value}")
-            print("supportsync: send a signed sample ticket webhook with:\n")
-            print(sample_curl(settings, settings.web_port), flush=True)
-            print()
+        if broker is not None:
+            print(f"supportsync: embedded broker at {bootstrap}, its log: {broker.log_path}",
+                  flush=True)
+            broker.watch(broker_exited)
+        else:
+            print(f"supportsync: Kafka at {bootstrap}", flush=True)
+        print("supportsync: starting; a summary follows once the worker is ready", flush=True)
+        _announce_when_ready(
+            _web,
+            lambda port: first_run_banner(settings, port, generated, embedded=broker is not None),
+        )
         from streams.runtime.kafka import run_worker
 
-        return run_worker(_topology.app, loglevel=log_level)
+        # redirect_stdouts=False: Faust would turn the banner's print into WARNING log lines.
+        code = run_worker(_topology.app, loglevel=log_level, redirect_stdouts=False)
+        return 1 if broker_failed else code
     finally:
         if broker is not None:
             broker.stop()

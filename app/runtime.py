@@ -249,7 +249,7 @@ def prepare(settings: Settings) -> tuple[str, EmbeddedBroker | None]:
     """Start the embedded broker when none is configured; create every topic."""
     broker: EmbeddedBroker | None = None
     if settings.embedded:
-        broker = EmbeddedBroker().start()
+        broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
         bootstrap = broker.bootstrap_servers
     else:
         assert settings.kafka_bootstrap_servers is not None

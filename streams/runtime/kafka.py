@@ -52,9 +52,12 @@ def admin(bootstrap_servers: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options, **options)
 
 
-def run_worker(app: faust.App, *, loglevel: str = "INFO") -> int:
-    """Run the Faust worker of `app` until it stops; its exit code."""
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+def run_worker(
+    app: faust.App, *, loglevel: str = "INFO", redirect_stdouts: bool = True
+) -> int:
+    """Run the Faust worker of `app` until it stops; its exit code. `redirect_stdouts`:
+    Faust's default of turning prints into WARNING log lines."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=redirect_stdouts)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
