@@ -232,7 +232,6 @@ def _banner(d: PageData) -> str:
         else f"Kafka cluster {h.bootstrap}"
     )
     facts = [
-        f'<span data-health="ok">{str(h.ok).lower()}</span>',
         f'partitions owned <span data-health="owned">{h.owned}</span> of {h.partitions}',
         f'rebalancing <span data-health="rebalancing">{"yes" if h.rebalancing else "no"}</span>',
         f'version <span data-health="version">{escape(h.version)}</span>'
@@ -240,7 +239,8 @@ def _banner(d: PageData) -> str:
         f'<span data-health="broker">{escape(broker)}</span>',
     ]
     return (
-        f'<div class="banner {css}"><strong>{escape(verdict)}</strong> · '
+        f'<div class="banner {css}"><strong data-health="ok" data-value="{str(h.ok).lower()}">'
+        f"{escape(verdict)}</strong> · "
         + " · ".join(facts)
         + "</div>"
     )

@@ -204,7 +204,7 @@ class TestStatusPage:
         assert 'data-labels="support_state=cooldown">1<' in dom
         assert "escalated → cooldown" in dom and "clear → open" in dom
         assert HAPPY not in dom and DEAD not in dom  # customer keys only, no emails
-        assert "<strong>worker ok</strong>" in dom and 'data-health="owned">4<' in dom
+        assert 'data-value="true">worker ok</strong>' in dom and 'data-health="owned">4<' in dom
         # Customer.io is live here (the fake): its 422 is a failed request and a dead letter
         # whose row names the command to list it.
         assert "supportsync dlq list --sink customerio --reason client_error" in dom

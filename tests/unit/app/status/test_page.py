@@ -170,7 +170,7 @@ class TestBannerAndLinks:
 
     def test_healthy_embedded(self) -> None:
         html = render(PageData(samples=[], rates={}, recent=[], health=_health()))
-        assert "<strong>worker ok</strong>" in html
+        assert 'data-value="true">worker ok</strong>' in html
         assert 'data-health="owned">8<' in html and 'data-health="version">0.1.0<' in html
         assert "embedded Tansu broker" in html
 
