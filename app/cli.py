@@ -271,11 +271,10 @@ def _unreachable(exc: BaseException) -> bool:
     """An error that means the broker (or a worker) cannot be reached."""
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
         return True
-    try:
-        from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable
-    except ImportError:  # pragma: no cover - aiokafka is a dependency
-        return False
-    return isinstance(exc, KafkaConnectionError | KafkaTimeoutError | NoBrokersAvailable)
+    from streams.runtime.broker import BrokerError
+    from streams.runtime.kafka import UNREACHABLE_ERRORS
+
+    return isinstance(exc, (BrokerError, *UNREACHABLE_ERRORS))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from app.metrics import SUPPRESSION_GOAL_SECONDS
 from app.status.snapshot import Sample, by_label, quantile, total
+from streams.runtime.metrics import SUPPRESSION_GOAL_SECONDS
 from streams.state.census import STATES, RecentTransition
 
 

@@ -93,7 +93,7 @@ class StatusUpdater(Service):
         except ConsumerNotStarted:
             owned = set()
         rebalancing = bool(app.rebalancing)
-        ok = bool(owned) and not rebalancing and self.pipeline.sinks_ready.is_set()
+        ok = bool(owned) and not rebalancing and self.pipeline.delivery.sinks_ready.is_set()
         return Health(
             ok=ok, owned=len(owned), partitions=self.partitions, rebalancing=rebalancing,
             version=metrics.version(), state_version=self.state_version,

@@ -12,7 +12,13 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+)
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
@@ -26,12 +32,18 @@ __all__ = [
     "NewTopic",
     "Service",
     "TopicPartition",
+    "UNREACHABLE_ERRORS",
     "admin",
     "client_options",
     "consumer",
     "producer",
     "run_worker",
 ]
+
+#: What a client raises when the cluster cannot be reached (the CLI's exit code 3).
+UNREACHABLE_ERRORS: tuple[type[KafkaError], ...] = (
+    KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable,
+)
 
 #: Extra keyword arguments for every client (security.protocol, SASL, TLS): set once at
 #: start-up by the application from its settings.
