@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY streams ./streams
 COPY connectors ./connectors
+COPY contracts ./contracts
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim

@@ -170,6 +170,14 @@ class TestDockerfile:
         assert command
         compile(command.group(1), "healthcheck", "exec")  # valid Python
 
+    def test_every_package_is_copied(self) -> None:
+        text = (ROOT / "Dockerfile").read_text()
+        project = (ROOT / "pyproject.toml").read_text()
+        include = re.search(r"^include = \[(.*?)\]", project, re.M)
+        assert include
+        for package in re.findall(r'"([a-z_]+)\*"', include.group(1)):
+            assert f"COPY {package} ./{package}\n" in text, f"{package} missing from the image"
+
     def test_build_is_pinned(self) -> None:
         text = (ROOT / "Dockerfile").read_text()
         assert "COPY constraints.txt" in text and "PIP_CONSTRAINT=/src/constraints.txt" in text
