@@ -65,13 +65,19 @@ def sample_curl(settings: Settings, port: int) -> str:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _reachable(host: str) -> str:
+    """An address to reach a server bound to `host` from this machine."""
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def first_run_banner(
     settings: Settings, port: int, generated: Mapping[str, str], *, embedded: bool
 ) -> str:
     """What a new user needs once the worker is ready: where to send webhooks, a signed
     sample (with generated dev secrets), the status page and where dry-run output goes."""
-    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
-    base = f"http://{host}:{port}"
+    base = f"http://{_reachable(settings.web_host)}:{port}"
     from connectors.pipelines.api import PATHS as PIPELINES_PATHS
 
     webhooks = []
@@ -124,7 +130,9 @@ def _sink_configured(settings: Settings, name: str) -> bool:
     }.get(name, True)
 
 
-def _announce_when_ready(web: Any, banner: Callable[[int], str], timeout: float = 300.0) -> None:
+def _announce_when_ready(
+    web: Any, host: str, banner: Callable[[int], str], timeout: float = 300.0
+) -> None:
     """Print the banner once, when `/readyz` first answers 200 (from a daemon thread, so
     it lands after the start-up logs rather than before the server listens)."""
     import urllib.error
@@ -136,7 +144,7 @@ def _announce_when_ready(web: Any, banner: Callable[[int], str], timeout: float 
             port = web.port
             if port is not None:
                 try:
-                    url = f"http://127.0.0.1:{port}/readyz"
+                    url = f"http://{_reachable(host)}:{port}/readyz"
                     with urllib.request.urlopen(url, timeout=2) as resp:
                         if resp.status == 200:
                             print(banner(port), flush=True)
@@ -182,6 +190,7 @@ def cmd_run(settings: Settings, *, log_level: str = "INFO") -> int:
         print("supportsync: starting; a summary follows once the worker is ready", flush=True)
         _announce_when_ready(
             _web,
+            settings.web_host,
             lambda port: first_run_banner(settings, port, generated, embedded=broker is not None),
         )
         from streams.runtime.kafka import run_worker

@@ -127,3 +127,30 @@ class TestUnreachable:
         done = _cli("dlq", "list")
         assert done.returncode == 2
         assert "SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS" in done.stderr and done.stdout == ""
+
+
+class TestFirstRunBannerText:
+    """The banner lists what a new user needs; generated secrets only on loopback."""
+
+    def _settings(self, host: str) -> Any:
+        from app.settings import Settings
+
+        settings, generated = Settings(web_host=host).with_dev_secrets()  # type: ignore[call-arg]
+        return settings, generated
+
+    def test_loopback_shows_secrets_and_sample(self) -> None:
+        settings, generated = self._settings("127.0.0.1")
+        text = cli.first_run_banner(settings, 6066, generated, embedded=True)
+        assert "http://127.0.0.1:6066/webhooks/zendesk" in text
+        assert "http://127.0.0.1:6066/v1/{alias,batch,group,identify,page,screen,track}" in text
+        assert "status page:  http://127.0.0.1:6066/" in text
+        assert str(settings.data_dir / "outbox" / "customerio.jsonl") in text
+        secret = settings.zendesk_webhook_secret.get_secret_value()
+        assert f"SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET={secret}" in text and "curl -sS" in text
+
+    def test_beyond_loopback_keeps_secrets_to_itself(self) -> None:
+        settings, generated = self._settings("0.0.0.0")
+        text = cli.first_run_banner(settings, 6066, generated, embedded=True)
+        assert "http://127.0.0.1:6066/webhooks/zendesk" in text
+        assert settings.zendesk_webhook_secret.get_secret_value() not in text
+        assert "not printed" in text
