@@ -20,7 +20,7 @@ from app.ingress.server import WebhookEndpoint, build_web_app
 from app.settings import Settings
 from app.sinks import make_sinks
 from app.status.routes import status_routes
-from app.status.updater import StatusUpdater
+from app.status.updater import BrokerInfo, StatusUpdater
 from connectors.customerio.webhook import CustomerIOWebhooks
 from connectors.delivery.dlq import DeadLetter
 from connectors.delivery.sink import DeliveryObserver, Sink
@@ -41,6 +41,24 @@ log = logging.getLogger(__name__)
 
 
 class MetricsObserver(DeliveryObserver):
+    """Sink outcomes as Prometheus series. `modes` (sink -> "live" | "dry_run") is filled once
+    the sinks exist: a dry-run sink makes no requests, its outbox writes count as deliveries."""
+
+    def __init__(self) -> None:
+        self.modes: dict[str, str] = {}
+
+    def track(self, sinks: dict[str, Sink]) -> None:
+        """Record each sink's mode and create its series at 0, so every panel and the status
+        page list a configured sink before its first action (and an idle one stays listed)."""
+        for name, sink in sinks.items():
+            mode = "dry_run" if sink.dry_run else "live"
+            self.modes[name] = mode
+            metrics.SINK_MODE.labels(name, mode).set(1)
+            metrics.SINK_DELIVERIES.labels(name, mode)
+            metrics.SINK_RETRIES.labels(name)
+            metrics.RATE_LIMIT_WAIT.labels(name)
+            metrics.SINK_BACKLOG_AGE.labels(name).set(0)
+
     def request(self, sink: str, operation: str, outcome: str, seconds: float) -> None:
         metrics.SINK_REQUESTS.labels(sink, operation, outcome).inc()
         metrics.SINK_LATENCY.labels(sink, operation).observe(seconds)
@@ -49,9 +67,10 @@ class MetricsObserver(DeliveryObserver):
         metrics.SINK_RETRIES.labels(sink).inc()
 
     def dead_letter(self, sink: str, reason: str) -> None:
-        metrics.DLQ.labels(f"sink:{sink}", reason).inc()
+        metrics.DLQ.labels(f"sink:{sink}", sink, reason).inc()
 
     def delivered(self, sink: str, operation: str, priority: str, latency: float | None) -> None:
+        metrics.SINK_DELIVERIES.labels(sink, self.modes.get(sink, "live")).inc()
         if latency is not None:
             metrics.DELIVERY_LATENCY.labels(sink, priority).observe(max(latency, 0.0))
 
@@ -95,13 +114,16 @@ def build_sinks(
     delivered: Callable[[str], BatchedTable[bytes]],
 ) -> dict[str, Sink]:
     store = TableDeliveredStore(delivered)
-    return make_sinks(
+    observer = MetricsObserver()
+    sinks = make_sinks(
         settings,
         session,
         store=store,
         dead_letters=TopicDeadLetters(topology.topics["dlq"]),
-        observer=MetricsObserver(),
+        observer=observer,
     )
+    observer.track(sinks)
+    return sinks
 
 
 class WebService(kafka.Service):
@@ -121,10 +143,19 @@ class WebService(kafka.Service):
         super().__init__(**kw)
 
     async def healthy(self) -> tuple[bool, dict[str, Any]]:
+        """Readiness (`/readyz`): partitions owned, not rebalancing, sinks built."""
         app = self.pipeline.topology.app
         assigned = len(app.consumer.assignment()) if app.consumer else 0
         ok = assigned > 0 and not app.rebalancing and self.pipeline.delivery.sinks_ready.is_set()
         return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
+
+    async def alive(self) -> tuple[bool, dict[str, Any]]:
+        """Liveness (`/healthz`): the worker has neither crashed nor begun to stop; a
+        rebalance is no reason to restart it."""
+        app = self.pipeline.topology.app
+        ok = not app.crashed and not app.should_stop
+        ready, detail = await self.healthy()
+        return ok, {"ready": ready, **detail}
 
     async def on_start(self) -> None:
         # Runs after table recovery: what exists now lives for the whole process. Freezing it
@@ -160,10 +191,14 @@ class WebService(kafka.Service):
             path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
             for path, source in webhook_sources(s).items()
         }
-        updater = StatusUpdater(self.pipeline, s.partitions)
+        updater = StatusUpdater(
+            self.pipeline, s.partitions, state_version=s.state_version,
+            broker=BrokerInfo(embedded=s.embedded, bootstrap=self.bootstrap_servers),
+        )
         await self.add_runtime_dependency(updater)
         web_app = build_web_app(
-            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes
+            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes,
+            liveness=self.alive,
         )
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
@@ -214,7 +249,7 @@ def prepare(settings: Settings) -> tuple[str, EmbeddedBroker | None]:
     """Start the embedded broker when none is configured; create every topic."""
     broker: EmbeddedBroker | None = None
     if settings.embedded:
-        broker = EmbeddedBroker().start()
+        broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
         bootstrap = broker.bootstrap_servers
     else:
         assert settings.kafka_bootstrap_servers is not None

@@ -79,9 +79,10 @@ class WorkerProcess:
         log.close()
         return self
 
-    def health(self) -> int | None:
+    def health(self, path: str = "/readyz") -> int | None:
+        """HTTP status of `/readyz` (or `path`); None while nothing answers."""
         try:
-            with urllib.request.urlopen(self.url("/healthz"), timeout=1) as resp:
+            with urllib.request.urlopen(self.url(path), timeout=1) as resp:
                 status: int = resp.status
                 return status
         except urllib.error.HTTPError as exc:
@@ -90,7 +91,8 @@ class WorkerProcess:
             return None
 
     def wait_healthy(self, timeout: float = 60.0) -> float:
-        """Seconds until /healthz answered 200; raises with the log tail otherwise."""
+        """Seconds until /readyz answered 200 (partitions owned, not rebalancing); raises
+        with the log tail otherwise."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.process is not None and self.process.poll() is not None:

@@ -5,22 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from app.backfill.runner import Backfill
-from app.backfill.sources import BackfillSource, IntercomSource, ZendeskSource
-from app.backfill.state import StateFile
-from app.backfill.writer import RawWriter
 from app.replay.commands import parse_time
-from app.settings import Settings
-from app.sinks import window_bucket
-from connectors.delivery.http import HttpClient
-from connectors.intercom.client import intercom_http
-from connectors.intercom.search import ConversationSearch
-from connectors.zendesk.export import ZendeskExport
-from streams.runtime.broker import ensure_topics
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from app.backfill.sources import BackfillSource
+    from app.settings import Settings
 
 COMMANDS = ("backfill",)
 
@@ -37,6 +31,13 @@ def add_parsers(sub: Any) -> None:
 
 def _source(platform: str, settings: Settings, session: aiohttp.ClientSession,
             per_page: int | None) -> BackfillSource | str:
+    from app.backfill.sources import IntercomSource, ZendeskSource
+    from app.sinks import window_bucket
+    from connectors.delivery.http import HttpClient
+    from connectors.intercom.client import intercom_http
+    from connectors.intercom.search import ConversationSearch
+    from connectors.zendesk.export import ZendeskExport
+
     s = settings
     if platform == "zendesk":
         if not s.zendesk_configured:
@@ -56,11 +57,19 @@ def _source(platform: str, settings: Settings, session: aiohttp.ClientSession,
 
 
 async def backfill(args: argparse.Namespace, settings: Settings, bootstrap: str) -> int:
+    # Imported here: `supportsync --help` must not pay for aiohttp and aiokafka.
+    import aiohttp
+
+    from app.backfill.runner import Backfill
+    from app.backfill.state import StateFile
+    from app.backfill.writer import RawWriter
+    from streams.runtime.broker import ensure_topics
+
     await ensure_topics(bootstrap, [settings.topic(f"raw.{args.platform}")], settings.partitions)
     async with aiohttp.ClientSession() as session:
         source = _source(args.platform, settings, session, args.per_page)
         if isinstance(source, str):
-            print(f"supportsync: {source}")
+            print(f"supportsync: {source}", file=sys.stderr)
             return 2
         topic = settings.topic(f"raw.{args.platform}")
         async with RawWriter(bootstrap, topic, settings.partitions) as writer:
@@ -77,6 +86,6 @@ async def backfill(args: argparse.Namespace, settings: Settings, bootstrap: str)
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.kafka_bootstrap_servers:
         print("supportsync: set SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS to the broker `supportsync "
-              "run` uses (it prints its address)")
+              "run` uses (it prints its address)", file=sys.stderr)
         return 2
     return asyncio.run(backfill(args, settings, settings.kafka_bootstrap_servers))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.backfill.sources import BackfillSource
+from app.backfill.sources import BackfillSource, Fetched
 from app.backfill.state import BackfillState, Pending, StateFile
 from app.backfill.writer import ITEM, MARKER, RawWriter
 from app.replay.progress import Progress
@@ -27,6 +27,7 @@ class Backfill:
         self.state_file = state_file
         self.progress = progress or Progress(f"backfill {source.name}", unit="written")
         self.stop_requested = asyncio.Event()
+        self.fetched = 0  # records fetched by this run (for the progress against a total)
 
     def initial_state(self, since: float, *, restart: bool = False) -> BackfillState:
         state = None if restart else self.state_file.load()
@@ -40,12 +41,18 @@ class Backfill:
         state = self.initial_state(since, restart=restart)
         while not state.done and not self.stop_requested.is_set():
             # A page is written to the end even when a stop is asked for mid-page.
-            await asyncio.shield(self._page(state))
-            self.progress.update(state.written)
+            fetched = await asyncio.shield(self._page(state))
+            total = fetched.extra.get("total")
+            if isinstance(total, int) and total > 0:
+                # The source says how many records match (Intercom's total_count): % and ETA.
+                self.fetched += len(fetched.envelopes) + fetched.unkeyed
+                self.progress.update(state.written, min(self.fetched, total), total)
+            else:
+                self.progress.update(state.written)
         self.progress.finish("complete" if state.done else "stopped; run again to resume")
         return state
 
-    async def _page(self, state: BackfillState) -> None:
+    async def _page(self, state: BackfillState) -> Fetched:
         fetched = await self.source.fetch(state.cursor, state.since)
         written_before: set[str] = set()
         if state.pending is None:
@@ -73,3 +80,4 @@ class Backfill:
         if fetched.unkeyed:
             log.warning("backfill %s: %d records without an identifier skipped",
                         self.source.name, fetched.unkeyed)
+        return fetched

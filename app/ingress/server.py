@@ -1,4 +1,8 @@
-"""The HTTP server: signed webhooks in, plus /healthz and /metrics (SPEC S2.1, S8).
+"""The HTTP server: signed webhooks in, plus /healthz, /readyz and /metrics (SPEC S2.1, S8).
+
+`/readyz` answers 200 once the worker owns partitions and is not rebalancing (503 otherwise:
+route no traffic to it for now); `/healthz` (liveness) stays 200 while the process works,
+through rebalances, so an orchestrator does not restart healthy workers every rebalance.
 
 Every webhook endpoint follows one path: read at most `max_body_bytes` (413 past it), let the
 source verify the signature over the raw bytes and pick the routing key (401/400), hand the
@@ -105,14 +109,20 @@ def build_web_app(
     health: HealthCheck,
     extra_routes: list[web.RouteDef] | None = None,
     max_body_bytes: int = 1024 * 1024,
+    liveness: HealthCheck | None = None,
 ) -> web.Application:
+    """`health` is readiness (`/readyz`); `liveness` (`/healthz`) defaults to it."""
     # aiohttp's own cap answers 413 too; keep it above ours so our handler decides.
     app = web.Application(client_max_size=max_body_bytes + 1)
     for path, endpoint in endpoints.items():
         app.router.add_post(path, endpoint)
 
-    async def healthz(_: web.Request) -> web.Response:
+    async def readyz(_: web.Request) -> web.Response:
         ok, detail = await health()
+        return _json(200 if ok else 503, {"ok": ok, **detail})
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok, detail = await (liveness or health)()
         return _json(200 if ok else 503, {"ok": ok, **detail})
 
     async def metrics_view(_: web.Request) -> web.Response:
@@ -122,6 +132,7 @@ def build_web_app(
         )
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     if extra_routes:
         app.router.add_routes(extra_routes)

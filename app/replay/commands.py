@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.replay import versions
-from app.replay.pipeline import ReplayWindow
-from app.settings import Settings
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 COMMANDS = ("replay", "version")
 
@@ -53,12 +53,17 @@ def _bootstrap(settings: Settings) -> str | None:
         return settings.kafka_bootstrap_servers
     print(
         "supportsync: set SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS to the broker `supportsync run` "
-        "uses (it prints its address); the embedded broker lives inside that process"
+        "uses (it prints its address); the embedded broker lives inside that process",
+        file=sys.stderr,
     )
     return None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: `supportsync --help` must not pay for aiokafka and Faust.
+    from app.replay import versions
+    from app.replay.pipeline import ReplayWindow
+
     bootstrap = _bootstrap(settings)
     if bootstrap is None:
         return 2
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from app.replay.runner import run_replay
 
         if args.stop is not None and args.stop < args.start:
-            print("supportsync: --to is before --from")
+            print("supportsync: --to is before --from", file=sys.stderr)
             return 2
         return run_replay(settings, bootstrap, args.version, ReplayWindow(args.start, args.stop))
     if args.version_command == "show":
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             versions.switch(bootstrap, settings, args.name, force=args.force)
         )
     except versions.VersionError as exc:
-        print(f"supportsync: {exc}")
+        print(f"supportsync: {exc}", file=sys.stderr)
         return 1
     print(
         f"supportsync: live version {old} -> {args.name} ({copied} delivered action ids "

@@ -38,6 +38,9 @@ class ReplaySettings(BaseSettings):
 
     #: one-off actions of replayed events older than this are recorded, not sent
     one_off_horizon_s: float = Field(default=86400.0, ge=0)
+    #: the replay process serves /metrics here while it runs (replay progress for
+    #: Prometheus); 0 serves nothing
+    metrics_port: int = Field(default=6067, ge=0, le=65535)
 
 
 def replay_horizon() -> timedelta:

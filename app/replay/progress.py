@@ -3,8 +3,9 @@
     replay v2: 12,345 records, 1,850/s, 64% (8,000/12,500 offsets), ETA 0:00:03
 
 `Progress.update(done, total)` prints at most once per `interval` seconds (and always on
-`finish()`); the ETA comes from the rate of `done` since the start. Nothing personal is
-ever printed: counts only.
+`finish()`); the ETA comes from the rate of `done` since the start. On a terminal the line is
+rewritten in place; otherwise (a log file, CI) each update is its own line. Nothing personal
+is ever printed: counts only.
 """
 
 from __future__ import annotations
@@ -76,7 +77,19 @@ class Progress:
         now = self.clock()
         if self._last_print is None or now - self._last_print >= self.interval:
             self._last_print = now
-            print(self.line(), file=self.stream, flush=True)
+            if self._tty:
+                # \r back to the line start, \x1b[K clears what a longer line left behind
+                print(f"\r{self.line()}\x1b[K", end="", file=self.stream, flush=True)
+            else:
+                print(self.line(), file=self.stream, flush=True)
+
+    @property
+    def _tty(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
 
     def finish(self, note: str = "done") -> None:
-        print(f"{self.line()} — {note} in {self.elapsed:.1f}s", file=self.stream, flush=True)
+        start = "\r" if self._tty and self._last_print is not None else ""
+        end = "\x1b[K" if start else ""
+        print(f"{start}{self.line()} — {note} in {self.elapsed:.1f}s{end}", file=self.stream,
+              flush=True)

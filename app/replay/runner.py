@@ -24,15 +24,17 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
 from app.config import load_config
 from app.replay import offsets, versions
-from app.replay.pipeline import ReplayPipeline, ReplayWindow, replay_horizon
+from app.replay.pipeline import ReplayPipeline, ReplaySettings, ReplayWindow, replay_horizon
 from app.replay.progress import Progress
 from app.settings import Settings
 from streams.recipes import RecipeRouter
+from streams.runtime import metrics
 from streams.runtime.broker import ensure_topics
 from streams.runtime.faust_app import build_app, topic_names
 from streams.runtime.kafka import Service, TopicPartition, run_worker
@@ -98,8 +100,9 @@ class ReplayMonitor(Service):
 
     def __init__(
         self, bootstrap: str, plan: ReplayPlan, pipeline: ReplayPipeline, progress: Progress,
-        **kw: object,
+        version: str = "", **kw: object,
     ) -> None:
+        self.version = version
         self.bootstrap = bootstrap
         self.plan = plan
         self.pipeline = pipeline
@@ -118,6 +121,8 @@ class ReplayMonitor(Service):
                 reached = await offsets.committed(c, raw)
                 done = self.plan.done(reached)
                 self.progress.update(self.pipeline.replayed, done, self.plan.total)
+                metrics.REPLAY_PROGRESS.labels(self.version, "done").set(done)
+                metrics.REPLAY_PROGRESS.labels(self.version, "total").set(self.plan.total)
                 if self.plan.caught_up(reached):
                     if events is None:  # ingest is done: wait for apply to catch up
                         events = await offsets.partitions_of(c, [self.plan.events_topic])
@@ -133,10 +138,28 @@ class ReplayMonitor(Service):
             await c.stop()
 
 
+def serve_metrics(host: str, port: int) -> int | None:
+    """Serve this process's /metrics (replay progress) on `port` (0: not at all) in a thread;
+    the port actually bound, or None. A port in use is a warning, not a failed replay."""
+    if port == 0:
+        return None
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=metrics.REGISTRY)
+    except OSError as exc:
+        log.warning("replay metrics not served on %s:%s: %s", host, port, exc)
+        return None
+    bound: int = server.server_address[1]
+    log.info("replay metrics on http://%s:%s/metrics", host, bound)
+    return bound
+
+
 def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayWindow) -> int:
     live = asyncio.run(versions.active_version(bootstrap, settings))
     if version == live:
-        print(f"supportsync: {version} is the live version; replay into a new one")
+        print(f"supportsync: {version} is the live version; replay into a new one",
+              file=sys.stderr)
         return 2
     rs = settings.model_copy(update={"state_version": version, "sinks": ""})
     asyncio.run(ensure_topics(bootstrap, topic_names(rs).values(), rs.partitions))
@@ -162,11 +185,15 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
         partitions=rs.partitions,
         clock=time.time,
     )
-    monitor = ReplayMonitor(bootstrap, the_plan, pipeline, Progress(f"replay {version}"))
+    serve_metrics(rs.web_host, ReplaySettings().metrics_port)
+    monitor = ReplayMonitor(
+        bootstrap, the_plan, pipeline, Progress(f"replay {version}"), version=version
+    )
     topology.app.service(monitor)  # type: ignore[arg-type]
     run_worker(topology.app, loglevel="WARNING")
     if not monitor.finished:
-        print(f"supportsync: replay {version} interrupted; run it again to resume")
+        print(f"supportsync: replay {version} interrupted; run it again to resume",
+              file=sys.stderr)
         return 1
     record = {
         "from": window.start, "to": window.stop, "finished_at": time.time(),

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from app.settings import Settings
 from app.status.client import StateUnavailable, fetch_state, format_state
 
 if TYPE_CHECKING:
+    from app.settings import Settings
     from app.status import deadletters as dlq
 
 COMMANDS = ("dlq", "state")
@@ -58,7 +58,7 @@ def _state_show(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         status, doc = fetch_state(base, args.identifier)
     except StateUnavailable as exc:
         print(f"supportsync: {exc}", file=sys.stderr)
-        return 2
+        return 3  # the worker cannot be reached (see `supportsync --help`)
     if args.json or status != 200:
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode(), file=out)
     else:

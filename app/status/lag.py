@@ -3,12 +3,17 @@
 Lag = the partition's highwater (next offset to be written) minus the next offset this worker
 will commit (processed records), or its fetch position when nothing was committed yet. Tansu
 reports end offsets a little late, so on the embedded broker the value understates.
+
+Only the input topics count (`topics`): the consumer is also assigned Faust's changelog
+partitions (read during recovery and as standbys), whose "lag" is no backlog of work, and on
+Tansu never moves (its end offsets of multi-record batches are wrong), so it showed a
+constant lag on an idle worker.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -30,11 +35,16 @@ def _committed(consumer: LagSource) -> Mapping[Any, int | None]:
     return committed
 
 
-async def consumer_lag(consumer: LagSource) -> dict[tuple[str, int], int]:
-    """{(topic, partition): records behind} for every assigned partition with a known end."""
+async def consumer_lag(
+    consumer: LagSource, topics: Collection[str]
+) -> dict[tuple[str, int], int]:
+    """{(topic, partition): records behind} for every assigned partition of `topics` with a
+    known end."""
     lag: dict[tuple[str, int], int] = {}
     committed = _committed(consumer)
     for tp in sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+        if tp.topic not in topics:
+            continue
         end = consumer.highwater(tp)
         if end is None:
             continue  # no fetch answered yet for this partition

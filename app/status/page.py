@@ -12,9 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 
-from app.status.snapshot import Sample, by_label, total
+from app.status.snapshot import Sample, by_label, quantile, total
+from streams.runtime.metrics import SUPPRESSION_GOAL_SECONDS
 from streams.state.census import STATES, RecentTransition
+
+
+@dataclass(frozen=True)
+class Health:
+    """The banner: what `/healthz` decides on, and where this worker runs."""
+
+    ok: bool
+    owned: int  # partitions of the events topic this worker owns
+    partitions: int
+    rebalancing: bool
+    version: str
+    state_version: str
+    embedded: bool
+    bootstrap: str
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,7 @@ class PageData:
     samples: list[Sample]
     rates: Mapping[str, float]
     recent: list[RecentTransition]
+    health: Health | None = None
 
 
 def _fmt(value: float) -> str:
@@ -80,7 +97,9 @@ def _processing(d: PageData) -> str:
         "<td>state transitions</td>"
         + _num(s, "supportsync_transitions_total")
         + _rate(d.rates, "supportsync_transitions_total"),
-        "<td>consumer lag (records)</td>" + _num(s, "supportsync_consumer_lag") + "<td></td>",
+        "<td>consumer lag of the input topics (records)</td>"
+        + _num(s, "supportsync_consumer_lag")
+        + "<td></td>",
     ]
     return _table("Processing", ["", "total", "rate"], rows)
 
@@ -95,39 +114,136 @@ def _customers(d: PageData) -> str:
     return _table("Customers by support_state", ["support_state", "customers"], rows)
 
 
-def _sinks(d: PageData) -> str:
-    s = d.samples
-    sinks = sorted(by_label(s, "supportsync_sink_requests_total", "sink"))
-    rows = [
-        f"<td>{escape(sink)}</td>"
-        + _num(s, "supportsync_sink_requests_total", sink=sink)
-        + _num(s, "supportsync_sink_requests_total", sink=sink, status="ok")
-        + _num(s, "supportsync_sink_retries_total", sink=sink)
-        + _num(s, "supportsync_rate_limit_wait_seconds_total", sink=sink)
-        + _num(s, "supportsync_dlq_total", stage=f"sink:{sink}")
-        for sink in sinks
-    ]
-    return _table(
-        "Sinks", ["sink", "requests", "ok", "retries", "rate-limit wait (s)", "dead letters"], rows
+def _seconds(value: float | None, metric: str, labels: str, q: float) -> str:
+    text = "–" if value is None else f"{value:.3f}"
+    return (
+        f'<td class="num" data-quantile="{q}" data-metric="{escape(metric)}" '
+        f'data-of="{escape(labels)}">{text}</td>'
     )
+
+
+def _goal(p99: float | None) -> str:
+    if p99 is None:
+        return '<td class="idle">no suppression yet</td>'
+    if p99 <= SUPPRESSION_GOAL_SECONDS:
+        return f'<td class="ok">within {SUPPRESSION_GOAL_SECONDS:g} s</td>'
+    return f'<td class="bad">over {SUPPRESSION_GOAL_SECONDS:g} s</td>'
+
+
+def _sinks(d: PageData) -> str:
+    """Every configured sink, live or dry-run (dry-run outbox writes are deliveries)."""
+    s = d.samples
+    modes = {
+        sample.labels["sink"]: sample.labels["mode"]
+        for sample in s
+        if sample.name == "supportsync_sink_mode" and sample.value
+    }
+    sinks = sorted(set(modes) | set(by_label(s, "supportsync_sink_requests_total", "sink")))
+    rows = []
+    for sink in sinks:
+        requests = total(s, "supportsync_sink_requests_total", sink=sink)
+        errors = requests - total(s, "supportsync_sink_requests_total", sink=sink, status="ok")
+        latency = "supportsync_delivery_latency_seconds"
+        of = f"sink={sink},priority=suppression"
+        p50 = quantile(s, latency, 0.5, sink=sink, priority="suppression")
+        p99 = quantile(s, latency, 0.99, sink=sink, priority="suppression")
+        mode = modes.get(sink, "live")
+        rows.append(
+            f"<td>{escape(sink)}</td><td>{escape(mode.replace('_', '-'))}</td>"
+            + _num(s, "supportsync_sink_deliveries_total", sink=sink)
+            + _num(s, "supportsync_sink_requests_total", sink=sink)
+            + f'<td class="num" data-errors="{escape(sink)}">{_fmt(errors)}</td>'
+            + _num(s, "supportsync_sink_retries_total", sink=sink)
+            + _num(s, "supportsync_dlq_total", stage=f"sink:{sink}")
+            + _num(s, "supportsync_sink_backlog_age_seconds", sink=sink)
+            + _seconds(p50, latency, of, 0.5)
+            + _seconds(p99, latency, of, 0.99)
+            + _goal(p99)
+        )
+    return _table(
+        "Sinks",
+        [
+            "sink", "mode", "deliveries", "requests", "failed requests", "retries",
+            "dead letters", "backlog age (s)", "suppression p50 (s)", "p99 (s)",
+            f"goal: p99 ≤ {SUPPRESSION_GOAL_SECONDS:g} s",
+        ],
+        rows,
+    ) + (
+        "<p class=note>dry-run: actions are written to the outbox "
+        "(<code>&lt;data dir&gt;/outbox/&lt;sink&gt;.jsonl</code>), not sent. Latency: webhook "
+        "accepted → delivery confirmed, since this worker started.</p>"
+    )
+
+
+def dlq_command(stage: str, source: str, reason: str) -> str:
+    """The `supportsync dlq list` invocation that lists one row's dead letters."""
+    parts = ["supportsync", "dlq", "list"]
+    if stage.startswith("sink:"):
+        parts += ["--sink", stage.removeprefix("sink:")]
+    elif source:
+        parts += ["--source", source]
+    return " ".join([*parts, "--reason", reason])
 
 
 def _dlq(d: PageData) -> str:
     s = d.samples
+    keys = sorted({
+        (x.labels.get("stage", ""), x.labels.get("source", ""), x.labels.get("reason", ""))
+        for x in s
+        if x.name == "supportsync_dlq_total" and x.value
+    })
     rows = [
-        f"<td>{escape(reason)}</td>" + _num(s, "supportsync_dlq_total", reason=reason)
-        for reason in by_label(s, "supportsync_dlq_total", "reason")
+        f"<td>{escape(stage)}</td><td>{escape(source or '–')}</td><td>{escape(reason)}</td>"
+        + _num(s, "supportsync_dlq_total", stage=stage, source=source, reason=reason)
+        + f"<td><code>{escape(dlq_command(stage, source, reason))}</code></td>"
+        for stage, source, reason in keys
     ]
-    return _table("Dead letters by reason", ["reason", "count"], rows)
+    return _table(
+        "Dead letters (since this worker started)",
+        ["stage", "source", "reason", "count", "inspect with"],
+        rows,
+    )
 
 
 def _recent(d: PageData) -> str:
     rows = [
-        f"<td>{escape(t.at)}</td><td>{escape(t.customer_key)}</td><td>{escape(t.kind)}</td>"
+        f"<td>{escape(t.at)}</td>"
+        f'<td><a href="/state/{quote(t.customer_key, safe=":")}">{escape(t.customer_key)}</a></td>'
+        f"<td>{escape(t.kind)}</td>"
         f"<td>{escape(t.old or '')} → {escape(t.new or '')}</td><td>{escape(t.reason)}</td>"
         for t in d.recent
     ]
     return _table("Recent transitions", ["at", "customer", "kind", "change", "reason"], rows)
+
+
+def _banner(d: PageData) -> str:
+    h = d.health
+    if h is None:
+        return ""
+    if h.ok:
+        verdict, css = "worker ok", "ok"
+    elif h.rebalancing:
+        verdict, css = "rebalancing: partitions are moving", "warn"
+    else:
+        verdict, css = "not ready: no partitions owned yet", "bad"
+    broker = (
+        "embedded Tansu broker (in memory: state is lost on stop)"
+        if h.embedded
+        else f"Kafka cluster {h.bootstrap}"
+    )
+    facts = [
+        f'partitions owned <span data-health="owned">{h.owned}</span> of {h.partitions}',
+        f'rebalancing <span data-health="rebalancing">{"yes" if h.rebalancing else "no"}</span>',
+        f'version <span data-health="version">{escape(h.version)}</span>'
+        + (f" (state {escape(h.state_version)})" if h.state_version else ""),
+        f'<span data-health="broker">{escape(broker)}</span>',
+    ]
+    return (
+        f'<div class="banner {css}"><strong data-health="ok" data-value="{str(h.ok).lower()}">'
+        f"{escape(verdict)}</strong> · "
+        + " · ".join(facts)
+        + "</div>"
+    )
 
 
 _STYLE = (
@@ -135,6 +251,10 @@ _STYLE = (
     "table{border-collapse:collapse;margin-bottom:1em}"
     "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".banner{padding:.6em 1em;margin-bottom:1em;border-radius:4px}"
+    ".banner.ok{background:#e3f4e3}.banner.warn{background:#fff4d6}.banner.bad{background:#fbe0e0}"
+    "td.ok{color:#1a6b1a}td.bad{color:#a11;font-weight:bold}td.idle{color:#777}"
+    ".note{color:#555;font-size:.9em}"
 )
 
 
@@ -145,6 +265,7 @@ def render(data: PageData) -> str:
         '<meta http-equiv="refresh" content="5">'
         f"<title>supportsync — sync health</title><style>{_STYLE}</style></head>"
         "<body><h1>supportsync — sync health</h1>"
+        + _banner(data)
         + "".join(section(data) for section in sections)
         + '<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>'
         "</body></html>"

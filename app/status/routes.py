@@ -8,8 +8,7 @@ import orjson
 from aiohttp import web
 
 from app.status.explain import BadIdentifier, explain
-from app.status.page import PageData, render
-from app.status.snapshot import collect
+from app.status.page import render
 from app.status.updater import StatusUpdater
 from streams.runtime import lastsent
 from streams.runtime.faust_app import SINKS
@@ -41,10 +40,8 @@ def status_routes(updater: StatusUpdater) -> list[web.RouteDef]:
         return lastsent.read(lambda k: topology.last_sent.get(k.encode()), customer_key, SINKS)
 
     async def status_page(_: web.Request) -> web.Response:
-        data = PageData(
-            samples=collect(), rates=updater.rates.rates(), recent=updater.census.recent()
-        )
-        return web.Response(text=render(data), content_type="text/html", charset="utf-8")
+        html = render(updater.page_data())
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
 
     async def state_view(request: web.Request) -> web.Response:
         try:

@@ -81,3 +81,30 @@ class RateWindow:
         (t0, first), (t1, last) = self._ticks[0], self._ticks[-1]
         span = max(t1 - t0, 1e-9)
         return {name: max(last[name] - first[name], 0.0) / span for name in RATE_SERIES}
+
+
+def quantile(samples: Iterable[Sample], name: str, q: float, **match: str) -> float | None:
+    """The q-quantile of histogram `name` (its `_bucket` samples summed over the series that
+    match), interpolated within a bucket as Prometheus' `histogram_quantile` does; over the
+    whole life of the process. None without observations."""
+    buckets: dict[float, float] = {}
+    for s in samples:
+        if s.name != f"{name}_bucket" or not all(s.labels.get(k) == v for k, v in match.items()):
+            continue
+        le = float(s.labels["le"])
+        buckets[le] = buckets.get(le, 0.0) + s.value
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    count = buckets[bounds[-1]]
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for upper in bounds:
+        cumulative = buckets[upper]
+        if cumulative >= rank:
+            if upper == float("inf"):
+                return lower  # beyond the last finite bound: its bound is all that is known
+            width = cumulative - below
+            return lower + (upper - lower) * ((rank - below) / width if width else 1.0)
+        lower, below = upper, cumulative
+    return lower

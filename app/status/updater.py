@@ -1,7 +1,8 @@
 """The worker's periodic status refresh: consumer lag, the state census, counter rates.
 
 Started by the web service; every `interval` seconds it sets `supportsync_consumer_lag`,
-`supportsync_customers` and `supportsync_open_tickets`, and samples counters for the status
+`supportsync_customers`, `supportsync_open_tickets`, `supportsync_partitions_owned` and
+`supportsync_rebalancing`, and samples counters for the status
 page's rates. Everything runs on the worker's event loop between stream events.
 """
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from app.status.lag import consumer_lag
+from app.status.page import Health, PageData
 from app.status.snapshot import RateWindow, collect
 from streams.runtime import metrics
 from streams.runtime.agents import Pipeline
@@ -22,12 +25,29 @@ from streams.state.census import CensusResult, StateCensus
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BrokerInfo:
+    """Where the worker's broker is: the embedded Tansu (in memory) or a cluster."""
+
+    embedded: bool
+    bootstrap: str = ""
+
+
 class StatusUpdater(Service):
     """Keeps the gauges the application cannot count on the hot path."""
 
     def __init__(
-        self, pipeline: Pipeline, partitions: int, *, interval: float = 2.0, **kw: Any
+        self,
+        pipeline: Pipeline,
+        partitions: int,
+        *,
+        interval: float = 2.0,
+        broker: BrokerInfo | None = None,
+        state_version: str = "",
+        **kw: Any,
     ) -> None:
+        self.broker = broker or BrokerInfo(embedded=False)
+        self.state_version = state_version
         self.pipeline = pipeline
         self.topology: Topology = pipeline.topology
         self.partitions = partitions
@@ -52,14 +72,42 @@ class StatusUpdater(Service):
         except ConsumerNotStarted:
             owned = set()
         self._update_census(owned)
+        metrics.PARTITIONS_OWNED.set(len(owned))
+        metrics.REBALANCING.set(1 if self.topology.app.rebalancing else 0)
         now = time.time()
         for sink in self.pipeline.sink_names:
             since = self.pipeline.delivery.delivering_since.get(sink)
             metrics.SINK_BACKLOG_AGE.labels(sink).set(0.0 if since is None else now - since)
         self.rates.sample(collect())
 
+    def input_topics(self) -> set[str]:
+        """The topics this worker's agents consume (not Faust's changelogs)."""
+        return {topic.get_topic_name() for topic in self.topology.topics.values()}
+
+    def health(self) -> Health:
+        """What `/healthz` decides on, for the status page's banner."""
+        app = self.topology.app
+        consumer = app.consumer
+        try:
+            owned = self.owned_partitions(consumer) if consumer is not None else set()
+        except ConsumerNotStarted:
+            owned = set()
+        rebalancing = bool(app.rebalancing)
+        ok = bool(owned) and not rebalancing and self.pipeline.delivery.sinks_ready.is_set()
+        return Health(
+            ok=ok, owned=len(owned), partitions=self.partitions, rebalancing=rebalancing,
+            version=metrics.version(), state_version=self.state_version,
+            embedded=self.broker.embedded, bootstrap=self.broker.bootstrap,
+        )
+
+    def page_data(self) -> PageData:
+        return PageData(
+            samples=collect(), rates=self.rates.rates(), recent=self.census.recent(),
+            health=self.health(),
+        )
+
     async def _update_lag(self, consumer: Any) -> None:
-        lag = await consumer_lag(consumer)
+        lag = await consumer_lag(consumer, self.input_topics())
         # Set the whole family at once (no await in between): a scrape never sees it half done.
         metrics.CONSUMER_LAG.clear()
         for (topic, partition), behind in lag.items():

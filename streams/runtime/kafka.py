@@ -12,7 +12,13 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+)
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
@@ -26,12 +32,18 @@ __all__ = [
     "NewTopic",
     "Service",
     "TopicPartition",
+    "UNREACHABLE_ERRORS",
     "admin",
     "client_options",
     "consumer",
     "producer",
     "run_worker",
 ]
+
+#: What a client raises when the cluster cannot be reached (the CLI's exit code 3).
+UNREACHABLE_ERRORS: tuple[type[KafkaError], ...] = (
+    KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable,
+)
 
 #: Extra keyword arguments for every client (security.protocol, SASL, TLS): set once at
 #: start-up by the application from its settings.
@@ -52,9 +64,12 @@ def admin(bootstrap_servers: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options, **options)
 
 
-def run_worker(app: faust.App, *, loglevel: str = "INFO") -> int:
-    """Run the Faust worker of `app` until it stops; its exit code."""
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+def run_worker(
+    app: faust.App, *, loglevel: str = "INFO", redirect_stdouts: bool = True
+) -> int:
+    """Run the Faust worker of `app` until it stops; its exit code. `redirect_stdouts`:
+    Faust's default of turning prints into WARNING log lines."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=redirect_stdouts)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -1,13 +1,56 @@
 """Prometheus metrics (SPEC S8): base units, `_total` counters, `_seconds` histograms, and no
-per-customer labels. Every name here is queried by the Grafana dashboard."""
+per-customer labels. Every name here is queried by the Grafana dashboard.
+
+Counters export no `_created` series (they double the series count and no panel or alert
+reads them); the registry also carries the process collector (`process_*`: CPU, memory,
+open files) and `supportsync_build_info`."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+from importlib import metadata
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from streams.tally import RecipeTally
 
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+
+#: SPEC S8: webhook accepted -> suppression confirmed by the sink, p99 within this.
+SUPPRESSION_GOAL_SECONDS = 1.0
+
+
+def version() -> str:
+    """The installed supportsync version ("unknown" when run from a bare source tree)."""
+    try:
+        return metadata.version("supportsync")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO = Gauge(
+    "supportsync_build_info",
+    "Always 1; the labels say which build runs",
+    ["version", "python"],
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version(), platform.python_version()).set(1)
+SUPPRESSION_GOAL = Gauge(
+    "supportsync_suppression_latency_goal_seconds",
+    "The suppression latency goal (p99 of supportsync_delivery_latency_seconds)",
+    registry=REGISTRY,
+)
+SUPPRESSION_GOAL.set(SUPPRESSION_GOAL_SECONDS)
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -64,6 +107,19 @@ ACTIONS_ROUTED = Counter(
     ["sink", "recipe"],
     registry=REGISTRY,
 )
+SINK_MODE = Gauge(
+    "supportsync_sink_mode",
+    "1 for the mode each configured sink runs in: live (platform API) or dry_run (outbox)",
+    ["sink", "mode"],
+    registry=REGISTRY,
+)
+SINK_DELIVERIES = Counter(
+    "supportsync_sink_deliveries_total",
+    "Requests confirmed by a sink: accepted by the platform (live) or written to the "
+    "outbox (dry_run)",
+    ["sink", "mode"],
+    registry=REGISTRY,
+)
 SINK_REQUESTS = Counter(
     "supportsync_sink_requests_total",
     "Requests made by sinks, by outcome status",
@@ -93,7 +149,11 @@ STALE_WRITES = Counter(
     registry=REGISTRY,
 )
 DLQ = Counter(
-    "supportsync_dlq_total", "Dead letters written", ["stage", "reason"], registry=REGISTRY
+    "supportsync_dlq_total",
+    "Dead letters written, by stage (normalize, identity, apply, route, sink:<name>), "
+    "source (the inbound platform, or the sink) and reason",
+    ["stage", "source", "reason"],
+    registry=REGISTRY,
 )
 CONSUMER_LAG = Gauge(
     "supportsync_consumer_lag",
@@ -110,7 +170,8 @@ DELIVERY_LATENCY = Histogram(
 )
 REPLAY_RECORDS = Counter(
     "supportsync_replay_records_total",
-    "Raw records reprocessed by `supportsync replay` (backfill progress)",
+    "Raw records reprocessed by `supportsync replay` (counted by the worker that applies "
+    "them, so the worker's /metrics shows replay progress)",
     registry=REGISTRY,
 )
 STATUS_SCAN_SECONDS = Histogram(
@@ -173,3 +234,22 @@ def publish_tally(tally: RecipeTally) -> None:
         REPORT_RESOLUTION.labels(source).observe(seconds)
     for (source, low), n in tally.csat.items():
         REPORT_CSAT.labels(source, low).inc(n)
+
+
+REBALANCING = Gauge(
+    "supportsync_rebalancing",
+    "1 while this worker's consumer group is rebalancing (partitions moving), else 0",
+    registry=REGISTRY,
+)
+PARTITIONS_OWNED = Gauge(
+    "supportsync_partitions_owned",
+    "Partitions of the events topic this worker owns",
+    registry=REGISTRY,
+)
+REPLAY_PROGRESS = Gauge(
+    "supportsync_replay_offsets",
+    "A running replay's raw-topic offsets: done so far and total to replay (done / total is "
+    "its progress)",
+    ["version", "part"],
+    registry=REGISTRY,
+)

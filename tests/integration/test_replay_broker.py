@@ -78,7 +78,7 @@ class TestReplay:
                 assert len(cio.requests) == sent_before, "replay delivered something twice"
 
                 refused = cli(env, "version", "use", "v3")
-                assert refused.returncode == 1 and "no finished replay" in refused.stdout
+                assert refused.returncode == 1 and "no finished replay" in refused.stderr
             switched = cli(env, "version", "use", "v2")
             assert switched.returncode == 0, switched.stdout + switched.stderr[-2000:]
             assert cli(env, "version", "show").stdout.strip() == "v2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,3 +181,23 @@ class TestIntercomBackfill:
             assert event.identities.intercom_contact_id is not None
         assert kinds == {"conversation_opened", "conversation_closed"}
         fake.assert_no_violations()
+
+    async def test_progress_shows_percent_and_eta_from_the_total(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession,
+        tmp_path: Path,
+    ) -> None:
+        fake = await fake_intercom()
+        for i in range(10):
+            contact = {"type": "contact", "id": f"c{i}", "email": f"c{i}@example.com"}
+            fake.seed_conversation(
+                updated_at=T0 + i, contacts={"type": "contact.list", "contacts": [contact]}
+            )
+        out = io.StringIO()
+        progress = Progress("backfill intercom", unit="written", stream=out, interval=0.0)
+        state = StateFile(tmp_path, "intercom")
+        backfill = Backfill(intercom_source(fake, session), MemoryTopic(), state,  # type: ignore[arg-type]
+                            progress=progress)
+        await backfill.run(T0)
+        lines = out.getvalue().splitlines()
+        assert "40% (4/10)" in lines[0] and "ETA " in lines[0]
+        assert "100% (10/10)" in lines[-1] and "complete" in lines[-1]

@@ -72,3 +72,19 @@ class TestProgress:
         progress.finish("caught up")
         assert out.getvalue().rstrip().endswith("caught up in 2.0s")
         assert format_eta(None) == "?" and format_eta(3725) == "1:02:05"
+
+    def test_in_place_on_a_terminal(self) -> None:
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        now = [0.0]
+        out = Terminal()
+        progress = Progress("replay v2", stream=out, interval=1.0, clock=lambda: now[0])
+        for step in range(1, 4):
+            now[0] = float(step)
+            progress.update(step * 10, done=step, total=4)
+        progress.finish("caught up")
+        text = out.getvalue()
+        assert text.count("\n") == 1 and text.endswith("\n")  # one line, rewritten
+        assert text.count("\r") == 4 and "75% (3/4)" in text

@@ -265,6 +265,27 @@ class TestModes:
         assert [Action.from_json(line) for line in lines] == actions
         assert (await sink.deliver(actions)).skipped == 2
 
+    async def test_dry_run_outbox_write_is_observed(self, tmp_path: Path) -> None:
+        """A dry-run sink's outbox write is its request, and each action is delivered."""
+        requests: list[tuple[str, str]] = []
+        delivered: list[str] = []
+
+        class Obs(DeliveryObserver):
+            def request(self, sink: str, operation: str, outcome: str, seconds: float) -> None:
+                requests.append((operation, outcome))
+
+            def delivered(
+                self, sink: str, operation: str, priority: str, latency: float | None
+            ) -> None:
+                delivered.append(operation)
+
+        sink = FakeSink(outbox=Outbox(tmp_path), observer=Obs())
+        await sink.deliver([event(1), make_action(2, attributes={"a": 1})])
+        assert requests == [("outbox_write", "ok")]
+        assert len(delivered) == 2
+        await sink.deliver([event(1)])  # all already delivered: nothing written
+        assert len(requests) == 1
+
     async def test_unchanged_attributes_not_sent(self) -> None:
         sink = FakeSink(last_written=LastWrittenCache())
         await sink.deliver([make_action(1, attributes={"a": 1, "b": 2})])

@@ -103,7 +103,8 @@ class TestMessages:
             ("/v1/batch", {"batch": {}}, "bad_batch"),
             ("/v1/batch", {"batch": [{"type": "explode", "userId": "u"}]}, "bad_message"),
             ("/v1/batch", {"batch": [1]}, "bad_message"),
-            ("/v1/alias", {"userId": "u"}, "unknown_endpoint"),
+            ("/v1/alias", {"previousId": "old"}, "no_key"),
+            ("/v1/explode", {"userId": "u"}, "unknown_endpoint"),
         ],
     )
     def test_invalid_calls_are_400(self, path: str, doc: object, reason: str) -> None:
@@ -124,3 +125,23 @@ class TestMessages:
         big = [{"type": "track", "userId": "u", "event": "e", "properties": {"x": "y" * 40_000}}]
         with pytest.raises(PayloadTooLarge):
             _accept("/v1/batch", {"batch": big})
+
+
+class TestSingleCallsLikeBatch:
+    """/v1/page, /v1/screen and /v1/alias store what the same message inside a batch stores."""
+
+    @pytest.mark.parametrize(
+        ("kind", "fields"),
+        [
+            ("page", {"name": "Pricing", "properties": {"url": "https://x.test/pricing"}}),
+            ("screen", {"name": "Settings"}),
+            ("alias", {"previousId": "anon-7"}),
+        ],
+    )
+    def test_same_as_in_batch(self, kind: str, fields: dict[str, object]) -> None:
+        message = {"userId": "u-9", "messageId": f"m-{kind}", **fields}
+        [single] = _accept(f"/v1/{kind}", message)
+        [batched] = _accept("/v1/batch", {"batch": [{"type": kind, **message}]})
+        assert (single.key, single.event_id) == (batched.key, batched.event_id)
+        assert orjson.loads(single.body) == orjson.loads(batched.body)
+        assert orjson.loads(single.body)["type"] == kind and single.key == "external_id:u-9"
