@@ -2,7 +2,8 @@
 
 supportsync writes to Zendesk as one API user and to Intercom as one admin. When a webhook
 reports a change whose author (`SupportEvent.author_id`) is that writer, the change is our
-own write coming back. Such an event is dropped, and counted, unless it reports a ticket's
+own write coming back. Such an event is dropped, and counted (the identities it carries
+are still linked: they are facts, whoever wrote them), unless it reports a ticket's
 or conversation's lifecycle (opened, status changed, merged, closed, opened or snoozed by
 an explicit state change): the suppression state needs those facts whoever caused them
 (R9 closing an Intercom conversation must clear the customer), and the state machine

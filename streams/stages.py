@@ -78,10 +78,11 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
-            if own_writers is not None and own_writers.is_echo(event):
+            echo = own_writers is not None and own_writers.is_echo(event)
+            resolution = identity.resolve(event.identities, lookup)
+            if resolution.conflict and echo:
                 result.own_writes[(event.source, str(event.kind))] += 1
                 continue
-            resolution = identity.resolve(event.identities, lookup)
             if resolution.conflict:
                 result.dead_letters.append(
                     StageDeadLetter(
@@ -97,6 +98,12 @@ def ingest(
                 link(identifier, key)
             for absorbed, survivor in resolution.merges:
                 result.merges.append((absorbed, survivor, event))
+            if echo:
+                # our own write coming back: the identities it links are still facts worth
+                # keeping (a user we created links their Zendesk id to the email), the
+                # change itself is not applied again
+                result.own_writes[(event.source, str(event.kind))] += 1
+                continue
             key = resolution.customer_key
             partition = partition_for(key, partitions)
             result.by_partition.setdefault(partition, []).append(
