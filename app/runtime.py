@@ -17,6 +17,7 @@ from app.config import SupportsyncConfig, load_config
 from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
+from app.ownwriters import configured_own_writers, learn_own_writers
 from app.settings import Settings
 from app.sinks import make_sinks
 from app.status.routes import status_routes
@@ -166,6 +167,7 @@ class WebService(kafka.Service):
         gc.set_threshold(50_000, 50, 100)
         s = self.settings
         self.session = aiohttp.ClientSession()
+        await learn_own_writers(s, self.session, self.pipeline.own_writers)
         delivery = self.pipeline.delivery
         delivery.sinks = build_sinks(
             s, self.pipeline.topology, self.session, delivery.delivered_table
@@ -239,6 +241,7 @@ def build_worker(
         sink_names=settings.sink_names,
         partitions=settings.partitions,
         clock=clock,
+        own_writers=configured_own_writers(settings),
     )
     web_service = WebService(settings, bootstrap_servers, pipeline)
     topology.app.service(web_service)  # type: ignore[arg-type]

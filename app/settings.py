@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     zendesk_subdomain: str | None = None
     zendesk_email: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
+    #: the Zendesk user supportsync writes as (its changes coming back are dropped); also
+    #: learned at start from GET /api/v2/users/me, and the credentials' email counts too
     zendesk_api_user_id: str | None = None
     zendesk_rate_per_min: float = Field(default=700.0, gt=0)
 
@@ -84,6 +86,9 @@ class Settings(BaseSettings):
     intercom_base_url: str = "https://api.intercom.io"
     intercom_access_token: SecretStr | None = None
     intercom_admin_id: str | None = None  # author of notes, replies and conversation parts
+    #: ask the platforms who supportsync writes as (Zendesk users/me, Intercom /me) at start,
+    #: when their credentials are set; off: only the configured ids count as our own writes
+    learn_own_writers: bool = True
     intercom_rate_per_10s: float = Field(default=166.0, gt=0)
 
     # Other sinks

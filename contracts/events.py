@@ -162,6 +162,10 @@ class SupportEvent(_Model):
     rating: RatingInfo | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     origin: Origin = "live"
+    #: who made the change on the platform, when the payload says: a Zendesk user id or
+    #: email (ticket event actor, trigger updater), an Intercom admin id (the author of the
+    #: conversation part). Lets the ingest stage recognise supportsync's own writes.
+    author_id: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", exclude_defaults=True))

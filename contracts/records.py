@@ -159,6 +159,8 @@ def event_to_dict(event: SupportEvent) -> dict[str, Any]:
         out["attributes"] = values["attributes"]
     if values["origin"] != "live":
         out["origin"] = values["origin"]
+    if values["author_id"] is not None:
+        out["author_id"] = values["author_id"]
     return out
 
 
@@ -238,6 +240,7 @@ def _build_event(doc: Any) -> SupportEvent:
             "rating": None if rating is None else _build_rating(rating),
             "attributes": attributes,
             "origin": origin,
+            "author_id": _text_or_none(doc.get("author_id")),
         },
     )
 

@@ -24,6 +24,7 @@ from contracts.events import SupportEvent
 from contracts.partitioner import partition_for
 from contracts.records import RawEnvelope
 from streams import identity
+from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.state.config import StateConfig
 from streams.state.machine import InvalidEvent, StateAbsorbed, apply, expire, next_deadline
@@ -40,6 +41,8 @@ class IngestResult:
     by_partition: dict[int, list[RoutedEvent]] = field(default_factory=dict)
     dead_letters: list[StageDeadLetter] = field(default_factory=list)
     unhandled: Counter[str] = field(default_factory=Counter)
+    #: our own writes come back, dropped (`streams.ownwrites`): by (source, kind)
+    own_writes: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: identity merges to carry out: (absorbed key, survivor key, causing event)
     merges: list[tuple[str, str, SupportEvent]] = field(default_factory=list)
 
@@ -54,6 +57,7 @@ def ingest(
     lookup: Callable[[str], str | None],
     link: Callable[[str, str], None],
     partitions: int,
+    own_writers: OwnWriters | None = None,
 ) -> IngestResult:
     result = IngestResult()
     for envelope in envelopes:
@@ -74,7 +78,11 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
+            echo = own_writers is not None and own_writers.is_echo(event)
             resolution = identity.resolve(event.identities, lookup)
+            if resolution.conflict and echo:
+                result.own_writes[(event.source, str(event.kind))] += 1
+                continue
             if resolution.conflict:
                 result.dead_letters.append(
                     StageDeadLetter(
@@ -90,6 +98,12 @@ def ingest(
                 link(identifier, key)
             for absorbed, survivor in resolution.merges:
                 result.merges.append((absorbed, survivor, event))
+            if echo:
+                # our own write coming back: the identities it links are still facts worth
+                # keeping (a user we created links their Zendesk id to the email), the
+                # change itself is not applied again
+                result.own_writes[(event.source, str(event.kind))] += 1
+                continue
             key = resolution.customer_key
             partition = partition_for(key, partitions)
             result.by_partition.setdefault(partition, []).append(

@@ -11,6 +11,7 @@ Every request carries `Intercom-Version: 2.14` and `Authorization: Bearer <token
     manageConversation POST /conversations/{id}/parts close | open | assignment | snooze
     attachTagToConversation POST /conversations/{id}/tags {"id", "admin_id"}
     createDataEvent    POST /events
+    identifyAdmin      GET  /me                       the admin the token acts as
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ class IntercomClient:
         await budget.take()
         response = await self.http.post(path, json=body)
         return response.json() if response.body else None
+
+    async def me(self, budget: RequestBudget) -> dict[str, Any]:
+        """The admin the access token acts as: the author of everything supportsync writes."""
+        await budget.take()
+        response = await self.http.get("/me")
+        body = response.json() if response.body else None
+        return dict(body) if isinstance(body, dict) else {}
 
     # -- contacts --------------------------------------------------------------------------
 

@@ -136,6 +136,21 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
     return []
 
 
+def part_author(item: dict[str, Any]) -> str | None:
+    """The admin (or bot) id that wrote the notification's newest conversation part; for a
+    conversation an admin started, its `source.author`. None when a person wrote it."""
+    parts = item.get("conversation_parts")
+    listed = parts.get("conversation_parts") if isinstance(parts, dict) else None
+    author: Any = None
+    if isinstance(listed, list) and listed and isinstance(listed[-1], dict):
+        author = listed[-1].get("author")
+    elif isinstance(item.get("source"), dict):
+        author = item["source"].get("author")
+    if isinstance(author, dict) and author.get("type") in ("admin", "bot", "team"):
+        return _text(author.get("id"))
+    return None
+
+
 def _from_conversation(
     topic: str, item: dict[str, Any], base: dict[str, Any]
 ) -> list[SupportEvent]:
@@ -157,6 +172,7 @@ def _from_conversation(
             identities=identities,
             conversation=conversation,
             attributes={"topic": topic},
+            author_id=part_author(item),
         )
     ]
 

@@ -56,7 +56,11 @@ def _id(value: Any) -> str | None:
 
 
 def message_email(message: dict[str, Any]) -> str | None:
-    for holder in (message, message.get("context")):
+    """The person's email: `traits.email`, else `context.traits.email`. A group call's
+    `traits` describe the organization, so only its `context.traits` can name the person."""
+    holders = (message.get("context"),) if message.get("type") == "group" else (
+        message, message.get("context"))
+    for holder in holders:
         traits = holder.get("traits") if isinstance(holder, dict) else None
         if isinstance(traits, dict) and isinstance(traits.get("email"), str):
             if email := normalize_email(traits["email"]):
@@ -71,7 +75,10 @@ def routing_key(message: dict[str, Any]) -> str:
         return f"email:{email}"
     if anonymous_id := _id(message.get("anonymousId")):
         return f"anonymous_id:{anonymous_id}"
-    raise BadPayload("a message needs userId, anonymousId or traits.email", reason="no_key")
+    raise BadPayload(
+        "a message needs userId, anonymousId or traits.email (context.traits.email for group)",
+        reason="no_key",
+    )
 
 
 def _check_message(message: dict[str, Any]) -> None:

@@ -10,7 +10,11 @@ Endpoints (operationId in Zendesk's oas.yaml):
     CreateOrUpdateManyUsers     POST   /api/v2/users/create_or_update_many  (<= 100, job)
     ShowJobStatus               GET    /api/v2/job_statuses/{id}            (polled)
     SearchUsers                 GET    /api/v2/users/search?query=|external_id=
+    UpdateUser                  PUT    /api/v2/users/{user_id}
+    ShowCurrentUser             GET    /api/v2/users/me                     (our API user)
     ListUserFields              GET    /api/v2/user_fields                  (cached)
+    ListOrganizationFields      GET    /api/v2/organization_fields          (cached)
+    Events API: track an event  POST   /api/v2/users/{user_id}/events       (202)
     CreateTicket / ShowTicket / UpdateTicket   /api/v2/tickets[/{id}]
     CreateOrUpdateOrganization  POST   /api/v2/organizations/create_or_update
     CreateOrganizationMembership / DeleteOrganizationMembership
@@ -48,6 +52,8 @@ class ZendeskClient:
         self.clock = clock
         self._fields: set[str] | None = None
         self._fields_at = 0.0
+        self._org_fields: set[str] | None = None
+        self._org_fields_at = 0.0
         self._poll_policy = RetryPolicy(base=0.1, max_backoff=2.0, deadline=job_timeout)
 
     async def _json(
@@ -109,6 +115,37 @@ class ZendeskClient:
             self._fields = {str(f["key"]) for f in fields if isinstance(f, dict) and "key" in f}
             self._fields_at = now
         return self._fields
+
+    async def organization_field_keys(self, budget: RequestBudget) -> set[str]:
+        """Keys of the account's custom organization fields (cached like user fields)."""
+        now = self.clock.monotonic()
+        if self._org_fields is None or now - self._org_fields_at > self.user_fields_ttl:
+            body = await self._json(budget, "GET", "/api/v2/organization_fields")
+            fields = body.get("organization_fields") or []
+            self._org_fields = {
+                str(f["key"]) for f in fields if isinstance(f, dict) and "key" in f
+            }
+            self._org_fields_at = now
+        return self._org_fields
+
+    async def update_user(
+        self, user_id: int, user: dict[str, Any], budget: RequestBudget
+    ) -> dict[str, Any]:
+        body = await self._json(budget, "PUT", f"/api/v2/users/{user_id}", json={"user": user})
+        return dict(body.get("user") or {})
+
+    async def current_user(self, budget: RequestBudget) -> dict[str, Any]:
+        """The user the API token belongs to: the author of everything supportsync writes."""
+        body = await self._json(budget, "GET", "/api/v2/users/me")
+        return dict(body.get("user") or {})
+
+    async def track_user_event(
+        self, user_id: int, profile: dict[str, Any], event: dict[str, Any],
+        budget: RequestBudget,
+    ) -> dict[str, Any]:
+        """Events API: store `event` on the user's timeline (answers 202)."""
+        path = f"/api/v2/users/{user_id}/events"
+        return await self._json(budget, "POST", path, json={"profile": profile, "event": event})
 
     # -- tickets ---------------------------------------------------------------------------
 

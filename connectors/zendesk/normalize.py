@@ -53,6 +53,8 @@ TRIGGER_BODY_TEMPLATE: dict[str, Any] = {
         "phone": "{{ticket.requester.phone}}",
     },
     "satisfaction": {"score": "{{satisfaction.current_rating}}"},
+    # who made this update: supportsync drops its own (loop prevention by author)
+    "updater": {"email": "{{current_user.email}}"},
 }
 
 _TICKET_KINDS = {
@@ -172,6 +174,7 @@ def _event(
     ticket: TicketInfo | None = None,
     rating: RatingInfo | None = None,
     attributes: dict[str, Any] | None = None,
+    author_id: str | None = None,
 ) -> SupportEvent:
     """`SupportEvent(source="zendesk", ...)` of values that are already valid."""
     return construct(
@@ -188,6 +191,7 @@ def _event(
             "rating": rating,
             "attributes": {} if attributes is None else attributes,
             "origin": "live",
+            "author_id": author_id,
         },
     )
 
@@ -231,6 +235,7 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
                 received_at=received_at,
                 identities=identities,
                 attributes=attributes,
+                author_id=_text(detail.get("actor_id")) or _text(doc.get("actor_id")),
             )
         ]
     return []
@@ -274,7 +279,15 @@ def _from_ticket_event(
             email=None, external_id=None, zendesk_user_id=requester, phone=None
         ),
         ticket=ticket,
+        author_id=_text(detail.get("actor_id")) or _text(doc.get("actor_id")),
     )
+
+
+def _author(person: Any) -> str | None:
+    """A Zendesk user id, else the user's (normalized) email."""
+    if not isinstance(person, dict):
+        return None
+    return _text(person.get("id")) or normalize_email(_text(person.get("email")))
 
 
 def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> list[SupportEvent]:
@@ -289,6 +302,7 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
     )
     event_id = _text(doc.get("event_id")) or _fallback_id(body)
     occurred = ticket.updated_at or received_at
+    author = _author(doc.get("updater"))
     events = [
         _event(
             event_id=event_id,
@@ -297,6 +311,7 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
             received_at=received_at,
             identities=identities,
             ticket=ticket,
+            author_id=author,
         )
     ]
     score = (_text((doc.get("satisfaction") or {}).get("score")) or "").lower()
@@ -313,7 +328,7 @@ def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> li
                 received_at=received_at,
                 identities=identities,
                 ticket=ticket,
-                rating=rating,
+                rating=rating,  # the customer's rating, whoever updated the ticket
             )
         )
     return events

@@ -3,9 +3,16 @@
 Operations (`Action.operation`; `Action.person` is the user's email or external id):
 
     update_user          attributes -> create_or_update user (see `connectors.zendesk.users`);
-                         bursts of many people -> create_or_update_many (<= 100) + job polling
-    update_organization  attributes (external_id, name, domain_names, tags, url, ...) ->
-                         organizations/create_or_update (external_id defaults to person)
+                         bursts of many people -> create_or_update_many (<= 100) + job polling;
+                         with payload `create: false` only an existing user is updated
+                         (found by external_id/email, then PUT users/{id}): none -> dlq
+    update_organization  attributes (external_id, name, domain_names, tags,
+                         organization_fields, ...) -> organizations/create_or_update
+                         (external_id defaults to person); organization fields the account
+                         does not define are dropped and counted, like user fields
+    user_event           payload `event` {type, properties, created_at} for the user found
+                         by payload user_id (Zendesk id), else email, else external_id ->
+                         Events API POST users/{id}/events; no such user -> dlq
     add_membership       payload organization_id | organization_external_id (+ optional
                          user_id) -> organization_memberships create
     remove_membership    same payload -> find the membership and delete it
@@ -32,10 +39,12 @@ from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.errors import ClientError
 from connectors.zendesk.client import MANY_LIMIT, ZendeskClient
-from connectors.zendesk.users import user_body
+from connectors.zendesk.users import identify_by, user_body
 from contracts.actions import Action
 
 log = logging.getLogger(__name__)
+#: `source` of the events supportsync stores on Zendesk users ("zendesk" is reserved)
+EVENT_SOURCE = "supportsync"
 
 
 class InvalidForZendesk(ClientError):
@@ -53,6 +62,7 @@ class ZendeskSink(BatchingSink):
         super().__init__(**kwargs)
         self.client = client
         self.dropped_fields: Counter[str] = Counter()
+        self.dropped_organization_fields: Counter[str] = Counter()
         self._memberships: dict[tuple[int, int], int] = {}
 
     def _budget(self, action: Action, prepaid: int = 1) -> RequestBudget:
@@ -71,17 +81,16 @@ class ZendeskSink(BatchingSink):
     async def send(self, action: Action) -> None:
         budget = self._budget(action)
         op = action.operation
-        if op == "update_user":
+        if op == "update_user" and action.payload.get("create") is False:
+            await self._update_existing_user(action, budget)
+        elif op == "update_user":
             user = await self._user(action, budget)
             if len(user) > 1:
                 await self.client.create_or_update_user(user, budget)
         elif op == "update_organization":
-            organization = dict(action.attributes)
-            external = action.payload.get("external_id") or action.person
-            organization.setdefault("external_id", external)
-            if not (organization.get("external_id") or organization.get("name")):
-                raise InvalidForZendesk("an organization needs an external_id or a name")
-            await self.client.create_or_update_organization(organization, budget)
+            await self._organization(action, budget)
+        elif op == "user_event":
+            await self._user_event(action, budget)
         elif op in ("add_membership", "remove_membership"):
             await self._membership(action, budget, add=op == "add_membership")
         elif op == "create_ticket":
@@ -90,6 +99,78 @@ class ZendeskSink(BatchingSink):
             await self._update_ticket(action, budget)
         else:
             raise InvalidForZendesk(f"unknown operation {op!r}")
+
+    async def _find_user_id(
+        self, budget: RequestBudget, *, email: str | None = None, external_id: str | None = None
+    ) -> int | None:
+        if not (email or external_id):
+            return None
+        found = await self.client.search_users(budget, email=email, external_id=external_id)
+        # search by email is a full-text query: keep only an exact match
+        exact = [u for u in found if (email is None or str(u.get("email", "")).lower() == email)
+                 and (external_id is None or str(u.get("external_id")) == external_id)]
+        return int(exact[0]["id"]) if exact else None
+
+    async def _update_existing_user(self, action: Action, budget: RequestBudget) -> None:
+        user = await self._user(action, budget)
+        key = identify_by(action)
+        if key == "email":
+            user_id = await self._find_user_id(budget, email=action.person)
+        else:
+            user_id = await self._find_user_id(budget, external_id=action.person)
+        if user_id is None:
+            raise InvalidForZendesk(
+                f"no Zendesk user with this {key}: an update without an email creates nobody"
+            )
+        user.pop(key, None)  # the match itself; Zendesk keeps it
+        if user:
+            await self.client.update_user(user_id, user, budget)
+
+    async def _organization(self, action: Action, budget: RequestBudget) -> None:
+        organization = dict(action.attributes)
+        external = action.payload.get("external_id") or action.person
+        organization.setdefault("external_id", external)
+        if not (organization.get("external_id") or organization.get("name")):
+            raise InvalidForZendesk("an organization needs an external_id or a name")
+        fields = organization.pop("organization_fields", None)
+        if isinstance(fields, dict) and fields:
+            known = await self.client.organization_field_keys(budget)
+            kept = {k: v for k, v in fields.items() if k in known}
+            self.dropped_organization_fields.update(k for k in fields if k not in known)
+            if kept:
+                organization["organization_fields"] = kept
+        await self.client.create_or_update_organization(organization, budget)
+
+    async def _user_event(self, action: Action, budget: RequestBudget) -> None:
+        payload = action.payload
+        event = payload.get("event")
+        if not isinstance(event, dict) or not event.get("type"):
+            raise InvalidForZendesk("user_event needs event.type")
+        zendesk_id = str(payload.get("user_id") or "")
+        email = str(payload.get("email") or "") or None
+        external_id = str(payload.get("external_id") or "") or None
+        user_id: int | None = int(zendesk_id) if zendesk_id.isdigit() else None
+        if user_id is None:
+            user_id = await self._find_user_id(budget, email=email)
+        if user_id is None:
+            user_id = await self._find_user_id(budget, external_id=external_id)
+        if user_id is None:
+            tried = [k for k, v in (("context.zendesk_user_id", zendesk_id), ("email", email),
+                                    ("external_id", external_id)) if v]
+            raise InvalidForZendesk(f"no Zendesk user for the event (looked up by "
+                                    f"{', '.join(tried) or 'nothing'})")
+        identifiers = [{"type": kind, "value": value} for kind, value in
+                       (("email", email), ("external_id", external_id),
+                        ("zendesk_user_id", str(user_id))) if value]
+        profile = {"source": EVENT_SOURCE, "type": "customer", "identifiers": identifiers}
+        body: dict[str, Any] = {
+            "source": EVENT_SOURCE,
+            "type": str(event["type"]),
+            "properties": dict(event.get("properties") or {}),
+        }
+        if event.get("created_at"):
+            body["created_at"] = str(event["created_at"])
+        await self.client.track_user_event(user_id, profile, body, budget)
 
     def _new_ticket(self, action: Action) -> dict[str, Any]:
         ticket = dict(action.payload.get("ticket") or {})
@@ -161,7 +242,8 @@ class ZendeskSink(BatchingSink):
     # -- create_or_update_many -------------------------------------------------------------
 
     def batch_key(self, action: Action) -> str | None:
-        return "users" if action.operation == "update_user" and not action.one_off else None
+        batchable = action.operation == "update_user" and action.payload.get("create") is not False
+        return "users" if batchable and not action.one_off else None
 
     async def send_batch(self, actions: list[Action]) -> BatchResult:
         budget = self._budget(actions[0])

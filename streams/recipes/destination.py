@@ -1,27 +1,33 @@
 """R19: the Zendesk destination for Segment-spec calls, as Customer.io Data Pipelines offers.
 
-identify  → create_or_update user: email required (else a dead letter); `name`, or
-            first_name + last_name joined; userId → external_id; organizationId →
-            organization_id; timezone → time_zone; phone; every other trait goes to user
-            fields, and the sink keeps only fields the account defines (the rest are dropped
-            and counted). `traits.company.id` → organization membership, removed when
-            `traits.company.remove` is true. Settings: skip-verify-email, create-users-as-verified.
+identify  → create_or_update user by email; `name`, or first_name + last_name joined;
+            userId → external_id; organizationId → organization_id; timezone → time_zone;
+            phone; every other trait goes to user fields, and the sink keeps only fields the
+            account defines (the rest are dropped and counted). Without an email but with a
+            userId, the user whose external_id is the userId is updated and nobody is
+            created (no such user: a dead letter); with neither, a dead letter.
+            `traits.company.id` is the Zendesk organization id: the person becomes a member,
+            or stops being one when `traits.company.remove` is true (no organization is
+            created to find it; a non-numeric id is a dead letter).
+            Settings: skip-verify-email, create-users-as-verified.
 group     → create_or_update organization with groupId as external_id (name, domainNames →
-            domain_names, tags; url and deleted as organization fields), adding the user
-            when userId is present.
+            domain_names, tags; Zendesk's own details/notes/group_id/shared_* as they are;
+            every other trait, url and deleted included, as organization fields), adding
+            the person (context.traits.email, else userId) when userId is present. The
+            traits describe the organization: their email is never the person's.
 track     → "Ticket Created" creates a ticket, "Ticket Updated" updates one; any other event
-            is a Zendesk user event for the user found by context.zendesk_user_id, else
-            email, else external_id (userId); with none of them, a dead letter says so.
+            is a Zendesk user event (Events API) for the user found by
+            context.zendesk_user_id, else properties.email / the person's email, else userId
+            as external_id; with none of them, or no such user, a dead letter says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from contracts.events import EventKind, SupportEvent
+from contracts.events import EventKind, SupportEvent, normalize_email
 from streams.recipes.base import Emit
 from streams.recipes.settings import RecipesConfig
-from streams.recipes.zendesk_users import membership
 from streams.state.model import SupportState
 
 _MAPPED_TRAITS = frozenset(
@@ -29,6 +35,9 @@ _MAPPED_TRAITS = frozenset(
      "organizationId", "timezone", "phone", "company"}
 )
 _TICKET_FIELDS = ("subject", "priority", "status", "type", "tags", "external_id")
+#: group traits that are Zendesk organization properties of the same name
+_ORGANIZATION_PROPERTIES = ("details", "notes", "group_id", "shared_tickets", "shared_comments")
+_MAPPED_GROUP_TRAITS = frozenset({"name", "domainNames", "tags", *_ORGANIZATION_PROPERTIES})
 
 
 def _text(value: Any) -> str | None:
@@ -63,23 +72,46 @@ def r19(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
     user_id = _text(event.attributes.get("user_id"))
     if event.kind == EventKind.IDENTIFY:
         email = event.identities.email
-        if email is None:
-            emit.reject("R19", "missing_email", "identify needs traits.email", "pipelines", record)
-            return
         traits = event.attributes.get("traits") or {}
-        payload: dict[str, Any] = {
-            "attributes": user_attributes(traits, user_id),
-            "identify_by": "email",
-            "verified": settings.create_users_as_verified,
-            "skip_verify_email": settings.skip_verify_email,
-        }
-        emit.add("R19", "zendesk", "update_user", email, payload)
-        membership(emit, "R19", email, traits.get("company"))
+        payload: dict[str, Any] = {"attributes": user_attributes(traits, user_id)}
+        if email is not None:
+            person = email
+            payload |= {
+                "identify_by": "email",
+                "verified": settings.create_users_as_verified,
+                "skip_verify_email": settings.skip_verify_email,
+            }
+        elif user_id is not None:
+            # no email: update the user Zendesk already knows by this external_id, never
+            # create one (Zendesk would make an end user without any way to reach them)
+            person = user_id
+            payload["attributes"].pop("external_id", None)
+            payload |= {"identify_by": "external_id", "create": False}
+        else:
+            emit.reject("R19", "missing_email", "identify needs traits.email or a userId",
+                        "pipelines", record)
+            return
+        emit.add("R19", "zendesk", "update_user", person, payload)
+        _company(emit, person, traits.get("company"), record)
     elif event.kind == EventKind.GROUP:
         _group(emit, event, state, user_id, record)
     elif event.kind == EventKind.TRACK:
         _track(emit, event, state, settings.ticket_created_event,
                settings.ticket_updated_event, record)
+
+
+def _company(emit: Emit, person: str, company: Any, record: dict[str, Any]) -> None:
+    """`traits.company.id` names an existing Zendesk organization by its Zendesk id."""
+    if not isinstance(company, dict) or company.get("id") in (None, ""):
+        return
+    organization_id = _text(company["id"])
+    if organization_id is None or not organization_id.isdigit():
+        emit.reject("R19", "invalid_company_id", "traits.company.id must be the numeric id of "
+                    "a Zendesk organization", "pipelines", record)
+        return
+    operation = "remove_membership" if company.get("remove") is True else "add_membership"
+    emit.add("R19", "zendesk", operation, person, {"organization_id": int(organization_id)},
+             discriminator=organization_id)
 
 
 def _group(
@@ -101,13 +133,18 @@ def _group(
         organization["domain_names"] = [str(d) for d in domains]
     if isinstance(traits.get("tags"), list):
         organization["tags"] = [str(t) for t in traits["tags"]]
-    fields = {k: traits[k] for k in ("url", "deleted") if k in traits}
+    organization.update({k: traits[k] for k in _ORGANIZATION_PROPERTIES if k in traits})
+    # every other trait (url, deleted, email, plan, ...): organization fields, kept by the
+    # sink only where the account defines them
+    fields = {k: v for k, v in traits.items() if k not in _MAPPED_GROUP_TRAITS}
     if fields:
         organization["organization_fields"] = fields
     emit.add("R19", "zendesk", "update_organization", group_id,
              {"attributes": organization, "external_id": group_id})
     if user_id:
-        person = state.identities.email or user_id
+        # the person: context.traits.email (normalized into the identities) or what the
+        # state knows, else the userId as external_id; never traits.email (the org's)
+        person = event.identities.email or state.identities.email or user_id
         payload: dict[str, Any] = {"organization_external_id": group_id}
         if "name" in organization:
             payload["organization_name"] = organization["name"]
@@ -149,20 +186,21 @@ def _user_event(
     emit: Emit, event: SupportEvent, name: str, props: dict[str, Any], email: str | None,
     record: dict[str, Any],
 ) -> None:
-    lookup: list[tuple[str, str | None]] = [
-        ("user_id", _text(event.attributes.get("zendesk_user_id"))),
-        ("email", email),
-        ("external_id", _text(event.attributes.get("user_id"))),
-    ]
-    found = next(((kind, value) for kind, value in lookup if value), None)
-    if found is None:
+    lookup = {
+        "user_id": _text(event.attributes.get("zendesk_user_id")),
+        "email": normalize_email(_text(props.get("email"))) or email,
+        "external_id": _text(event.attributes.get("user_id")),
+    }
+    found = {kind: value for kind, value in lookup.items() if value}
+    if not found:
         emit.reject("R19", "no_zendesk_user", "track needs context.zendesk_user_id, an email "
                     "or a userId to find the Zendesk user", "pipelines", record)
         return
-    kind, value = found
-    payload = {
-        kind: value,
-        "event": {"source": "supportsync", "type": name, "properties": props,
+    # the sink tries them in this order: the Zendesk id, the email, the external_id
+    payload: dict[str, Any] = {
+        **found,
+        "event": {"type": name, "properties": props,
                   "created_at": event.occurred_at.isoformat()},
     }
-    emit.add("R19", "zendesk", "user_event", value, payload, one_off=True)
+    person = found.get("email") or found.get("external_id") or found["user_id"]
+    emit.add("R19", "zendesk", "user_event", person, payload, one_off=True)

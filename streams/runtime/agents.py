@@ -32,6 +32,7 @@ from contracts.records import (
     encode_transition_batch,
 )
 from streams import merging
+from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.runtime import acks, metrics
 from streams.runtime.deliver import Delivery
@@ -64,8 +65,11 @@ class Pipeline:
         partitions: int,
         clock: Clock,
         tick_interval: float = 1.0,
+        own_writers: OwnWriters | None = None,
     ) -> None:
         self.topology = topology
+        #: who supportsync writes as (filled in further at start, see app.runtime)
+        self.own_writers = own_writers if own_writers is not None else OwnWriters()
         self.state_config = state_config
         self.router = router
         self.sink_names = sink_names
@@ -245,10 +249,12 @@ class Pipeline:
         envelopes = decode_raw_batch(value)
         result = ingest(
             envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
-            partitions=self.partitions,
+            partitions=self.partitions, own_writers=self.own_writers,
         )
         for source, count in result.unhandled.items():
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
+        for (source, kind), count in result.own_writes.items():
+            metrics.OWN_WRITES_DROPPED.labels(source, kind).inc(count)
         out = self.topology.topics["events.by-customer"]
         acks: list[Any] = []
         for partition, items in result.by_partition.items():

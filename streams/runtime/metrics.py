@@ -81,6 +81,12 @@ EVENTS_UNHANDLED = Counter(
     ["source"],
     registry=REGISTRY,
 )
+OWN_WRITES_DROPPED = Counter(
+    "supportsync_own_writes_dropped_total",
+    "Webhook events reporting a change supportsync's own API user/admin made, dropped",
+    ["source", "kind"],
+    registry=REGISTRY,
+)
 EVENTS_DUPLICATE = Counter(
     "supportsync_events_duplicate_total",
     "Events ignored as already processed",

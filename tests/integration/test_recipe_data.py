@@ -124,9 +124,11 @@ class TestR19ZendeskDestination:
         self, broker: EmbeddedBroker, worker: WorkerProcess, fakes: Platforms
     ) -> None:
         email = "r19.ada@example.com"
+        analytical = 71900
+        fakes.zendesk.organizations[analytical] = {"id": analytical, "name": "Analytical"}
         traits = {"email": email, "first_name": "Ada", "last_name": "Lovelace", "plan": "pro",
                   "shoe_size": 42, "timezone": "Europe/London",
-                  "company": {"id": "org-r19", "name": "Analytical"}}
+                  "company": {"id": str(analytical), "name": "Analytical"}}
         send_pipelines(worker, "identify", {"type": "identify", "userId": "u-r19",
                                             "traits": traits})
 
@@ -138,9 +140,8 @@ class TestR19ZendeskDestination:
         assert found["name"] == "Ada Lovelace" and found["external_id"] == "u-r19"
         assert found["time_zone"] == "Europe/London" and found["verified"] is True
         assert found["user_fields"] == {"plan": "pro"}  # shoe_size: no such field, dropped
-        org = eventually(lambda: next((o for o in fakes.zendesk.organizations.values()
-                                       if o.get("external_id") == "org-r19"), None), "org")
-        eventually(lambda: any(m["organization_id"] == org["id"] and m["user_id"] == found["id"]
+        eventually(lambda: any(m["organization_id"] == analytical
+                               and m["user_id"] == found["id"]
                                for m in fakes.zendesk.memberships.values()), "membership")
         send_pipelines(worker, "group", {
             "type": "group", "userId": "u-r19", "groupId": "org-r19b",
@@ -165,8 +166,9 @@ class TestR19ZendeskDestination:
                                            if t.get("subject") == "Broken"), None), "ticket")
         assert created["priority"] == "high" and created["requester_id"] == found["id"]
         eventually(lambda: fakes.zendesk.tickets[seeded]["status"] == "pending", "update")
-        send_pipelines(worker, "identify", {"type": "identify", "userId": "u-r19-none",
-                                            "traits": {"name": "No Email"},
+        send_pipelines(worker, "identify", {"type": "identify", "anonymousId": "a-r19-none",
+                                            "traits": {"name": "No Email",
+                                                       "phone": "+15550100190"},
                                             "timestamp": iso(minutes_ago(1))})
         letters = eventually(
             lambda: [d for d in dead_letters(broker.bootstrap_servers, worker)

@@ -95,7 +95,11 @@ class FakeIntercom(OpenAPIFake):
         self.tags: dict[str, str] = {}  # id -> name; seed with add_tag
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        #: the admin the access token acts as (GET /me)
+        self.me: dict[str, Any] = {"type": "admin", "id": "991", "email": "bot@example.com",
+                                   "name": "supportsync", "app": {"type": "app", "id_code": "x"}}
         for method, path, handler in (
+            ("GET", "/me", self._me),
             ("POST", "/contacts", self._contact_create),
             ("PUT", "/contacts/{contact_id}", self._contact_update),
             ("GET", "/contacts/{contact_id}", self._contact_show),
@@ -182,6 +186,9 @@ class FakeIntercom(OpenAPIFake):
                 if data.get(key) and contact.get(key) == data[key]:
                     return contact
         return None
+
+    async def _me(self, call: Call) -> web.Response:
+        return web.json_response(self.me)
 
     async def _contact_create(self, call: Call) -> web.Response:
         data = call.json or {}

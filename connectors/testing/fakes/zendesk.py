@@ -8,8 +8,10 @@ import itertools
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from connectors.testing.fakes.base import Call, Rejection
@@ -44,13 +46,34 @@ def _relax_cursor_start_time(data: dict[str, Any]) -> list[str]:
     return ["GET /api/v2/incremental/tickets/cursor: start_time optional when cursor is given"]
 
 
+#: Endpoints Zendesk documents but its oas.yaml lacks (the Events API, a user's memberships),
+#: transcribed once from Zendesk's API reference: validated like the rest of the spec.
+SUPPLEMENT = Path(__file__).parent / "contracts" / "zendesk-supplement.oas.yaml"
+
+
+def _add_documented_endpoints(data: dict[str, Any]) -> list[str]:
+    with SUPPLEMENT.open("rb") as handle:
+        supplement = yaml.safe_load(handle)
+    added = []
+    for path, item in supplement["paths"].items():
+        if path in data["paths"]:
+            raise ValueError(f"{path} is in oas.yaml now: drop it from {SUPPLEMENT.name}")
+        data["paths"][path] = item
+        added.append(f"{path}: added from {SUPPLEMENT.name}")
+    return added
+
+
+def _patch(data: dict[str, Any]) -> list[str]:
+    return _relax_cursor_start_time(data) + _add_documented_endpoints(data)
+
+
 class FakeZendesk(OpenAPIFake):
     """Users, organizations, memberships, tickets, job statuses, incremental export, CSAT."""
 
     name = "FakeZendesk"
     spec_file = "zendesk/support-api.oas.yaml"
     spec_host_url = "https://example.zendesk.com"
-    spec_patch_key = "zendesk-cursor-start-time"
+    spec_patch_key = "zendesk-cursor-start-time+supplement"
 
     def __init__(
         self,
@@ -69,14 +92,28 @@ class FakeZendesk(OpenAPIFake):
         self.tickets: dict[int, dict[str, Any]] = {}
         self.job_statuses: dict[str, dict[str, Any]] = {}
         self.user_fields: list[dict[str, Any]] = []
+        self.organization_fields: list[dict[str, Any]] = []
+        #: Events API: what each user received, by Zendesk user id
+        self.user_events: dict[int, list[dict[str, Any]]] = {}
         self.satisfaction_ratings: list[dict[str, Any]] = []
         self._ids = itertools.count(1001)
         self._pending_jobs: dict[str, list[dict[str, Any]]] = {}
+        # The agent whose API token authenticates: GET /api/v2/users/me answers with it
+        # (kept apart from `users`, the end users tests look at).
+        self.api_user: dict[str, Any] = {
+            "id": 900001, "email": email, "name": "API user", "role": "admin",
+            "created_at": _iso(time.time()), "user_fields": {},
+        }
         for method, path, handler in (
             ("POST", "/api/v2/users/create_or_update", self._user_upsert),
             ("POST", "/api/v2/users/create_or_update_many", self._user_upsert_many),
             ("GET", "/api/v2/users/search", self._user_search),
+            ("GET", "/api/v2/users/me", self._me),
             ("GET", "/api/v2/users/{user_id}", self._user_show),
+            ("PUT", "/api/v2/users/{user_id}", self._user_update),
+            ("POST", "/api/v2/users/{user_id}/events", self._user_event),
+            ("GET", "/api/v2/users/{user_id}/organization_memberships", self._user_memberships),
+            ("GET", "/api/v2/organization_fields", self._organization_fields),
             ("GET", "/api/v2/user_fields", self._user_fields),
             ("POST", "/api/v2/tickets", self._ticket_create),
             ("GET", "/api/v2/tickets/{ticket_id}", self._ticket_show),
@@ -92,7 +129,7 @@ class FakeZendesk(OpenAPIFake):
 
     # -- vendor conventions ----------------------------------------------------------------
     def spec_patch(self) -> Patch | None:
-        return _relax_cursor_start_time
+        return _patch
 
     def check_credentials(self, request: web.Request) -> Rejection | None:
         scheme, _, cred = request.headers.get("Authorization", "").partition(" ")
@@ -229,6 +266,55 @@ class FakeZendesk(OpenAPIFake):
         if user is None:
             raise Rejection(404, "user not found", violation=False)
         return web.json_response({"user": user})
+
+    def _user(self, call: Call) -> dict[str, Any]:
+        user = self.users.get(int(call.params["user_id"]))
+        if user is None:
+            raise Rejection(404, "user not found", violation=False)
+        return user
+
+    async def _me(self, call: Call) -> web.Response:
+        return web.json_response({"user": self.api_user})
+
+    async def _user_update(self, call: Call) -> web.Response:
+        user = self._user(call)
+        data = call.json["user"]
+        fields = data.get("user_fields") or {}
+        user.update({k: v for k, v in data.items() if k not in ("id", "user_fields")})
+        user["user_fields"] = {**user.get("user_fields", {}), **fields}
+        user["updated_at"] = _iso(time.time())
+        return web.json_response({"user": user})
+
+    async def _user_event(self, call: Call) -> web.Response:
+        user = self._user(call)
+        event = call.json["event"]
+        if event["source"] == "zendesk":  # reserved for Zendesk's own events
+            raise Rejection(400, "'zendesk' is a protected event source", violation=False)
+        self.user_events.setdefault(user["id"], []).append(
+            {**call.json, "received_at": _iso(time.time())}
+        )
+        return web.json_response(
+            {"profile_id": f"P{user['id']}", "status": "received", "user_id": str(user["id"])},
+            status=202,
+        )
+
+    async def _user_memberships(self, call: Call) -> web.Response:
+        user = self._user(call)
+        found = [m for m in self.memberships.values() if m["user_id"] == user["id"]]
+        return web.json_response(
+            {"organization_memberships": found, "count": len(found), "next_page": None,
+             "previous_page": None}
+        )
+
+    async def _organization_fields(self, call: Call) -> web.Response:
+        return web.json_response(
+            {
+                "organization_fields": self.organization_fields,
+                "count": len(self.organization_fields),
+                "next_page": None,
+                "previous_page": None,
+            }
+        )
 
     async def _user_fields(self, call: Call) -> web.Response:
         return web.json_response(

@@ -160,3 +160,22 @@ class TestTicketsAndOthers:
         body = notification("conversation.user.created", conversation(), notif_id="")
         [ev] = normalize(body, RECEIVED)
         assert ev.event_id == "intercom:conversation.user.created:1911149811:1761991100"
+
+
+class TestPartAuthor:
+    """The admin who wrote the newest conversation part is the event's author."""
+
+    def test_admin_part(self) -> None:
+        parts = {"conversation_parts": [
+            {"author": {"type": "user", "id": "c1"}},
+            {"author": {"type": "admin", "id": 991}},
+        ]}
+        [ev] = normalize(notification("conversation.admin.noted",
+                                      conversation(conversation_parts=parts)), RECEIVED)
+        assert ev.author_id == "991"
+
+    def test_a_persons_part_has_no_admin_author(self) -> None:
+        parts = {"conversation_parts": [{"author": {"type": "user", "id": "c1"}}]}
+        [ev] = normalize(notification("conversation.user.replied",
+                                      conversation(conversation_parts=parts)), RECEIVED)
+        assert ev.author_id is None

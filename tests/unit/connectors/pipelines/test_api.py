@@ -75,7 +75,8 @@ class TestMessages:
             "batch": [
                 {"type": "identify", "userId": "a", "messageId": "1"},
                 {"type": "track", "anonymousId": "anon-9", "event": "Signed Up"},
-                {"type": "group", "traits": {"email": "G@Example.com"}, "groupId": "org-1"},
+                {"type": "group", "traits": {"email": "billing@org.example"}, "groupId": "org-1",
+                 "context": {"traits": {"email": "G@Example.com"}}},
                 {"type": "page", "userId": "a", "name": "Home"},
             ],
             "context": {"library": {"name": "analytics-python"}},
@@ -98,6 +99,8 @@ class TestMessages:
         [
             ("/v1/track", {"userId": "u"}, "no_event"),
             ("/v1/group", {"userId": "u"}, "no_group_id"),
+            # a group's traits are the organization's: their email names no person
+            ("/v1/group", {"groupId": "g", "traits": {"email": "org@example.com"}}, "no_key"),
             ("/v1/identify", {"traits": {}}, "no_key"),
             ("/v1/identify", {"userId": "u", "traits": [1]}, "bad_field"),
             ("/v1/batch", {"batch": {}}, "bad_batch"),

@@ -111,3 +111,34 @@ class TestZendeskBehaviour:
         await send("PUT", url, headers=ZD_AUTH, json={"ticket": {"status": "solved"}})
         _, _, shown = await send("GET", url, headers=ZD_AUTH)
         assert shown["ticket"]["status"] == "solved" and len(fake.users) == 1
+
+
+class TestZendeskEventsAPI:
+    """The Events API, transcribed from Zendesk's reference, is validated like oas.yaml."""
+
+    async def test_event_is_stored_on_the_user(self) -> None:
+        async with FakeZendesk() as fake:
+            fake.users[5] = {"id": 5, "email": "a@x.io", "name": "A"}
+            body = {"profile": {"source": "s", "type": "customer",
+                                "identifiers": [{"type": "email", "value": "a@x.io"}]},
+                    "event": {"source": "s", "type": "Viewed", "properties": {"p": 1}}}
+            url = f"{fake.base_url}/api/v2/users/5/events"
+            status, _, answer = await send("POST", url, headers=ZD_AUTH, json=body)
+            assert status == 202 and answer["user_id"] == "5"
+            assert fake.user_events[5][0]["event"]["type"] == "Viewed"
+
+    async def test_event_without_properties_or_identifiers_is_a_violation(self) -> None:
+        async with FakeZendesk(check_on_exit=False) as fake:
+            body = {"profile": {"source": "s", "type": "customer", "identifiers": []},
+                    "event": {"source": "s", "type": "Viewed"}}
+            url = f"{fake.base_url}/api/v2/users/5/events"
+            status, _, _ = await send("POST", url, headers=ZD_AUTH, json=body)
+            assert status == 400
+            reason = fake.take_violations()[0].reason
+            assert "properties" in reason and "identifiers" in reason
+
+    async def test_me_is_the_api_user(self) -> None:
+        async with FakeZendesk() as fake:
+            status, _, answer = await send("GET", f"{fake.base_url}/api/v2/users/me",
+                                           headers=ZD_AUTH)
+            assert status == 200 and answer["user"]["id"] == fake.api_user["id"]

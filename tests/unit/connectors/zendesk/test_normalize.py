@@ -93,3 +93,29 @@ class TestTriggerBody:
         assert ticket_event.identities.external_id is None
         assert csat.kind is EventKind.CSAT_RECEIVED
         assert csat.rating is not None and csat.rating.is_low
+
+
+class TestAuthor:
+    """The change's author is kept for loop prevention: ticket actor, trigger updater."""
+
+    def test_ticket_event_actor(self) -> None:
+        body = _event("ticket.tags_changed", {"id": "77", "requester_id": "5", "actor_id": 900},
+                      {"tags_added": ["x"], "tags_removed": []})
+        [ev] = normalize(body, RECEIVED)
+        assert ev.author_id == "900"
+
+    def test_trigger_updater_email_but_not_on_the_customers_rating(self) -> None:
+        body = orjson.dumps({
+            "supportsync": TRIGGER_MARKER, "event_id": "77:t:open",
+            "ticket": {"id": "77", "status": "open", "updated_at": "2026-11-01T10:00:00Z"},
+            "requester": {"id": "5", "email": "jane@example.com"},
+            "satisfaction": {"score": "good"},
+            "updater": {"email": " API@Example.com "},
+        })
+        ticket, rating = normalize(body, RECEIVED)
+        assert ticket.author_id == "api@example.com" and rating.author_id is None
+
+    def test_no_author_when_the_payload_says_nothing(self) -> None:
+        [ev] = normalize(_event("ticket.status_changed", {"id": "77", "status": "OPEN"}),
+                         RECEIVED)
+        assert ev.author_id is None

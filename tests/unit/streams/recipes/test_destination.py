@@ -24,19 +24,32 @@ class TestIdentify:
             create_users_as_verified=True, skip_verify_email=True))
         traits = {"email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace",
                   "organizationId": 5, "timezone": "Europe/London", "plan": "pro",
-                  "company": {"id": "acme", "remove": True}}
+                  "company": {"id": "4711", "remove": True}}
         actions, _ = Desk(config).send(call("identify", user_id="u1", traits=traits))
         user, membership = by_recipe(actions, "R19")
         assert user.attributes == {"name": "Ada Lovelace", "external_id": "u1",
                                    "organization_id": 5, "time_zone": "Europe/London",
                                    "user_fields": {"plan": "pro"}}
         assert user.payload["verified"] is True and user.payload["skip_verify_email"] is True
-        assert (membership.operation, membership.payload["organization_external_id"]) == (
-            "remove_membership", "acme")
+        assert (membership.operation, membership.payload) == (
+            "remove_membership", {"organization_id": 4711, "recipe": "R19"})
 
-    def test_email_required(self) -> None:
+    def test_company_id_must_be_a_zendesk_organization_id(self) -> None:
+        traits = {"email": "ada@example.com", "company": {"id": "acme"}}
+        actions, letters = Desk().send(call("identify", user_id="u1", traits=traits))
+        assert [a.operation for a in by_recipe(actions, "R19")] == ["update_user"]
+        assert [d.reason for d in letters] == ["invalid_company_id"]
+
+    def test_without_email_updates_the_user_by_external_id_only(self) -> None:
         actions, letters = Desk().send(call("identify", email=None, user_id="u1",
                                             traits={"name": "X"}))
+        [user] = by_recipe(actions, "R19")
+        assert (user.person, user.payload["identify_by"], user.payload["create"]) == (
+            "u1", "external_id", False)
+        assert letters == []
+
+    def test_email_or_user_id_required(self) -> None:
+        actions, letters = Desk().send(call("identify", email=None, traits={"name": "X"}))
         assert by_recipe(actions, "R19") == []
         assert [d.reason for d in letters] == ["missing_email"]
 
@@ -45,12 +58,15 @@ class TestGroupAndTrack:
     """Organizations, tickets, and user events found in the documented order."""
 
     def test_group(self) -> None:
-        traits = {"name": "Acme", "domainNames": "a.example, b.example", "tags": ["x"]}
+        traits = {"name": "Acme", "domainNames": "a.example, b.example", "tags": ["x"],
+                  "notes": "n", "email": "billing@acme.example", "plan": "gold"}
         actions, _ = Desk().send(call("group", user_id="u1", group_id="g1", traits=traits))
         org, member = by_recipe(actions, "R19")
-        assert org.attributes == {"external_id": "g1", "name": "Acme",
-                                  "domain_names": ["a.example", "b.example"], "tags": ["x"]}
-        assert member.operation == "add_membership"
+        assert org.attributes == {"external_id": "g1", "name": "Acme", "notes": "n",
+                                  "domain_names": ["a.example", "b.example"], "tags": ["x"],
+                                  "organization_fields": {"email": "billing@acme.example",
+                                                          "plan": "gold"}}
+        assert (member.operation, member.person) == ("add_membership", "ada@example.com")
 
     def test_ticket_created_and_updated(self) -> None:
         desk = Desk()
