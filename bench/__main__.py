@@ -14,7 +14,9 @@ from streams.runtime.broker import EmbeddedBroker
 Row = tuple[str, str, str]
 
 # Modules with a `run() -> list[Row]` that need no broker of ours.
-STANDALONE = ("bench.state_bench", "bench.ingress_bench", "bench.sinks_bench")
+STANDALONE = (
+    "bench.hotpath_bench", "bench.state_bench", "bench.ingress_bench", "bench.sinks_bench",
+)
 
 
 def _print(title: str, rows: list[Row]) -> None:
