@@ -232,7 +232,8 @@ def build_worker(
     config = config if config is not None else load_config()  # supportsync.yaml (recipes)
     topology = build_app(settings, bootstrap_servers)
     router = RecipeRouter(
-        config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon
+        config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon,
+        sinks=settings.destination_names,
     )
     pipeline = Pipeline(
         topology,

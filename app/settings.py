@@ -103,6 +103,9 @@ class Settings(BaseSettings):
 
     #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
     sinks: str = "customerio"
+    #: comma-separated destinations actions are built for; unset: the sinks this worker
+    #: runs, or every destination when it runs none (other workers deliver out.*)
+    destinations: str | None = None
     sink_coalesce_ms: float = Field(default=0.0, ge=0)
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
 
@@ -114,9 +117,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value
 
-    @field_validator("sinks")
+    @field_validator("sinks", "destinations")
     @classmethod
-    def _known_sinks(cls, value: str) -> str:
+    def _known_sinks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         known = {"customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"}
         names = [n.strip() for n in value.split(",") if n.strip()]
         unknown = sorted(set(names) - known)
@@ -133,6 +138,13 @@ class Settings(BaseSettings):
     @property
     def sink_names(self) -> tuple[str, ...]:
         return tuple(n for n in self.sinks.split(",") if n)
+
+    @property
+    def destination_names(self) -> tuple[str, ...] | None:
+        """What the router builds actions for (None: every destination)."""
+        if self.destinations is not None:
+            return tuple(n for n in self.destinations.split(",") if n)
+        return self.sink_names or None
 
     @property
     def embedded(self) -> bool:

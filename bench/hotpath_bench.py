@@ -104,7 +104,7 @@ def workload(customers: int) -> list[RawEnvelope]:
 
 
 def _router(sinks: tuple[str, ...]) -> RecipeRouter:
-    return RecipeRouter(RecipesConfig(), identifier="email")
+    return RecipeRouter(RecipesConfig(), identifier="email", sinks=sinks)
 
 
 def run_path(records: list[bytes], sinks: tuple[str, ...]) -> tuple[float, int, int]:

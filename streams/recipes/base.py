@@ -40,6 +40,11 @@ class Emit:
     skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
     created: datetime | None = None
     tally: RecipeTally = field(default_factory=RecipeTally)
+    #: the destinations actions are built for (None: every one); others cost nothing
+    sinks: frozenset[str] | None = None
+
+    def wants(self, sink: str) -> bool:
+        return self.sinks is None or sink in self.sinks
 
     def historical(self) -> bool:
         if self.origin == "live":
@@ -61,6 +66,8 @@ class Emit:
         discriminator: str = "",
         key: str | None = None,
     ) -> None:
+        if self.sinks is not None and sink not in self.sinks:
+            return
         base = key if key is not None else self.source_id
         action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
         if one_off and self.historical():

@@ -48,19 +48,22 @@ def state_row(t: Transition, config: RecipesConfig) -> dict[str, Any]:
 
 def r16(emit: Emit, t: Transition, config: RecipesConfig) -> None:
     settings = config.r16_data_out
-    if t.kind != "support_state_changed":
+    webhook = settings.webhook and emit.wants("webhook")
+    warehouse = settings.warehouse and emit.wants("warehouse")
+    if t.kind != "support_state_changed" or not (webhook or warehouse):
         return
     row = state_row(t, config)
-    if settings.webhook:
+    if webhook:
         emit.add("R16", "webhook", "support_state_changed", t.customer_key, row,
                  priority="analytics")
-    if settings.warehouse:
+    if warehouse:
         emit.add("R16", "warehouse", "support_state_changed", t.customer_key, row,
                  priority="analytics")
 
 
 def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
     settings = config.r18_reporting
+    report = settings.webhook and emit.wants("webhook")
     row: dict[str, Any]
     if t.kind in ("ticket_opened", "ticket_resolved") and t.ticket:
         source = str(t.ticket.get("source"))
@@ -70,6 +73,8 @@ def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
             emit.tally.tickets[source, event] += 1
             if event == "resolved" and isinstance(seconds, int):
                 emit.tally.resolutions.append((source, seconds))
+        if not report:
+            return
         row = {"event": f"ticket_{event}", "source": source, "ticket_id": t.ticket.get("id"),
                "priority": t.ticket.get("priority"), "reason": t.ticket.get("reason"),
                "resolution_seconds": seconds}
@@ -77,12 +82,14 @@ def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
         source = str(t.rating.get("source"))
         if settings.metrics:
             emit.tally.csat[source, str(bool(t.rating.get("low"))).lower()] += 1
+        if not report:
+            return
         row = {"event": "csat", "source": source, "ticket_id": t.rating.get("ticket_id"),
                "score": t.rating.get("score"), "scale": t.rating.get("scale"),
                "low": t.rating.get("low")}
     else:
         return
-    if settings.webhook:
+    if report:
         row.update(customer_key=t.customer_key, occurred_at=t.occurred_at.isoformat(),
                    transition_id=t.transition_id)
         emit.add("R18", "webhook", "support_report", t.customer_key, row, priority="analytics")

@@ -12,8 +12,9 @@ built once), so routing stays cheap on the hot path: most transitions need two o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from contracts.actions import Action
 from contracts.deadletters import StageDeadLetter
@@ -45,65 +46,89 @@ def _stamp(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-def transition_table(c: RecipesConfig, ident: str) -> dict[str, list[OnTransition]]:
-    """Transition kind → the enabled recipes that act on it, in a fixed order."""
-    rules: list[tuple[bool, tuple[str, ...], OnTransition]] = [
-        (c.r1_suppression.enabled, ("attributes_changed",),
+def transition_table(
+    c: RecipesConfig, ident: str, sinks: Collection[str] | None = None
+) -> dict[str, list[OnTransition]]:
+    """Transition kind → the enabled recipes that act on it, in a fixed order.
+
+    With `sinks`, a recipe whose destinations are all elsewhere is left out (R18 stays
+    while it feeds the metrics)."""
+    cio, zd, ic = ("customerio",), ("zendesk",), ("intercom",)
+    r18_metrics = ("*",) if c.r18_reporting.metrics else ()
+    rules: list[tuple[bool, tuple[str, ...], tuple[str, ...], OnTransition]] = [
+        (c.r1_suppression.enabled, ("attributes_changed",), (*cio, *ic),
          lambda e, t, s: suppression.r1(e, t, c, ident)),
-        (c.r15_unsubscribe_sync.enabled, ("consent_changed",),
+        (c.r15_unsubscribe_sync.enabled, ("consent_changed",), (*cio, *ic),
          lambda e, t, s: suppression.r15(e, t, c, ident)),
-        (c.r17_ad_audiences.enabled, ("support_state_changed",),
+        (c.r17_ad_audiences.enabled, ("support_state_changed",), ("audiences",),
          lambda e, t, s: suppression.r17(e, t, c)),
-        (c.r2_post_resolution.enabled, ("ticket_opened", "ticket_resolved"),
+        (c.r2_post_resolution.enabled, ("ticket_opened", "ticket_resolved"), cio,
          lambda e, t, s: campaigns.r2(e, t, c, ident)),
-        (c.r6_csat.enabled, ("attributes_changed", "csat_received"),
+        (c.r6_csat.enabled, ("attributes_changed", "csat_received"), cio,
          lambda e, t, s: campaigns.r6(e, t, c, ident)),
-        (c.r14_intercom_to_cio.enabled, ("ticket_resolved",),
+        (c.r14_intercom_to_cio.enabled, ("ticket_resolved",), cio,
          lambda e, t, s: campaigns.r14_transition(e, t, c, ident)),
-        (c.r5_vip_routing.enabled, ("ticket_opened",), lambda e, t, s: tickets.r5(e, t, s, c)),
-        (c.r7_churn_outreach.enabled, ("segments_changed",),
+        (c.r5_vip_routing.enabled, ("ticket_opened",), zd,
+         lambda e, t, s: tickets.r5(e, t, s, c)),
+        (c.r7_churn_outreach.enabled, ("segments_changed",), zd,
          lambda e, t, s: tickets.r7(e, t, s, c)),
-        (c.r10_profile_sync.enabled, ("profile_changed",),
+        (c.r10_profile_sync.enabled, ("profile_changed",), (*zd, *ic),
          lambda e, t, s: profiles.r10(e, t, s, c)),
-        (c.r16_data_out.enabled, ("support_state_changed",),
+        (c.r16_data_out.enabled, ("support_state_changed",), ("webhook", "warehouse"),
          lambda e, t, s: data_out.r16(e, t, c)),
         (c.r18_reporting.enabled, ("ticket_opened", "ticket_resolved", "csat_received"),
-         lambda e, t, s: data_out.r18(e, t, c)),
+         ("webhook", *r18_metrics), lambda e, t, s: data_out.r18(e, t, c)),
     ]
-    table: dict[str, list[OnTransition]] = {}
-    for enabled, kinds, rule in rules:
-        for kind in kinds if enabled else ():
-            table.setdefault(kind, []).append(rule)
-    return table
+    return _index(rules, sinks)
 
 
-def event_table(c: RecipesConfig, ident: str) -> dict[EventKind, list[OnEvent]]:
-    """Event kind → the enabled recipes that act on it, in a fixed order."""
+def event_table(
+    c: RecipesConfig, ident: str, sinks: Collection[str] | None = None
+) -> dict[EventKind, list[OnEvent]]:
+    """Event kind → the enabled recipes that act on it, in a fixed order (see
+    `transition_table` for `sinks`)."""
     segment = (EventKind.SEGMENT_ENTERED, EventKind.SEGMENT_EXITED)
-    rules: list[tuple[bool, tuple[EventKind, ...], OnEvent]] = [
-        (c.r3_engagement.enabled, (EventKind.EMAIL_ENGAGEMENT,),
+    cio, zd, ic = ("customerio",), ("zendesk",), ("intercom",)
+    rules: list[tuple[bool, tuple[EventKind, ...], tuple[str, ...], OnEvent]] = [
+        (c.r3_engagement.enabled, (EventKind.EMAIL_ENGAGEMENT,), (*zd, *ic),
          lambda e, v, s: zendesk_users.r3(e, v, s, c)),
         (c.r4_lifecycle_users.enabled, (EventKind.LIFECYCLE_EVENT, EventKind.SEGMENT_ENTERED),
-         lambda e, v, s: zendesk_users.r4(e, v, s, c)),
+         zd, lambda e, v, s: zendesk_users.r4(e, v, s, c)),
         (c.r19_zendesk_destination.enabled,
-         (EventKind.IDENTIFY, EventKind.GROUP, EventKind.TRACK),
+         (EventKind.IDENTIFY, EventKind.GROUP, EventKind.TRACK), zd,
          lambda e, v, s: destination.r19(e, v, s, c)),
-        (c.r8_escalation.enabled, (EventKind.CONVERSATION_TAGGED,),
+        (c.r8_escalation.enabled, (EventKind.CONVERSATION_TAGGED,), zd,
          lambda e, v, s: linked.r8(e, v, s, c)),
-        (c.r9_status_back.enabled, tuple(TICKET_KINDS), lambda e, v, s: linked.r9(e, v, s, c)),
-        (c.r11_tag_mapping.enabled, (EventKind.CONVERSATION_TAGGED, *TICKET_KINDS),
+        (c.r9_status_back.enabled, tuple(TICKET_KINDS), ic,
+         lambda e, v, s: linked.r9(e, v, s, c)),
+        (c.r11_tag_mapping.enabled, (EventKind.CONVERSATION_TAGGED, *TICKET_KINDS), (*zd, *ic),
          lambda e, v, s: linked.r11(e, v, s, c)),
-        (c.r12_acknowledge.enabled, tuple(TICKET_KINDS),
+        (c.r12_acknowledge.enabled, tuple(TICKET_KINDS), ic,
          lambda e, v, s: linked.r12(e, v, s, c)),
         (c.r13_cio_to_intercom.enabled,
-         (*segment, EventKind.EMAIL_ENGAGEMENT, EventKind.LIFECYCLE_EVENT),
+         (*segment, EventKind.EMAIL_ENGAGEMENT, EventKind.LIFECYCLE_EVENT), ic,
          lambda e, v, s: profiles.r13(e, v, s, c)),
-        (c.r14_intercom_to_cio.enabled, (EventKind.CONTACT_UPDATED,),
+        (c.r14_intercom_to_cio.enabled, (EventKind.CONTACT_UPDATED,), cio,
          lambda e, v, s: campaigns.r14_event(e, v, s, c, ident)),
     ]
-    table: dict[EventKind, list[OnEvent]] = {}
-    for enabled, kinds, rule in rules:
-        for kind in kinds if enabled else ():
+    return _index(rules, sinks)
+
+
+K = TypeVar("K")
+R = TypeVar("R")
+
+
+def _index(
+    rules: list[tuple[bool, tuple[K, ...], tuple[str, ...], R]], sinks: Collection[str] | None
+) -> dict[K, list[R]]:
+    """Kind → rules: the enabled ones with a destination in `sinks` ("*": always runs)."""
+    table: dict[K, list[R]] = {}
+    for enabled, kinds, targets, rule in rules:
+        if not enabled or (sinks is not None and not any(
+            target == "*" or target in sinks for target in targets
+        )):
+            continue
+        for kind in kinds:
             table.setdefault(kind, []).append(rule)
     return table
 
@@ -116,7 +141,9 @@ class RecipeRouter(Router):
         identifier: str = "email",
         horizon: timedelta = timedelta(hours=72),
         tally: RecipeTally | None = None,
+        sinks: Collection[str] | None = None,
     ) -> None:
+        """`sinks`: the destinations to build actions for (None: every one)."""
         # The base router's own R1/R2 are replaced by the recipe modules.
         super().__init__(
             RoutingConfig(customerio_identifier=identifier, r1_enabled=False, r2_enabled=False)
@@ -126,8 +153,9 @@ class RecipeRouter(Router):
         self.horizon = horizon
         if tally is not None:
             self.tally = tally
-        self._on_transition = transition_table(self.recipes, identifier)
-        self._on_event = event_table(self.recipes, identifier)
+        self.sinks = None if sinks is None else frozenset(sinks)
+        self._on_transition = transition_table(self.recipes, identifier, self.sinks)
+        self._on_event = event_table(self.recipes, identifier, self.sinks)
 
     def route(
         self,
@@ -144,7 +172,7 @@ class RecipeRouter(Router):
             source_id=t.transition_id, customer_key=t.customer_key,
             causing_event_id=t.causing_event_id, occurred_at=t.occurred_at,
             received_at=_stamp(received_at), origin=origin, horizon=self.horizon,
-            tally=self.tally,
+            tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
             rule(emit, t, state)
@@ -160,7 +188,7 @@ class RecipeRouter(Router):
             source_id=f"event:{event.event_id}", customer_key=state.customer_key,
             causing_event_id=event.event_id, occurred_at=event.occurred_at,
             received_at=_stamp(received_at), origin=event.origin, horizon=self.horizon,
-            tally=self.tally,
+            tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
             rule(emit, event, state)

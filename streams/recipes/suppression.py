@@ -59,7 +59,9 @@ def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
     suppressing = bool(SUPPRESSION_FIELDS & set(t.changed)) and not t.holdout
     priority: Priority = "suppression" if suppressing else "enrichment"
     person = customerio_person(t.identities, t.customer_key, identifier)
-    if person is None:
+    if not emit.wants("customerio"):
+        pass
+    elif person is None:
         emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t))
     else:
         emit.add("R1", "customerio", "identify", person, {"attributes": attributes},

@@ -22,8 +22,9 @@ class Desk:
     def __init__(
         self, recipes: RecipesConfig | None = None, *, state: StateConfig | None = None,
         key: str = "c:test", horizon: timedelta = timedelta(hours=72),
+        sinks: tuple[str, ...] | None = None,
     ) -> None:
-        self.router = RecipeRouter(recipes, identifier="email", horizon=horizon)
+        self.router = RecipeRouter(recipes, identifier="email", horizon=horizon, sinks=sinks)
         self.config = state or StateConfig()
         self.key = key
         self.states: dict[str, SupportState] = {}
