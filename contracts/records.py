@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import msgspec
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,25 +90,15 @@ def encode_event_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:
 
 
 def decode_event_batch(data: bytes) -> list[tuple[str, SupportEvent, float]]:
-    doc = orjson.loads(data)
-    return [(item["k"], event_from_dict(item["e"]), float(item["t"])) for item in doc["items"]]
+    record = decode_by_customer(data)
+    if not isinstance(record, EventItems):
+        raise ValueError(f"not an event batch: {type(record).__name__}")
+    return record.items
 
 
-# -- events without pydantic on the internal topic ---------------------------------------------
-#
-# `events.by-customer` carries only events that were validated when they were normalized, so
-# decoding builds them without validating again; anything unexpected (an unknown key, a
-# value of the wrong type) falls back to `SupportEvent.model_validate`, which accepts or
-# rejects it exactly as before. Datetimes stay `datetime` objects in `event_to_dict`: orjson
-# writes them (OPT_UTC_Z) as pydantic does.
+# -- events as pydantic's JSON mode writes them (exclude_defaults) -------------------------------
 
-_SOURCES = frozenset(get_args(Source))
-_ORIGINS = frozenset(get_args(Origin))
 _NO_IDENTITIES = Identities()
-
-
-class _Unexpected(Exception):
-    pass
 
 
 def _nested(model: BaseModel, fields: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
@@ -164,149 +156,187 @@ def event_to_dict(event: SupportEvent) -> dict[str, Any]:
     return out
 
 
+# -- events.by-customer: one record decoded once ------------------------------------------------
+#
+# Four records share the topic: an event batch, and the absorb, merge_in and tick commands
+# (streams/merging.py, the apply agent's timer). `decode_by_customer` parses a record once,
+# with msgspec against the wire types below, and hands back one of the four shapes. The
+# event batch carries only events that were validated when they were normalized, so they are
+# built without pydantic validating them again; a record the strict wire types refuse (an
+# older or hand-written encoding: integer times, integer ids, unknown keys) is decoded again
+# leniently, each event through `SupportEvent.model_validate`, exactly as before.
+
+RoutedEvent = tuple[str, SupportEvent, float]  # customer key, event, webhook receipt time
+
+
+@dataclass(frozen=True)
+class EventItems:
+    items: list[RoutedEvent]
+
+
+@dataclass(frozen=True)
+class Absorb:
+    command: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MergeIn:
+    command: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: float  # unix seconds
+
+
+ByCustomerRecord = EventItems | Absorb | MergeIn | Tick
+
+
+class _Wire(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class _IdentitiesWire(_Wire):
+    email: str | None = None
+    external_id: str | None = None
+    zendesk_user_id: str | None = None
+    intercom_contact_id: str | None = None
+    cio_id: str | None = None
+    phone: str | None = None
+
+
+class _TicketWire(_Wire):
+    id: str
+    status: str | None = None
+    priority: str | None = None
+    reason: str | None = None
+    tags: tuple[str, ...] = ()
+    subject: str | None = None
+    channel: str | None = None
+    assignee: str | None = None
+    group: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    merged_into: str | None = None
+
+
+class _ConversationWire(_Wire):
+    id: str
+    state: str | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    admin_id: str | None = None
+    updated_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+class _RatingWire(_Wire):
+    score: str | int
+    scale: Literal["good_bad", "one_to_five"]
+    ticket_id: str | None = None
+    comment: bool = False
+
+
+class _EventWire(_Wire):
+    event_id: str
+    source: Source
+    kind: EventKind
+    occurred_at: datetime
+    received_at: datetime
+    identities: _IdentitiesWire | None = None
+    ticket: _TicketWire | None = None
+    conversation: _ConversationWire | None = None
+    rating: _RatingWire | None = None
+    attributes: dict[str, Any] = {}
+    origin: Origin = "live"
+    author_id: str | None = None
+
+
+class _ItemWire(msgspec.Struct):
+    k: str
+    t: float
+    e: _EventWire
+
+
+class _ByCustomerWire(msgspec.Struct):
+    v: int = 1
+    items: list[_ItemWire] | None = None
+    absorb: dict[str, Any] | None = None
+    merge_in: dict[str, Any] | None = None
+    tick: float | None = None
+
+
+_BY_CUSTOMER = msgspec.json.Decoder(_ByCustomerWire)
+_fields = msgspec.structs.asdict
+
+
+def decode_by_customer(data: bytes) -> ByCustomerRecord:
+    """One `events.by-customer` record, parsed once."""
+    try:
+        wire = _BY_CUSTOMER.decode(data)
+    except msgspec.ValidationError:
+        return _decode_leniently(data)
+    if wire.items is not None:
+        return EventItems([(i.k, _event(i.e), i.t) for i in wire.items])
+    return _command(wire.absorb, wire.merge_in, wire.tick)
+
+
+def _command(
+    absorb: dict[str, Any] | None, merge_in: dict[str, Any] | None, tick: float | None
+) -> ByCustomerRecord:
+    if absorb is not None:
+        return Absorb(absorb)
+    if merge_in is not None:
+        return MergeIn(merge_in)
+    if tick is not None:
+        return Tick(float(tick))
+    raise ValueError("an events.by-customer record with no items, absorb, merge_in or tick")
+
+
+def _decode_leniently(data: bytes) -> ByCustomerRecord:
+    doc = orjson.loads(data)
+    if "items" in doc:
+        return EventItems(
+            [(item["k"], event_from_dict(item["e"]), float(item["t"])) for item in doc["items"]]
+        )
+    return _command(doc.get("absorb"), doc.get("merge_in"), doc.get("tick"))
+
+
+def _event(wire: _EventWire) -> SupportEvent:
+    ids, ticket, conversation, rating = wire.identities, wire.ticket, wire.conversation, wire.rating
+    return construct(
+        SupportEvent,
+        {
+            "event_id": wire.event_id,
+            "source": wire.source,
+            "kind": wire.kind,
+            "occurred_at": wire.occurred_at,
+            "received_at": wire.received_at,
+            "identities": _NO_IDENTITIES if ids is None else construct(Identities, _fields(ids)),
+            "ticket": None if ticket is None else construct(TicketInfo, _fields(ticket)),
+            "conversation": (
+                None if conversation is None
+                else construct(ConversationInfo, _fields(conversation))
+            ),
+            "rating": None if rating is None else construct(RatingInfo, _fields(rating)),
+            "attributes": wire.attributes,
+            "origin": wire.origin,
+            "author_id": wire.author_id,
+        },
+    )
+
+
 def event_from_dict(doc: dict[str, Any]) -> SupportEvent:
     """`SupportEvent.model_validate(doc)` for what `event_to_dict` wrote, without
     validating again; anything else goes through `model_validate`."""
     try:
-        return _build_event(doc)
-    except (_Unexpected, KeyError, TypeError, ValueError):
+        return _event(msgspec.convert(doc, _EventWire))
+    except msgspec.ValidationError:
         return SupportEvent.model_validate(doc)
 
 
-def _text(value: Any) -> str:
-    if type(value) is not str:
-        raise _Unexpected
-    return value
-
-
-def _text_or_none(value: Any) -> str | None:
-    if value is not None and type(value) is not str:
-        raise _Unexpected
-    return value
-
-
-def _time(value: Any) -> datetime:
-    return datetime.fromisoformat(_text(value))
-
-
-def _time_or_none(value: Any) -> datetime | None:
-    return None if value is None else _time(value)
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if type(value) is not list or not all(type(t) is str for t in value):
-        raise _Unexpected
-    return tuple(value)
-
-
-def _check_keys(doc: Any, allowed: frozenset[str]) -> dict[str, Any]:
-    if type(doc) is not dict or not doc.keys() <= allowed:
-        raise _Unexpected
-    return doc
-
-
-_EVENT_KEYS = frozenset(SupportEvent.model_fields)
-_IDENTITY_KEYS = frozenset(Identities.model_fields)
-_TICKET_KEYS = frozenset(TicketInfo.model_fields)
-_CONVERSATION_KEYS = frozenset(ConversationInfo.model_fields)
-_RATING_KEYS = frozenset(RatingInfo.model_fields)
-
-
-def _build_event(doc: Any) -> SupportEvent:
-    doc = _check_keys(doc, _EVENT_KEYS)
-    source, origin = doc["source"], doc.get("origin", "live")
-    if source not in _SOURCES or origin not in _ORIGINS:
-        raise _Unexpected
-    attributes = doc.get("attributes", {})
-    if type(attributes) is not dict:
-        raise _Unexpected
-    identities = doc.get("identities")
-    ticket = doc.get("ticket")
-    conversation = doc.get("conversation")
-    rating = doc.get("rating")
-    return construct(
-        SupportEvent,
-        {
-            "event_id": _text(doc["event_id"]),
-            "source": source,
-            "kind": EventKind(_text(doc["kind"])),
-            "occurred_at": _time(doc["occurred_at"]),
-            "received_at": _time(doc["received_at"]),
-            "identities": _NO_IDENTITIES if identities is None else _build_identities(identities),
-            "ticket": None if ticket is None else _build_ticket(ticket),
-            "conversation": None if conversation is None else _build_conversation(conversation),
-            "rating": None if rating is None else _build_rating(rating),
-            "attributes": attributes,
-            "origin": origin,
-            "author_id": _text_or_none(doc.get("author_id")),
-        },
-    )
-
-
-def _build_identities(doc: Any) -> Identities:
-    doc = _check_keys(doc, _IDENTITY_KEYS)
-    return construct(
-        Identities, {name: _text_or_none(doc.get(name)) for name, _ in _IDENTITY_DEFAULTS}
-    )
-
-
-def _build_ticket(doc: Any) -> TicketInfo:
-    doc = _check_keys(doc, _TICKET_KEYS)
-    get = doc.get
-    return construct(
-        TicketInfo,
-        {
-            "id": _text(doc["id"]),
-            "status": _text_or_none(get("status")),
-            "priority": _text_or_none(get("priority")),
-            "reason": _text_or_none(get("reason")),
-            "tags": _tags(get("tags")),
-            "subject": _text_or_none(get("subject")),
-            "channel": _text_or_none(get("channel")),
-            "assignee": _text_or_none(get("assignee")),
-            "group": _text_or_none(get("group")),
-            "created_at": _time_or_none(get("created_at")),
-            "updated_at": _time_or_none(get("updated_at")),
-            "merged_into": _text_or_none(get("merged_into")),
-        },
-    )
-
-
-def _build_conversation(doc: Any) -> ConversationInfo:
-    doc = _check_keys(doc, _CONVERSATION_KEYS)
-    get = doc.get
-    return construct(
-        ConversationInfo,
-        {
-            "id": _text(doc["id"]),
-            "state": _text_or_none(get("state")),
-            "priority": _text_or_none(get("priority")),
-            "tags": _tags(get("tags")),
-            "admin_id": _text_or_none(get("admin_id")),
-            "updated_at": _time_or_none(get("updated_at")),
-            "created_at": _time_or_none(get("created_at")),
-        },
-    )
-
-
-def _build_rating(doc: Any) -> RatingInfo:
-    doc = _check_keys(doc, _RATING_KEYS)
-    score, scale, comment = doc["score"], doc["scale"], doc.get("comment", False)
-    if type(score) not in (str, int) or scale not in ("good_bad", "one_to_five"):
-        raise _Unexpected
-    if type(comment) is not bool:
-        raise _Unexpected
-    return construct(
-        RatingInfo,
-        {
-            "score": score,
-            "scale": scale,
-            "ticket_id": _text_or_none(doc.get("ticket_id")),
-            "comment": comment,
-        },
-    )
+def encode_tick(at: float) -> bytes:
+    return orjson.dumps({"v": 1, "tick": at})
 
 
 def encode_json_batch(items: list[dict[str, Any]]) -> bytes:

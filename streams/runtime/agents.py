@@ -18,17 +18,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-import orjson
 
 from contracts.actions import Action
 from contracts.deadletters import StageDeadLetter
 from contracts.partitioner import partition_for
 from contracts.records import (
-    decode_event_batch,
+    Absorb,
+    MergeIn,
+    Tick,
+    decode_by_customer,
     decode_raw_batch,
     encode_absorb,
     encode_action_batch,
     encode_event_batch,
+    encode_tick,
     encode_transition_batch,
 )
 from streams import merging
@@ -227,7 +230,7 @@ class Pipeline:
                 due = index.next_due()
                 if due is not None and due <= when:
                     await topics["events.by-customer"].send(
-                        key=b"tick", value=orjson.dumps({"v": 1, "tick": now}),
+                        key=b"tick", value=encode_tick(now),
                         partition=partition,
                     )
 
@@ -275,28 +278,28 @@ class Pipeline:
         return acks
 
     async def _apply(self, partition: int, value: bytes) -> list[Any]:
-        doc = orjson.loads(value)
-        if "absorb" in doc:
+        record = decode_by_customer(value)  # parsed once, whichever of the four it is
+        if isinstance(record, Absorb):
             forward = merging.absorb(
-                doc["absorb"], get_state=self._get_state, put_state=self._put_state
+                record.command, get_state=self._get_state, put_state=self._put_state
             )
             result = ApplyResult()
             if forward is not None:
                 result.forwarded_merges.append(forward)
-        elif "merge_in" in doc:
+        elif isinstance(record, MergeIn):
             result = merging.merge_in(
-                doc["merge_in"], get_state=self._get_state, put_state=self._put_state,
+                record.command, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
             )
-        elif "tick" in doc:
-            when = datetime.fromtimestamp(float(doc["tick"]), UTC)
+        elif isinstance(record, Tick):
+            when = datetime.fromtimestamp(record.at, UTC)
             keys = self._due_index(partition).pop_due(when)
             result = expire_due(
                 keys, when, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
             )
         else:
-            items = decode_event_batch(value)
+            items = record.items
             result = apply_batch(
                 items, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
