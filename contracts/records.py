@@ -17,12 +17,13 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.actions import Action
 from contracts.events import (
     ConversationInfo,
     EventKind,
@@ -34,9 +35,6 @@ from contracts.events import (
     TicketInfo,
 )
 from contracts.fast import JSON_OPTIONS, construct, json_default
-
-if TYPE_CHECKING:
-    from contracts.actions import Action
 
 
 class Transition(Protocol):
@@ -377,6 +375,39 @@ def _action_fields(action: Action) -> dict[str, Any]:
         dumped: dict[str, Any] = action.model_dump(mode="json")
         return dumped
     return values
+
+
+class _ActionWire(_Wire, kw_only=True):
+    action_id: str
+    sink: Literal["customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"]
+    operation: str
+    customer_key: str
+    person: str
+    payload: dict[str, Any] = {}
+    priority: Literal["suppression", "enrichment", "analytics"] = "enrichment"
+    one_off: bool = False
+    created_at: datetime
+    received_at: datetime | None = None
+    causing_event_id: str | None = None
+
+
+class _ActionBatchWire(msgspec.Struct):
+    items: list[_ActionWire]
+    v: int = 1
+
+
+_ACTION_BATCH = msgspec.json.Decoder(_ActionBatchWire)
+
+
+def decode_action_batch(data: bytes) -> list[Action]:
+    """An `out.<sink>` record, parsed once. Actions are our own output, so they are built
+    without pydantic validating them again; a record the strict wire types refuse (an
+    older or hand-written encoding) is validated by pydantic, action by action, as before."""
+    try:
+        wire = _ACTION_BATCH.decode(data)
+    except msgspec.ValidationError:
+        return [Action.model_validate(a) for a in orjson.loads(data)["items"]]
+    return [construct(Action, _fields(a)) for a in wire.items]
 
 
 # -- merge commands on events.by-customer (streams/merging.py carries them out) ----------------

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from connectors.delivery.errors import SinkBackpressureError
 from connectors.delivery.sink import Outcome, Sink
 from contracts.actions import Action
+from contracts.records import decode_action_batch
 from streams.runtime import acks, metrics
 from streams.runtime.faust_app import Topology
 from streams.runtime.lastsent import LastSentTables
@@ -57,7 +57,7 @@ class Delivery:
         @app.agent(self.topology.topics[f"out.{sink_name}"], name=f"deliver-{sink_name}")
         async def deliver_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                actions = [Action.model_validate(a) for a in orjson.loads(event.value)["items"]]
+                actions = decode_action_batch(event.value)
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
                 # Out-of-order records (a refetch, a replay) must not undo newer attribute
