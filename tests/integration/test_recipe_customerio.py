@@ -171,9 +171,12 @@ class TestR6Csat:
         send_zendesk(worker, rated)
         low = eventually(lambda: events_of(fakes, email, "low_csat_received"), "low CSAT event")
         assert low[0]["data"]["score"] == "bad"
+        # R1 (support_state, suppression priority: sent first) and R6 (the score) are two
+        # identify calls: wait for both rather than assert between them.
         attrs = eventually(
-            lambda: (a := attributes_of(fakes, email)).get("support_state") == "recovery" and a,
-            "recovery state",
+            lambda: (a := attributes_of(fakes, email)).get("support_state") == "recovery"
+            and "last_csat_score" in a and a,
+            "recovery state and the CSAT score",
         )
         assert attrs["last_csat_score"] == "bad" and isinstance(attrs["last_csat_at"], int)
 
