@@ -18,7 +18,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from contracts.actions import Action
+from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import SupportEvent
 from contracts.partitioner import partition_for
@@ -182,8 +182,13 @@ def _route_all(
         result.dead_letters.extend(rejected)
     # Suppression first: one event's effects may go out in any order, and the promise is
     # that promotions stop within a second (stable sort keeps everything else in order).
-    produced.sort(key=lambda a: a.priority_rank)
+    if len(produced) > 1:
+        produced.sort(key=_rank)
     result.actions.extend(produced)
+
+
+def _rank(action: Action) -> int:
+    return PRIORITY_RANK[action.priority]
 
 
 def expire_due(
