@@ -232,11 +232,19 @@ def last_ticket(tickets: dict[str, TicketState]) -> TicketState | None:
     best_merged: TicketState | None = None
     for ticket in tickets.values():
         if ticket.closed_reason == "merged":
-            if best_merged is None or _recency(ticket) > _recency(best_merged):
+            if best_merged is None or _newer(ticket, best_merged):
                 best_merged = ticket
-        elif best is None or _recency(ticket) > _recency(best):
+        elif best is None or _newer(ticket, best):
             best = ticket
     return best if best is not None else best_merged
+
+
+def _newer(ticket: TicketState, than: TicketState) -> bool:
+    """`_recency(ticket) > _recency(than)`, building the keys only on a tie of times."""
+    opened, other = ticket.opened_at, than.opened_at
+    if opened != other:
+        return opened > other
+    return ticket.key > than.key
 
 
 def _recency(ticket: TicketState) -> tuple[datetime, str]:
