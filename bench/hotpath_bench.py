@@ -47,13 +47,13 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 PARTITIONS = 8
 BATCH = 100  # envelopes per raw record, events per by-customer record
 
-#: Main at 5f48a72 (before issue 14's changes) under this module, on the same shared 2-core
-#: machine, runs interleaved with the "after" runs (lowest of three).
+#: Main at 75cbbcc (before issue 14's hot-path changes) under this module, on the same shared
+#: 2-core machine, runs interleaved with the "after" runs (lowest of three).
 BEFORE: dict[str, str] = {
-    "default": "135",
-    "all": "141",
-    "encode": "7.9",
-    "decode": "16.2",
+    "default": "147",
+    "all": "153",
+    "encode": "8.4",
+    "decode": "17.1",
     "bytes": "498",
 }
 
