@@ -22,7 +22,7 @@ from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import SupportEvent
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope
+from contracts.records import RawEnvelope, RoutedEvent
 from streams import identity
 from streams.ownwrites import OwnWriters
 from streams.routing import Router
@@ -33,7 +33,6 @@ from streams.state.transitions import Transition
 
 log = logging.getLogger(__name__)
 
-RoutedEvent = tuple[str, SupportEvent, float]  # customer key, event, webhook receipt time
 
 
 @dataclass
