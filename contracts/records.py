@@ -66,8 +66,23 @@ def encode_raw_batch(envelopes: list[RawEnvelope]) -> bytes:
 
 
 def decode_raw_batch(data: bytes) -> list[RawEnvelope]:
-    doc = orjson.loads(data)
-    return [RawEnvelope.model_validate(e) for e in doc["envelopes"]]
+    return [raw_envelope_from(item) for item in raw_batch_items(data)]
+
+
+def raw_batch_items(data: bytes) -> list[Any]:
+    """The undecoded envelopes of one raw record (each decoded by `raw_envelope_from`, so
+    that one bad envelope does not cost the others)."""
+    items: list[Any] = orjson.loads(data)["envelopes"]
+    return items
+
+
+def raw_envelope_from(item: Any) -> RawEnvelope:
+    return RawEnvelope.model_validate(item)
+
+
+def envelope_record(envelope: RawEnvelope) -> dict[str, Any]:
+    """The envelope as a JSON object (a dead letter's record); `raw_envelope_from` reads it."""
+    return envelope.model_dump()
 
 
 def encode_event_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:

@@ -15,14 +15,23 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import SupportEvent
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope, RoutedEvent
+from contracts.records import (
+    RawEnvelope,
+    RoutedEvent,
+    envelope_record,
+    event_from_dict,
+    raw_batch_items,
+    raw_envelope_from,
+)
 from streams import identity
 from streams.ownwrites import OwnWriters
 from streams.routing import Router
@@ -46,6 +55,55 @@ class IngestResult:
     merges: list[tuple[str, str, SupportEvent]] = field(default_factory=list)
 
 
+#: What a normalizer raises for a body without the shape its source promises (times out of
+#: range are ValueErrors too); anything else is a bug, dead-lettered all the same.
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, ValidationError)
+
+
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+def decode_raw_record(value: bytes) -> tuple[list[RawEnvelope], list[StageDeadLetter]]:
+    """The envelopes of one raw record; an envelope (or a record) that does not decode is a
+    dead letter, and the others are still processed."""
+    try:
+        docs = raw_batch_items(value)
+    except Exception as exc:  # noqa: BLE001 - not a raw batch at all: kept for inspection
+        return [], [_undecodable("raw", exc, {"value": value.decode("utf-8", "replace")})]
+    envelopes: list[RawEnvelope] = []
+    letters: list[StageDeadLetter] = []
+    for doc in docs:
+        try:
+            envelopes.append(raw_envelope_from(doc))
+        except Exception as exc:  # noqa: BLE001 - one item never costs the others
+            letters.append(_undecodable("raw", exc, {"envelope": repr(doc)[:4000]}))
+    return envelopes, letters
+
+
+def decode_event_record(value: bytes) -> tuple[list[RoutedEvent], list[StageDeadLetter]]:
+    """The items of one events.by-customer record, each decoded on its own (see above)."""
+    try:
+        docs = orjson.loads(value)["items"]
+    except Exception as exc:  # noqa: BLE001 - not a batch at all: kept for inspection
+        return [], [_undecodable("events", exc, {"value": value.decode("utf-8", "replace")})]
+    items: list[RoutedEvent] = []
+    letters: list[StageDeadLetter] = []
+    for doc in docs:
+        try:
+            items.append((doc["k"], event_from_dict(doc["e"]), float(doc["t"])))
+        except Exception as exc:  # noqa: BLE001 - one item never costs the others
+            letters.append(_undecodable("events", exc, {"item": repr(doc)[:4000]}))
+    return items, letters
+
+
+def _undecodable(topic: str, exc: Exception, record: dict[str, Any]) -> StageDeadLetter:
+    return StageDeadLetter(
+        stage="decode", reason="undecodable_record", source=topic, detail=_failure(exc),
+        record=record,
+    )
+
+
 Normalize = Callable[[RawEnvelope], list[SupportEvent]]
 
 
@@ -58,18 +116,24 @@ def ingest(
     partitions: int,
     own_writers: OwnWriters | None = None,
 ) -> IngestResult:
+    """Normalize and resolve every envelope. Whatever one envelope raises ends in a dead letter
+    for that envelope alone (SPEC S10: one bad body never costs the others in its record)."""
     result = IngestResult()
     for envelope in envelopes:
         try:
             events = normalize(envelope)
-        except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one item never costs the others
+            malformed = isinstance(exc, _MALFORMED)
+            if not malformed:
+                log.warning("normalizing a %s envelope raised %s", envelope.source,
+                            type(exc).__name__)
             result.dead_letters.append(
                 StageDeadLetter(
                     stage="normalize",
-                    reason="malformed_payload",
+                    reason="malformed_payload" if malformed else "normalize_failed",
                     source=envelope.source,
-                    detail=f"{type(exc).__name__}: {str(exc)[:500]}",
-                    record=envelope.model_dump(),
+                    detail=_failure(exc),
+                    record=envelope_record(envelope),
                 )
             )
             continue
@@ -77,8 +141,22 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
-            echo = own_writers is not None and own_writers.is_echo(event)
-            resolution = identity.resolve(event.identities, lookup)
+            try:
+                echo = own_writers is not None and own_writers.is_echo(event)
+                resolution = identity.resolve(event.identities, lookup)
+                key = resolution.customer_key
+                partition = partition_for(key, partitions) if not resolution.conflict else 0
+            except Exception as exc:  # noqa: BLE001 - one item never costs the others
+                result.dead_letters.append(
+                    StageDeadLetter(
+                        stage="identity",
+                        reason="identity_failed",
+                        source=envelope.source,
+                        detail=_failure(exc),
+                        record={"event": event.model_dump(mode="json")},
+                    )
+                )
+                continue
             if resolution.conflict and echo:
                 result.own_writes[(event.source, str(event.kind))] += 1
                 continue
@@ -93,8 +171,8 @@ def ingest(
                     )
                 )
                 continue
-            for identifier, key in resolution.new_links:
-                link(identifier, key)
+            for identifier, linked in resolution.new_links:
+                link(identifier, linked)
             for absorbed, survivor in resolution.merges:
                 result.merges.append((absorbed, survivor, event))
             if echo:
@@ -103,8 +181,6 @@ def ingest(
                 # change itself is not applied again
                 result.own_writes[(event.source, str(event.kind))] += 1
                 continue
-            key = resolution.customer_key
-            partition = partition_for(key, partitions)
             result.by_partition.setdefault(partition, []).append(
                 (key, event, envelope.received_at)
             )
@@ -132,32 +208,42 @@ def apply_batch(
     config: StateConfig,
     router: Router,
 ) -> ApplyResult:
+    """Apply every event; an event that raises ends in a dead letter (its state unchanged)
+    and the batch's other events proceed."""
     result = ApplyResult()
     for key, event, received_at in items:
         before = get_state(key)
+        routed = ApplyResult()
         try:
             after, transitions = apply(before, event, key, config)
+            if after is before:  # apply() hands back the very same state when nothing changed
+                result.duplicates += 1
+                continue
+            deadline = next_deadline(after, config)
+            _route_all(router, transitions, after, received_at, routed, event)
         except StateAbsorbed as absorbed:
             result.forwards.append((absorbed.survivor, event, received_at))
             continue
-        except InvalidEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - one item never costs the others
+            invalid = isinstance(exc, InvalidEvent)
+            if not invalid:
+                log.warning("applying a %s event raised %s", event.kind, type(exc).__name__)
             result.dead_letters.append(
                 StageDeadLetter(
                     stage="apply",
-                    reason="invalid_event",
+                    reason="invalid_event" if invalid else "apply_failed",
                     source=event.source,
-                    detail=str(exc)[:500],
+                    detail=str(exc)[:500] if invalid else _failure(exc),
                     record={"customer_key": key, "event": event.model_dump(mode="json")},
                 )
             )
             continue
-        if after is before:  # apply() hands back the very same state when nothing changed
-            result.duplicates += 1
-            continue
+        # Only a fully processed event changes state: a failure above leaves it untouched.
         put_state(key, after)
-        result.deadlines[key] = next_deadline(after, config)
+        result.deadlines[key] = deadline
         result.transitions.extend(transitions)
-        _route_all(router, transitions, after, received_at, result, event)
+        result.actions.extend(routed.actions)
+        result.dead_letters.extend(routed.dead_letters)
     return result
 
 
@@ -205,10 +291,26 @@ def expire_due(
         state = get_state(key)
         if state is None:
             continue
-        after, transitions = expire(state, now, config)
+        routed = ApplyResult()
+        try:
+            after, transitions = expire(state, now, config)
+            deadline = next_deadline(after, config)
+            _route_all(router, transitions, after, None, routed)
+        except Exception as exc:  # noqa: BLE001 - one customer's timers never stop others'
+            log.warning("timers of one customer raised %s", type(exc).__name__)
+            result.dead_letters.append(
+                StageDeadLetter(
+                    stage="expire",
+                    reason="expire_failed",
+                    detail=_failure(exc),
+                    record={"customer_key": key, "now": now.isoformat()},
+                )
+            )
+            continue
         if after is not state:  # expire() hands back the same state when nothing was due
             put_state(key, after)
-        result.deadlines[key] = next_deadline(after, config)
+        result.deadlines[key] = deadline
         result.transitions.extend(transitions)
-        _route_all(router, transitions, after, None, result)
+        result.actions.extend(routed.actions)
+        result.dead_letters.extend(routed.dead_letters)
     return result

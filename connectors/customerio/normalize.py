@@ -18,13 +18,14 @@ Two body shapes arrive at /webhooks/customerio, both signed (see `webhook.py`):
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from connectors.customerio.webhook import identifiers_of
 from contracts.events import EventKind, Identities, SupportEvent
+from contracts.timebounds import from_unix
 
 ACTION_MARKER = "customerio-action/v1"
 
@@ -80,8 +81,8 @@ _ACTIONS = {
 def _time(value: Any) -> datetime | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e11:
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
+        return from_unix(value)  # TimeOutOfRange (a ValueError): dead-lettered as malformed
     return None
 
 

@@ -20,7 +20,7 @@ Anything else (including `ping`) yields no events. Ids are strings; times are un
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -34,6 +34,7 @@ from contracts.events import (
     SupportEvent,
     TicketInfo,
 )
+from contracts.timebounds import from_unix
 
 _ACTIVE_TOPICS: dict[str, str | None] = {
     "conversation.user.created": "open",
@@ -62,8 +63,10 @@ _TICKET_STATUS = {
 
 
 def _time(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
+    """A UTC time; None when absent or 0 (unset); TimeOutOfRange (a ValueError: the body is
+    dead-lettered as malformed) for NaN, a negative number or a time past 2200."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value != 0:
+        return from_unix(value)
     return None
 
 

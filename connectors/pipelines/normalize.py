@@ -15,25 +15,24 @@ Each raw record holds one message (see `connectors.pipelines.api`):
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from connectors.pipelines.api import message_email
 from contracts.events import EventKind, Identities, SupportEvent
+from contracts.timebounds import parse_iso
 
 _KINDS = {"identify": EventKind.IDENTIFY, "track": EventKind.TRACK, "group": EventKind.GROUP}
 
 
-def _time(value: Any) -> datetime | None:
+def _time(value: Any, field: str) -> datetime | None:
+    """A UTC time; None when absent or not a time; TimeOutOfRange (a ValueError: the message
+    is dead-lettered as malformed) for a time outside 1970..2200."""
     if not isinstance(value, str) or not value.strip():
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso(value, field)
 
 
 def _id(value: Any) -> str | None:
@@ -77,9 +76,9 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
         attributes["group_id"] = _id(message.get("groupId"))
         attributes["traits"] = traits
     occurred = (
-        _time(message.get("timestamp"))
-        or _time(message.get("originalTimestamp"))
-        or _time(message.get("sentAt"))
+        _time(message.get("timestamp"), "timestamp")
+        or _time(message.get("originalTimestamp"), "originalTimestamp")
+        or _time(message.get("sentAt"), "sentAt")
         or received_at
     )
     event_id = _id(message.get("messageId")) or "pipelines:" + hashlib.sha256(body).hexdigest()[:32]

@@ -12,7 +12,7 @@ Unknown-but-valid event types normalize to no events (counted by the caller, kep
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from types import NoneType
 from typing import Any
 
@@ -27,6 +27,7 @@ from contracts.events import (
     normalize_email,
 )
 from contracts.fast import construct
+from contracts.timebounds import from_unix, parse_iso
 
 TRIGGER_MARKER = "zendesk-trigger/v1"
 
@@ -69,15 +70,13 @@ _TICKET_KINDS = {
 _USER_PREFIX = "user."
 
 
-def parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any, field: str = "time") -> datetime | None:
+    """A UTC time; None when absent or not a time; TimeOutOfRange (a ValueError: the body is
+    dead-lettered as malformed) for a time outside 1970..2200, NaN or negative."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        return from_unix(value, field)
     if isinstance(value, str) and value.strip():
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_iso(value, field)
     return None
 
 
@@ -109,8 +108,8 @@ def _ticket(detail: dict[str, Any], **override: Any) -> TicketInfo:
         else _text(detail.get("channel")),
         "assignee": _text(detail.get("assignee") or detail.get("assignee_id")),
         "group": _text(detail.get("group") or detail.get("group_id")),
-        "created_at": parse_time(detail.get("created_at")),
-        "updated_at": parse_time(detail.get("updated_at")),
+        "created_at": parse_time(detail.get("created_at"), "created_at"),
+        "updated_at": parse_time(detail.get("updated_at"), "updated_at"),
     }
     fields.update(override)
     return _ticket_info(fields)

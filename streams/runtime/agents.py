@@ -24,10 +24,10 @@ from contracts.deadletters import StageDeadLetter
 from contracts.partitioner import partition_for
 from contracts.records import (
     Absorb,
+    EventItems,
     MergeIn,
     Tick,
     decode_by_customer,
-    decode_raw_batch,
     encode_absorb,
     encode_action_batch,
     encode_event_batch,
@@ -43,7 +43,14 @@ from streams.runtime.faust_app import Topology
 from streams.runtime.inflight import InFlight
 from streams.runtime.normalizers import normalize_envelope
 from streams.runtime.tablewriter import BatchedTable
-from streams.stages import ApplyResult, apply_batch, expire_due, ingest
+from streams.stages import (
+    ApplyResult,
+    apply_batch,
+    decode_event_record,
+    decode_raw_record,
+    expire_due,
+    ingest,
+)
 from streams.state.census import StateCensus
 from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
@@ -249,11 +256,12 @@ class Pipeline:
         ]
 
     async def _ingest(self, partition: int, value: bytes) -> list[Any]:
-        envelopes = decode_raw_batch(value)
+        envelopes, undecodable = decode_raw_record(value)
         result = ingest(
             envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
             partitions=self.partitions, own_writers=self.own_writers,
         )
+        result.dead_letters.extend(undecodable)
         for source, count in result.unhandled.items():
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
         for (source, kind), count in result.own_writes.items():
@@ -278,7 +286,12 @@ class Pipeline:
         return acks
 
     async def _apply(self, partition: int, value: bytes) -> list[Any]:
-        record = decode_by_customer(value)  # parsed once, whichever of the four it is
+        undecodable: list[StageDeadLetter] = []
+        try:
+            record = decode_by_customer(value)  # parsed once, whichever of the four it is
+        except Exception:  # noqa: BLE001 - item by item instead: one bad item costs only itself
+            items, undecodable = decode_event_record(value)
+            record = EventItems(items)
         if isinstance(record, Absorb):
             forward = merging.absorb(
                 record.command, get_state=self._get_state, put_state=self._put_state
@@ -304,6 +317,7 @@ class Pipeline:
                 items, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
             )
+            result.dead_letters.extend(undecodable)
             metrics.EVENTS_DUPLICATE.inc(result.duplicates)
             for _, event, _ in items:
                 metrics.EVENTS_PROCESSED.labels(event.kind.value).inc()

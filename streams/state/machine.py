@@ -19,6 +19,7 @@ from typing import Any
 
 from contracts.events import EventKind, Identities, SupportEvent
 from contracts.fast import construct, replace
+from contracts.timebounds import TimeOutOfRange, bounded
 from streams.state.config import StateConfig
 from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
 from streams.state.merge import combine
@@ -68,7 +69,7 @@ def apply(
     digest = event_digest_bytes(event.event_id)
     if current.processed_ids.contains_raw(digest):
         return current, []
-    at = as_utc(event.occurred_at)
+    at = _checked_times(event)
     staged = _with_identities(current, event)
     fold = _FOLDERS.get(event.kind, _fold_nothing)
     staged, facts, hint = fold(staged, event)
@@ -187,6 +188,20 @@ def _finish(
         update["processed_ids"] = after.processed_ids.appended(processed, config.processed_ids_max)
         update["seq"] = after.seq + 1
     return (replace(after, update) if update else after), transitions
+
+
+def _checked_times(event: SupportEvent) -> datetime:
+    """The event's time in UTC; InvalidEvent when any of its times is out of range (adding a
+    window to year 9999 would overflow)."""
+    try:
+        for info in (event.ticket, event.conversation):
+            if info is not None:
+                for moment in (info.created_at, info.updated_at):
+                    if moment is not None:
+                        bounded(moment)
+        return bounded(event.occurred_at, "occurred_at")
+    except TimeOutOfRange as exc:
+        raise InvalidEvent(str(exc)) from exc
 
 
 def new_state(customer_key: str) -> SupportState:
