@@ -178,7 +178,8 @@ class WebService(kafka.Service):
             acks="all",
             linger_ms=0,
             request_timeout_ms=5000,
-            max_batch_size=1024 * 1024,
+            max_batch_size=s.kafka_max_request_bytes,
+            max_request_size=s.kafka_max_request_bytes,
         )
         await self.producer.start()
         names = topic_names(s)
@@ -188,6 +189,7 @@ class WebService(kafka.Service):
             s.partitions,
             linger_s=s.ingress_linger_ms / 1000.0,
             max_batch=s.ingress_max_batch,
+            max_record_bytes=s.kafka_max_request_bytes,
         )
         endpoints = {
             path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
@@ -243,6 +245,7 @@ def build_worker(
         partitions=settings.partitions,
         clock=clock,
         own_writers=configured_own_writers(settings),
+        max_record_bytes=settings.kafka_max_request_bytes,
     )
     web_service = WebService(settings, bootstrap_servers, pipeline)
     topology.app.service(web_service)  # type: ignore[arg-type]

@@ -10,11 +10,15 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 US_TRACK_URL, EU_TRACK_URL = "https://track.customer.io", "https://track-eu.customer.io"
 US_APP_URL, EU_APP_URL = "https://api.customer.io", "https://api-eu.customer.io"
+
+
+#: Room a raw record needs beyond the body: envelope metadata, frame and Kafka record headers.
+BODY_HEADROOM_BYTES = 16 * 1024
 
 
 class ConfigError(Exception):
@@ -37,11 +41,16 @@ class Settings(BaseSettings):
     # The one switch for workarounds only Tansu needs (its short end offsets); harmless on
     # Apache Kafka, where they find nothing to correct.
     tansu_quirks: bool = True
+    #: Largest record supportsync writes (every producer's max request size). Kafka's brokers
+    #: refuse records over `message.max.bytes` (1 MiB + 12 by default): keep this below it.
+    kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
 
     # Web server (webhooks, /v1 API, /healthz, /metrics, /state).
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Largest webhook body accepted (413 past it). Must leave `BODY_HEADROOM_BYTES` of
+    #: `kafka_max_request_bytes` for the envelope, so that every accepted body is writable.
+    max_body_bytes: int = Field(default=1024 * 1024 - BODY_HEADROOM_BYTES, ge=1024)
     signature_tolerance_s: int = Field(default=300, ge=1)
     # Ingress groups webhook envelopes per partition for this long, so that one Kafka record
     # carries many events and Faust's per-record cost is paid once per batch.
@@ -129,6 +138,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown sinks {unknown}; known: {sorted(known)}")
         return ",".join(names)
 
+    @model_validator(mode="after")
+    def _bodies_fit_records(self) -> Settings:
+        if self.max_body_bytes + BODY_HEADROOM_BYTES > self.kafka_max_request_bytes:
+            raise ValueError(
+                f"SUPPORTSYNC_MAX_BODY_BYTES ({self.max_body_bytes}) must be at most "
+                f"SUPPORTSYNC_KAFKA_MAX_REQUEST_BYTES ({self.kafka_max_request_bytes}) minus "
+                f"{BODY_HEADROOM_BYTES}: an accepted body must fit in one record"
+            )
+        return self
+
     @property
     def table_store(self) -> str:
         if self.store:
@@ -206,5 +225,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"])
+            if not field:  # a rule across settings: its message names them
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             problems.append(f"SUPPORTSYNC_{field.upper()}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc

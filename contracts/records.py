@@ -5,7 +5,8 @@ Faust pays ~230 µs per Kafka record before any work (STACK-NOTES), so packing m
 envelopes / events / actions into one record is what lets the pipeline keep up with a bare
 aiokafka loop. Batches never mix partitions, so per-customer order is kept.
 
-- raw.*               `RawBatch` of `RawEnvelope` (body bytes kept verbatim: the record of truth)
+- raw.*               batches of `RawEnvelope` (body bytes kept verbatim: the record of truth),
+                      in a binary frame (see `encode_raw_batch`); the first JSON form still decodes
 - events.by-customer  `EventBatch` of (customer_key, SupportEvent)
 - transitions         `TransitionBatch` (JSON objects produced by the state machine)
 - out.<sink>          `ActionBatch` (JSON objects: contracts.actions.Action)
@@ -14,6 +15,8 @@ aiokafka loop. Batches never mix partitions, so per-customer order is kept.
 from __future__ import annotations
 
 import base64
+import hashlib
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,12 +47,17 @@ class Transition(Protocol):
 
 
 class RawEnvelope(BaseModel):
-    """One accepted inbound request, as received. `body` is the raw text (JSON is UTF-8)."""
+    """One accepted inbound request, as received: `body` is its bytes, verbatim.
+
+    `defaults` is a JSON object the body's fields are laid over when it is normalized (a
+    /v1/batch's shared `context`/`integrations`): messages of one batch share the same bytes,
+    written once per raw record instead of once per message."""
 
     model_config = ConfigDict(frozen=True)
 
     source: Source
-    body: str
+    body: bytes
+    defaults: bytes = b""
     headers: dict[str, str] = Field(default_factory=dict)
     received_at: float  # unix seconds, ingress clock; starts the end-to-end latency clock
     origin: Origin = "live"
@@ -61,8 +69,50 @@ def now_ts() -> float:
     return datetime.now(UTC).timestamp()
 
 
+#: Raw records in the binary frame start with this (a JSON record starts with `{`).
+RAW_FRAME_MAGIC = b"\x00SR2"
+_FRAME_HEAD = struct.Struct(">4sI")  # magic, length of the JSON index that follows
+#: Bytes a raw record takes beyond its envelopes' `raw_size`: the frame header and index braces.
+RAW_FRAME_OVERHEAD = _FRAME_HEAD.size + 16
+
+
+def _index_entry(envelope: RawEnvelope, shared: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "s": envelope.source, "h": envelope.headers, "t": envelope.received_at,
+        "k": envelope.key, "p": envelope.path, "b": len(envelope.body),
+    }
+    if envelope.origin != "live":
+        entry["o"] = envelope.origin
+    if shared >= 0:
+        entry["d"] = shared
+    return entry
+
+
+def raw_size(envelope: RawEnvelope) -> int:
+    """An upper bound of the bytes `envelope` adds to a raw record (its defaults counted in
+    full, though a record holds each distinct defaults blob once)."""
+    return (
+        len(orjson.dumps(_index_entry(envelope, 0))) + len(envelope.body) + len(envelope.defaults)
+        + 24  # separators, a longer defaults index, the defaults blob's length in the index
+    )
+
+
 def encode_raw_batch(envelopes: list[RawEnvelope]) -> bytes:
-    return orjson.dumps({"v": 1, "envelopes": [e.model_dump() for e in envelopes]})
+    """One raw record: a JSON index of the envelopes' metadata, then the bodies as raw bytes.
+    Bodies are neither escaped nor re-encoded (a quote-heavy body stays its size), and
+    identical `defaults` are stored once per record."""
+    shared: dict[bytes, int] = {}
+    entries = []
+    for envelope in envelopes:
+        index = -1
+        if envelope.defaults:
+            index = shared.setdefault(envelope.defaults, len(shared))
+        entries.append(_index_entry(envelope, index))
+    index_json = orjson.dumps({"e": entries, "d": [len(b) for b in shared]})
+    return b"".join(
+        [_FRAME_HEAD.pack(RAW_FRAME_MAGIC, len(index_json)), index_json, *shared,
+         *(e.body for e in envelopes)]
+    )
 
 
 def decode_raw_batch(data: bytes) -> list[RawEnvelope]:
@@ -70,19 +120,67 @@ def decode_raw_batch(data: bytes) -> list[RawEnvelope]:
 
 
 def raw_batch_items(data: bytes) -> list[Any]:
-    """The undecoded envelopes of one raw record (each decoded by `raw_envelope_from`, so
-    that one bad envelope does not cost the others)."""
-    items: list[Any] = orjson.loads(data)["envelopes"]
-    return items
+    """The undecoded envelopes of one raw record (each validated by `raw_envelope_from`, so
+    that one bad envelope does not cost the others). Reads the binary frame and the JSON
+    records written before it (`{"v": 1, "envelopes": [...]}`, bodies as text)."""
+    if not data.startswith(RAW_FRAME_MAGIC):
+        items: list[Any] = orjson.loads(data)["envelopes"]
+        return items
+    _, index_len = _FRAME_HEAD.unpack_from(data)
+    at = _FRAME_HEAD.size + index_len
+    index = orjson.loads(data[_FRAME_HEAD.size:at])
+    shared: list[bytes] = []
+    for size in index["d"]:
+        shared.append(data[at:at + size])
+        at += size
+    out: list[Any] = []
+    for entry in index["e"]:
+        body = data[at:at + entry["b"]]
+        at += entry["b"]
+        d = entry.get("d", -1)
+        out.append({
+            "source": entry["s"], "body": body, "headers": entry["h"],
+            "received_at": entry["t"], "origin": entry.get("o", "live"), "key": entry["k"],
+            "path": entry["p"], "defaults": shared[d] if d >= 0 else b"",
+        })
+    if at != len(data):
+        raise ValueError(f"raw record frame: {len(data) - at} bytes unaccounted for")
+    return out
 
 
 def raw_envelope_from(item: Any) -> RawEnvelope:
+    """An envelope from `raw_batch_items` or `envelope_record` (text or base64 body)."""
+    if isinstance(item, dict) and ("body_b64" in item or "defaults_b64" in item):
+        item = dict(item)
+        for name in ("body", "defaults"):
+            if f"{name}_b64" in item:
+                item[name] = base64.b64decode(item.pop(f"{name}_b64"))
     return RawEnvelope.model_validate(item)
 
 
+#: Bodies up to this size are copied into a dead letter; larger ones are described (size,
+#: digest) and stay on their raw topic, so that a dead letter always fits in one record.
+DEAD_LETTER_BODY_BYTES = 128 * 1024
+
+
 def envelope_record(envelope: RawEnvelope) -> dict[str, Any]:
-    """The envelope as a JSON object (a dead letter's record); `raw_envelope_from` reads it."""
-    return envelope.model_dump()
+    """The envelope as a JSON object (a dead letter's record); `raw_envelope_from` reads it.
+    Bodies are kept as text when they are UTF-8, else base64."""
+    doc: dict[str, Any] = envelope.model_dump(exclude={"body", "defaults"})
+    for name in ("body", "defaults"):
+        value: bytes = getattr(envelope, name)
+        if name == "defaults" and not value:
+            continue
+        if len(value) > DEAD_LETTER_BODY_BYTES:
+            doc[f"{name}_omitted"] = {
+                "bytes": len(value), "sha256": hashlib.sha256(value).hexdigest(),
+            }
+            continue
+        try:
+            doc[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            doc[f"{name}_b64"] = base64.b64encode(value).decode()
+    return doc
 
 
 def encode_event_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -95,6 +95,25 @@ def decode_event_record(value: bytes) -> tuple[list[RoutedEvent], list[StageDead
         except Exception as exc:  # noqa: BLE001 - one item never costs the others
             letters.append(_undecodable("events", exc, {"item": repr(doc)[:4000]}))
     return items, letters
+
+
+T = TypeVar("T")
+
+
+def encode_fitting(
+    items: list[T], encode: Callable[[list[T]], bytes], limit: int
+) -> tuple[list[tuple[list[T], bytes]], list[T]]:
+    """`items` encoded as records of at most `limit` bytes (a batch too large is halved until
+    it fits), and the items too large for a record even alone."""
+    encoded = encode(items)
+    if len(encoded) <= limit:
+        return [(items, encoded)], []
+    if len(items) == 1:
+        return [], items
+    middle = len(items) // 2
+    first, first_big = encode_fitting(items[:middle], encode, limit)
+    second, second_big = encode_fitting(items[middle:], encode, limit)
+    return first + second, first_big + second_big
 
 
 def _undecodable(topic: str, exc: Exception, record: dict[str, Any]) -> StageDeadLetter:

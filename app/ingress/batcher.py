@@ -6,7 +6,9 @@ webhook, the ingress holds envelopes for `linger` (default 3 ms) or until `max_b
 writes one record per (topic, partition). Every caller waits for the broker's acknowledgement
 of the record holding its envelope, so a 2xx still means "durably on the raw topic".
 The partition is murmur2(routing key), the Kafka default, so batches never mix partitions and
-a customer's events stay in order.
+a customer's events stay in order. A record never exceeds `max_record_bytes` (the producer's
+and broker's limit): a batch that would is written as several records, and an envelope that
+could not fit even alone is refused before anything is written (`EnvelopeTooLarge`: 413).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope, encode_raw_batch
+from contracts.records import RAW_FRAME_OVERHEAD, RawEnvelope, encode_raw_batch, raw_size
 from streams.runtime.kafka import AIOKafkaProducer, KafkaError
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,19 @@ class BrokerUnavailable(Exception):
     """The broker did not acknowledge the record: the caller answers 503."""
 
 
+class EnvelopeTooLarge(Exception):
+    """The envelope alone would not fit in one record: the caller answers 413."""
+
+
+#: Bytes of a Kafka record beyond its key and value (record batch header, varints, attributes;
+#: aiokafka counts 61 + 21 at most).
+KAFKA_RECORD_OVERHEAD = 128
+
+
 @dataclass
 class _Pending:
     envelopes: list[RawEnvelope] = field(default_factory=list)
+    size: int = 0  # sum of the envelopes' `raw_size`
     done: asyncio.Future[None] | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -44,6 +56,7 @@ class RawBatcher:
         linger_s: float = 0.003,
         max_batch: int = 256,
         ack_timeout_s: float = 15.0,
+        max_record_bytes: int = 1024 * 1024,
     ) -> None:
         self._producer = producer
         self._topic_for = topic_for
@@ -51,20 +64,42 @@ class RawBatcher:
         self._linger = linger_s
         self._max_batch = max_batch
         self._ack_timeout = ack_timeout_s
+        self._max_record_bytes = max_record_bytes
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._inflight: set[asyncio.Task[None]] = set()
 
+    def _budget(self, first: RawEnvelope) -> int:
+        """Bytes the envelopes of a record keyed by `first.key` may take."""
+        return (
+            self._max_record_bytes - KAFKA_RECORD_OVERHEAD - RAW_FRAME_OVERHEAD
+            - len(first.key.encode())
+        )
+
+    def check(self, envelope: RawEnvelope) -> int:
+        """The envelope's size in a record; EnvelopeTooLarge when it could not be written."""
+        size = raw_size(envelope)
+        if size > self._budget(envelope):
+            raise EnvelopeTooLarge(
+                f"envelope of {size} bytes over the record limit of {self._max_record_bytes}"
+            )
+        return size
+
     async def submit(self, envelope: RawEnvelope) -> None:
         """Returns once the broker acknowledged the record holding `envelope`."""
+        size = self.check(envelope)
         loop = asyncio.get_running_loop()
         slot_key = (self._topic_for(envelope.source), partition_for(envelope.key, self._partitions))
         pending = self._pending.get(slot_key)
+        if pending is not None and pending.size + size > self._budget(pending.envelopes[0]):
+            self._flush(slot_key)  # full: it goes now, this envelope starts the next record
+            pending = None
         if pending is None:
             pending = _Pending(done=loop.create_future())
             self._pending[slot_key] = pending
             if self._linger > 0:
                 pending.timer = loop.call_later(self._linger, self._flush, slot_key)
         pending.envelopes.append(envelope)
+        pending.size += size
         done = pending.done
         assert done is not None
         if len(pending.envelopes) >= self._max_batch or self._linger <= 0:

@@ -21,8 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from aiohttp import web
 
-from app.ingress.batcher import BrokerUnavailable, RawBatcher
-from connectors.inbound import InboundError
+from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
+from connectors.inbound import InboundError, PayloadTooLarge
 from connectors.pipelines.api import AcceptedMessage
 from contracts.events import Source
 from contracts.records import RawEnvelope
@@ -68,7 +68,8 @@ async def handle_messages(
     envelopes = [
         RawEnvelope(
             source=name,
-            body=m.body.decode("utf-8"),
+            body=m.body,
+            defaults=m.defaults,
             headers={"X-Message-Id": m.event_id},
             received_at=received,
             key=m.key,
@@ -76,6 +77,11 @@ async def handle_messages(
         )
         for m in messages
     ]
+    try:  # all or nothing: no message is written when one could not be
+        for envelope in envelopes:
+            batcher.check(envelope)
+    except EnvelopeTooLarge as exc:
+        return reject(name, PayloadTooLarge(str(exc)))
     results = await asyncio.gather(*(batcher.submit(e) for e in envelopes), return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:

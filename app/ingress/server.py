@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.ingress.batcher import BrokerUnavailable, RawBatcher
+from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
 from app.ingress.messages import MessageSource, handle_messages, reject
 from connectors.inbound import BadPayload, InboundError, PayloadTooLarge, WebhookSource
 from contracts.records import RawEnvelope
@@ -89,7 +89,7 @@ class WebhookEndpoint:
             return _json(exc.status, {"error": exc.reason, "detail": exc.detail})
         envelope = RawEnvelope(
             source=name,
-            body=body.decode("utf-8"),
+            body=body,
             headers=accepted.headers,
             received_at=received,
             key=accepted.key,
@@ -97,6 +97,9 @@ class WebhookEndpoint:
         )
         try:
             await self.batcher.submit(envelope)
+        except EnvelopeTooLarge as exc:
+            metrics.EVENTS_REJECTED.labels(name, "too_large").inc()
+            return _json(413, {"error": "too_large", "detail": str(exc)})
         except BrokerUnavailable:
             metrics.EVENTS_REJECTED.labels(name, "broker_unavailable").inc()
             return _json(503, {"error": "broker_unavailable", "detail": "retry later"})

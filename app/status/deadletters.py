@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from app.settings import Settings
 from contracts.actions import Action
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope, encode_json_batch, encode_raw_batch
+from contracts.records import encode_json_batch, encode_raw_batch, raw_envelope_from
 from streams.runtime import kafka
 from streams.runtime.faust_app import topic_names
 from streams.runtime.kafka import TopicPartition
@@ -156,7 +156,10 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
                 encode_json_batch([action.model_dump(mode="json")]),
             )
         if entry.stage == "normalize" and entry.doc.get("record"):
-            envelope = RawEnvelope.model_validate(entry.doc["record"])
+            if "body_omitted" in entry.doc["record"]:
+                return Redrive(entry, None, why_not="body too large for a dead letter: "
+                               "it is on its raw topic")
+            envelope = raw_envelope_from(entry.doc["record"])
             return Redrive(
                 entry, names[f"raw.{envelope.source}"], envelope.key, encode_raw_batch([envelope])
             )

@@ -12,8 +12,9 @@ What Segment's and Customer.io Data Pipelines' HTTP API define, as far as ingres
 
 A batch holds messages about many people, so each message becomes its own raw record, keyed by
 its own person so per-customer order holds. The stored body is the message re-encoded with its
-`type` made explicit (from the path for single calls), batch-level `context`/`integrations`
-filled in as defaults, and `writeKey` removed (a secret never goes on a topic).
+`type` made explicit (from the path for single calls) and `writeKey` removed (a secret never
+goes on a topic); a batch's `context`/`integrations` travel once per raw record as the
+envelopes' shared `defaults`, laid under each message when it is normalized.
 Routing key: `external_id:<userId>`, else `email:<traits.email>`, else `anonymous_id:<id>`.
 """
 
@@ -40,11 +41,15 @@ PATHS = {f"/v1/{kind}": kind for kind in sorted(TYPES)} | {"/v1/batch": "batch"}
 
 @dataclass(frozen=True)
 class AcceptedMessage:
-    """One verified message: its routing key, the body to store and its message id."""
+    """One verified message: its routing key, the body to store and its message id.
+
+    `defaults` holds the batch-level fields the body is laid over (the same bytes object for
+    every message of one batch: stored once per raw record, not copied into each body)."""
 
     key: str
     body: bytes
     event_id: str
+    defaults: bytes = b""
 
 
 def _id(value: Any) -> str | None:
@@ -135,28 +140,32 @@ class PipelinesAPI:
             if not (isinstance(given, str) and signatures_match(self._key, given.strip())):
                 raise Unauthorized("missing or invalid write key")
         if call != "batch":
-            return [self._message({**doc, "type": call}, {})]
+            return [self._message({**doc, "type": call}, {}, b"")]
         batch = doc.get("batch")
         if not isinstance(batch, list):
             raise BadPayload("batch must be a list of messages", reason="bad_batch")
         defaults = {k: doc[k] for k in ("context", "integrations") if isinstance(doc.get(k), dict)}
+        shared = orjson.dumps(defaults) if defaults else b""
         out: list[AcceptedMessage] = []
         for index, message in enumerate(batch):
             if not isinstance(message, dict) or message.get("type") not in TYPES:
                 raise BadPayload(
                     f"batch[{index}] is not a message of a known type", reason="bad_message"
                 )
-            out.append(self._message(message, defaults))
+            out.append(self._message(message, defaults, shared))
         return out
 
-    def _message(self, message: dict[str, Any], defaults: dict[str, Any]) -> AcceptedMessage:
+    def _message(
+        self, message: dict[str, Any], defaults: dict[str, Any], shared: bytes
+    ) -> AcceptedMessage:
         _check_message(message)
         key = routing_key(message)
-        stored = {**defaults, **{k: v for k, v in message.items() if k != "writeKey"}}
+        stored = {k: v for k, v in message.items() if k != "writeKey"}
         body = orjson.dumps(stored)
         if len(body) > MAX_CALL_BYTES:
             raise PayloadTooLarge(f"a message over {MAX_CALL_BYTES} bytes")
         event_id = _id(message.get("messageId")) or (
-            "pipelines:" + hashlib.sha256(body).hexdigest()[:32]
+            # the digest of the message as normalized (fields over the batch's defaults)
+            "pipelines:" + hashlib.sha256(orjson.dumps({**defaults, **stored})).hexdigest()[:32]
         )
-        return AcceptedMessage(key=key, body=body, event_id=event_id)
+        return AcceptedMessage(key=key, body=body, event_id=event_id, defaults=shared)

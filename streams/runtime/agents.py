@@ -48,6 +48,7 @@ from streams.stages import (
     apply_batch,
     decode_event_record,
     decode_raw_record,
+    encode_fitting,
     expire_due,
     ingest,
 )
@@ -76,10 +77,13 @@ class Pipeline:
         clock: Clock,
         tick_interval: float = 1.0,
         own_writers: OwnWriters | None = None,
+        max_record_bytes: int = 1_000_000,
     ) -> None:
         self.topology = topology
         #: who supportsync writes as (filled in further at start, see app.runtime)
         self.own_writers = own_writers if own_writers is not None else OwnWriters()
+        # Room for the key and Kafka's record overhead below the producers' request limit.
+        self.max_value_bytes = max_record_bytes - 1024
         self.state_config = state_config
         self.router = router
         self.sink_names = sink_names
@@ -269,9 +273,19 @@ class Pipeline:
         out = self.topology.topics["events.by-customer"]
         acks: list[Any] = []
         for partition, items in result.by_partition.items():
-            acks.append(await out.send(
-                key=items[0][0].encode(), value=encode_event_batch(items), partition=partition
-            ))
+            records, too_large = encode_fitting(items, encode_event_batch, self.max_value_bytes)
+            for chunk, value in records:
+                acks.append(await out.send(
+                    key=chunk[0][0].encode(), value=value, partition=partition
+                ))
+            result.dead_letters.extend(
+                StageDeadLetter(
+                    stage="ingest", reason="event_too_large", source=event.source,
+                    detail=f"event over {self.max_value_bytes} bytes encoded",
+                    record={"customer_key": key, "event_id": event.event_id},
+                )
+                for key, event, _ in too_large
+            )
         if result.dead_letters:
             acks += await self._dead_letter(result.dead_letters)
         for absorbed, survivor, event in result.merges:

@@ -39,6 +39,8 @@ class Settings(Protocol):
     store_dir: Path | None
     #: apply the workarounds only Tansu needs
     tansu_quirks: bool
+    #: every producer's max request size (the largest record written)
+    kafka_max_request_bytes: int
 
     @property
     def table_store(self) -> str: ...
@@ -258,6 +260,7 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
         # idempotent instead (dedupe by event id, action ids).
         processing_guarantee="at_least_once",
         producer_linger_ms=1,
+        producer_max_request_size=settings.kafka_max_request_bytes,
         web_enabled=False,
         table_cleanup_interval=60.0,
         GlobalTable=IdentityGlobalTable,

@@ -16,7 +16,7 @@ from connectors.delivery.dlq import DeadLetter
 from contracts.actions import Action
 from contracts.deadletters import StageDeadLetter
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope, decode_json_batch, decode_raw_batch
+from contracts.records import RawEnvelope, decode_json_batch, decode_raw_batch, envelope_record
 from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from streams.runtime.faust_app import topic_names
 
@@ -38,7 +38,7 @@ LETTERS: list[tuple[str, bytes]] = [
     ).to_json()),
     ("normalize", StageDeadLetter(
         stage="normalize", reason="malformed_payload", source="zendesk", detail="KeyError",
-        record=ENVELOPE.model_dump(),
+        record=envelope_record(ENVELOPE),
     ).to_json()),
     ("identity", StageDeadLetter(
         stage="identity", reason="identity_conflict", source="intercom", detail="two accounts",

@@ -134,4 +134,4 @@ class TestSignedWebhooks:
             [env] = asyncio.run(
                 read_raw(broker.bootstrap_servers, f"{worker.prefix}{topic}", expect=1, wait_s=8)
             )
-            assert env.body.encode() == body
+            assert env.body == body

@@ -169,14 +169,19 @@ class TestIngestIsolatesPoison:
         assert letter.reason == "normalize_failed" and "RuntimeError" in letter.detail
 
     def test_undecodable_envelope_in_a_record(self) -> None:
-        good = encode_raw_batch([_envelope(_valid(1), "k1"), _envelope(_valid(2), "k2")])
-        doc = orjson.loads(good)
-        doc["envelopes"].insert(1, {"source": "nowhere", "body": 5})
-        envelopes, letters = decode_raw_record(orjson.dumps(doc))
+        good = [_envelope(_valid(i), f"k{i}") for i in (1, 2)]
+        docs: list[Any] = [
+            {**e.model_dump(exclude={"defaults"}), "body": e.body.decode()} for e in good
+        ]
+        docs.insert(1, {"source": "nowhere", "body": 5})  # in the first (JSON) record format
+        envelopes, letters = decode_raw_record(orjson.dumps({"v": 1, "envelopes": docs}))
         assert [e.key for e in envelopes] == ["k1", "k2"]
         assert [d.reason for d in letters] == ["undecodable_record"]
         _, letters = decode_raw_record(b"\xff not a record")
         assert [d.stage for d in letters] == ["decode"]
+        truncated = encode_raw_batch(good)[:-3]
+        _, letters = decode_raw_record(truncated)
+        assert [d.reason for d in letters] == ["undecodable_record"]
 
 
 def _ticket(event_id: str, when: datetime) -> SupportEvent:

@@ -96,7 +96,7 @@ class TestZendeskBackfill:
         assert len({e.headers[ITEM] for e in topic.records}) == 35
         envelope = topic.records[0]
         assert envelope.origin == "backfill" and envelope.key == "email:person0@example.com"
-        (event,) = zendesk_normalize(envelope.body.encode(), datetime.now(UTC))
+        (event,) = zendesk_normalize(envelope.body, datetime.now(UTC))
         assert event.identities.email == "person0@example.com"
         assert event.ticket is not None and event.ticket.status == "open"
         assert event.occurred_at == datetime.fromtimestamp(T0, UTC)
@@ -176,7 +176,7 @@ class TestIntercomBackfill:
         assert len(ids) == len(set(ids)) == 10
         kinds = set()
         for envelope in topic.records:
-            (event,) = intercom_normalize(envelope.body.encode(), datetime.now(UTC))
+            (event,) = intercom_normalize(envelope.body, datetime.now(UTC))
             kinds.add(event.kind.value)
             assert event.identities.intercom_contact_id is not None
         assert kinds == {"conversation_opened", "conversation_closed"}

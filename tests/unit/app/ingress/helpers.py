@@ -26,11 +26,16 @@ WRITE_KEY = "write-key"
 class FakeBatcher:
     """Acknowledges every envelope (keeping it), or raises BrokerUnavailable when `down`."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_record_bytes: int = 1024 * 1024) -> None:
         self.envelopes: list[RawEnvelope] = []
         self.down = False
+        self._max_record_bytes = max_record_bytes
+
+    _budget = RawBatcher._budget
+    check = RawBatcher.check  # the real size rule: EnvelopeTooLarge past the record limit
 
     async def submit(self, envelope: RawEnvelope) -> None:
+        self.check(envelope)
         if self.down:
             raise BrokerUnavailable("fake broker down")
         self.envelopes.append(envelope)

@@ -75,7 +75,7 @@ class TestWebhooks:
         assert resp.status == 200
         [env] = batcher.envelopes
         assert env.source == "intercom" and env.key == "intercom_contact_id:c-1"
-        assert env.body.encode() == CONVERSATION and env.path == "/webhooks/intercom"
+        assert env.body == CONVERSATION and env.path == "/webhooks/intercom"
 
     async def test_customerio_accepted(self, client: TestClient, batcher: FakeBatcher) -> None:  # type: ignore[type-arg]
         headers = customerio_headers(REPORTING, int(time.time()))
@@ -173,3 +173,29 @@ class TestPipelinesEndpoints:
         batcher.down = True
         resp = await client.post("/v1/identify", data=b'{"userId":"u"}', headers=basic())
         assert resp.status == 503 and (await resp.json())["success"] is False
+
+
+class TestRecordLimit:
+    """A body that passed the cap but whose envelope would not fit a record is a 413, not 503."""
+
+    async def test_webhook_envelope_over_record_limit(self) -> None:
+        small = FakeBatcher(max_record_bytes=64 * 1024)
+        async with TestClient(TestServer(build_app(small, max_body_bytes=256 * 1024))) as c:
+            body = orjson.dumps({"event_id": "big", "requester": {"email": "big@example.com"},
+                                 "ticket": {"id": "1", "subject": "s" * 100_000}})
+            ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            resp = await c.post(
+                "/webhooks/zendesk", data=body, headers=zendesk_headers(body, ts)
+            )
+            assert resp.status == 413 and (await resp.json())["error"] == "too_large"
+        assert small.envelopes == []
+
+    async def test_batch_is_all_or_nothing(self) -> None:
+        small = FakeBatcher(max_record_bytes=64 * 1024)
+        async with TestClient(TestServer(build_app(small))) as c:
+            batch = [{"type": "track", "event": "E", "userId": "u1"}] * 3
+            batch.append({"type": "identify", "userId": "x" * 70_000})
+            resp = await c.post("/v1/batch", data=orjson.dumps({"batch": batch}),
+                                headers=basic())
+            assert resp.status == 400 and (await resp.json())["code"] == "too_large"
+        assert small.envelopes == []

@@ -88,7 +88,10 @@ class TestMessages:
             "email:g@example.com",
             "external_id:a",
         ]
-        assert orjson.loads(messages[1].body)["context"] == doc["context"]
+        # The batch's context is shared by every message (one bytes object), not copied in.
+        assert orjson.loads(messages[1].defaults)["context"] == doc["context"]
+        assert "context" not in orjson.loads(messages[1].body)
+        assert len({id(m.defaults) for m in messages}) == 1
         assert messages[1].event_id.startswith("pipelines:")
 
     def test_empty_batch_is_fine(self) -> None:

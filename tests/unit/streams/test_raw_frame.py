@@ -1,0 +1,112 @@
+"""The raw record frame: bodies kept verbatim and unescaped, shared defaults written once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from app.ingress.batcher import EnvelopeTooLarge, RawBatcher
+from app.settings import ConfigError, load_settings
+from contracts.records import (
+    RawEnvelope,
+    decode_raw_batch,
+    encode_raw_batch,
+    envelope_record,
+    raw_envelope_from,
+)
+from streams.runtime.normalizers import body_with_defaults
+
+
+def _envelope(body: bytes, key: str = "email:a@example.com", **extra: Any) -> RawEnvelope:
+    return RawEnvelope(source="pipelines", body=body, received_at=1.5, key=key, **extra)
+
+
+class TestFrame:
+    """Envelope size does not grow with escaping or with a batch's shared context."""
+
+    def test_round_trip_any_bytes(self) -> None:
+        envelopes = [
+            _envelope(b'{"a":"\\"quoted\\""}', headers={"X-Message-Id": "m1"}),
+            _envelope(b"\xff\xfe not utf-8", origin="backfill", path="/webhooks/zendesk"),
+            _envelope(b"{}", defaults=b'{"context":{"ip":"1.2.3.4"}}'),
+        ]
+        assert decode_raw_batch(encode_raw_batch(envelopes)) == envelopes
+
+    def test_quote_heavy_body_is_not_escaped(self) -> None:
+        body = orjson.dumps({"text": '"' * 400_000})  # 800 KB of escaped quotes
+        record = encode_raw_batch([_envelope(body)])
+        assert len(record) < len(body) + 200  # the first JSON form took 2x
+
+    def test_shared_defaults_written_once(self) -> None:
+        defaults = orjson.dumps({"context": {"blob": "x" * 30_000}})
+        envelopes = [_envelope(orjson.dumps({"n": i}), defaults=defaults) for i in range(60)]
+        record = encode_raw_batch(envelopes)
+        assert len(record) < 30_000 + 60 * 200  # 1.9 MB when copied into every message
+        decoded = decode_raw_batch(record)
+        assert all(e.defaults == defaults for e in decoded)
+        assert orjson.loads(body_with_defaults(decoded[3])) == {
+            "context": {"blob": "x" * 30_000}, "n": 3
+        }
+
+    def test_first_json_form_still_decodes(self) -> None:
+        old = orjson.dumps({"v": 1, "envelopes": [{
+            "source": "zendesk", "body": '{"a": "é"}', "headers": {}, "received_at": 2.0,
+            "origin": "live", "key": "email:b@example.com", "path": "/webhooks/zendesk",
+        }]})
+        [envelope] = decode_raw_batch(old)
+        assert envelope.body == '{"a": "é"}'.encode() and envelope.defaults == b""
+
+    def test_dead_letter_record_round_trips(self) -> None:
+        for envelope in (_envelope(b'{"ok":1}'), _envelope(b"\xff", defaults=b"{}")):
+            doc = orjson.loads(orjson.dumps(envelope_record(envelope)))
+            assert raw_envelope_from(doc) == envelope
+        big = envelope_record(_envelope(b"x" * 200_000))
+        assert "body" not in big and big["body_omitted"]["bytes"] == 200_000
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    async def send_and_wait(self, topic: str, *, value: bytes, key: bytes, partition: int) -> None:
+        self.values.append(value)
+
+
+class TestBatcherRecordSize:
+    """Records never exceed the limit; an envelope that cannot fit alone is refused up front."""
+
+    def test_batch_split_to_fit(self) -> None:
+        producer = _Producer()
+        limit = 64 * 1024
+        batcher = RawBatcher(producer, lambda s: "raw", 4, linger_s=0.005,  # type: ignore[arg-type]
+                             max_record_bytes=limit)
+        envelopes = [_envelope(b"y" * 9_000, key="email:same@example.com") for _ in range(30)]
+
+        async def run() -> None:
+            await asyncio.gather(*(batcher.submit(e) for e in envelopes))
+
+        asyncio.run(run())
+        assert len(producer.values) > 1
+        assert all(len(v) + 128 + 22 <= limit for v in producer.values)
+        assert sum(len(decode_raw_batch(v)) for v in producer.values) == 30
+
+    def test_envelope_too_large(self) -> None:
+        batcher = RawBatcher(_Producer(), lambda s: "raw", 4,  # type: ignore[arg-type]
+                             max_record_bytes=64 * 1024)
+        with pytest.raises(EnvelopeTooLarge):
+            asyncio.run(batcher.submit(_envelope(b"z" * 64 * 1024)))
+
+
+class TestBodyCapFitsRecords:
+    """A body cap that could not fit in a record is a configuration error naming both."""
+
+    def test_cap_over_record_limit(self) -> None:
+        with pytest.raises(ConfigError, match="SUPPORTSYNC_MAX_BODY_BYTES.*KAFKA_MAX_REQUEST"):
+            load_settings(max_body_bytes=1024 * 1024)
+
+    def test_raising_both_is_fine(self) -> None:
+        settings = load_settings(max_body_bytes=1024 * 1024, kafka_max_request_bytes=2 << 20)
+        assert settings.max_body_bytes == 1024 * 1024
