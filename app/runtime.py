@@ -16,7 +16,7 @@ from aiohttp import web
 from app.config import SupportsyncConfig, load_config
 from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
-from app.ingress.server import WebhookEndpoint, build_web_app
+from app.ingress.server import BodyBudget, WebhookEndpoint, build_web_app, handler_options
 from app.ownwriters import configured_own_writers, learn_own_writers
 from app.settings import Settings
 from app.sinks import make_sinks
@@ -191,8 +191,11 @@ class WebService(kafka.Service):
             max_batch=s.ingress_max_batch,
             max_record_bytes=s.kafka_max_request_bytes,
         )
+        budget = BodyBudget(s.ingress_max_buffered_bytes)
         endpoints = {
-            path: WebhookEndpoint(source, self.batcher, s.max_body_bytes)
+            path: WebhookEndpoint(
+                source, self.batcher, s.max_body_bytes, budget, s.web_body_timeout_s
+            )
             for path, source in webhook_sources(s).items()
         }
         updater = StatusUpdater(
@@ -204,7 +207,9 @@ class WebService(kafka.Service):
             endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes,
             liveness=self.alive,
         )
-        self.runner = web.AppRunner(web_app, access_log=None)
+        self.runner = web.AppRunner(
+            web_app, access_log=None, **handler_options(s.web_header_timeout_s)
+        )
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.web_host, s.web_port)
         await site.start()

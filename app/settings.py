@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     #: `kafka_max_request_bytes` for the envelope, so that every accepted body is writable.
     max_body_bytes: int = Field(default=1024 * 1024 - BODY_HEADROOM_BYTES, ge=1024)
     signature_tolerance_s: int = Field(default=300, ge=1)
+    #: A connection whose request headers are not all in this long after it opened (or after
+    #: its previous response) is closed (slow-header clients).
+    web_header_timeout_s: float = Field(default=15.0, gt=0)
+    #: A request body not received in full this long after its headers is refused (408).
+    web_body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Bodies held at once across every connection, while they are read and handled (they
+    #: are buffered before their signature can be checked); past it: 503, retry later.
+    ingress_max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     # Ingress groups webhook envelopes per partition for this long, so that one Kafka record
     # carries many events and Faust's per-record cost is paid once per batch.
     ingress_linger_ms: float = Field(default=3.0, ge=0)

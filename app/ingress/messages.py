@@ -51,7 +51,8 @@ def _answer(status: int, doc: dict[str, Any]) -> web.Response:
 
 
 def _rejection(exc: InboundError) -> web.Response:
-    status = 401 if exc.status == 401 else 400
+    # The API's own statuses: 401, else 400 (sizes too); 408/503 are about the connection.
+    status = exc.status if exc.status in (401, 408, 503) else 400
     return _answer(status, {"success": False, "code": exc.reason, "message": exc.detail})
 
 
@@ -99,5 +100,5 @@ async def handle_messages(
 def reject(name: str, exc: InboundError) -> web.Response:
     """Count and log (reason only: no personal data) a rejected call, and answer it."""
     metrics.EVENTS_REJECTED.labels(name, exc.reason).inc()
-    log.info("rejected %s call: %s (%s)", name, exc.reason, exc.status)
+    log.debug("rejected %s call: %s (%s)", name, exc.reason, exc.status)
     return _rejection(exc)

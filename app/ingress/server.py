@@ -11,6 +11,7 @@ envelope to the batcher and answer 200 only after the broker acknowledged it (50
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
 from app.ingress.messages import MessageSource, handle_messages, reject
-from connectors.inbound import BadPayload, InboundError, PayloadTooLarge, WebhookSource
+from connectors.inbound import (
+    BadPayload,
+    BodyTimeout,
+    ClientGone,
+    InboundError,
+    PayloadTooLarge,
+    ServerBusy,
+    WebhookSource,
+)
 from contracts.records import RawEnvelope
 from streams.runtime import metrics
 
@@ -35,58 +44,158 @@ def _json(status: int, doc: dict[str, Any]) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json")
 
 
-async def read_capped(request: web.Request, limit: int) -> bytes:
-    """The body (gzip already inflated by aiohttp), or PayloadTooLarge / BadPayload."""
+class BodyBudget:
+    """Bytes of request bodies held while they are read and handled, for the whole process.
+
+    Bodies are buffered before their signature can be checked (it covers the whole body), so
+    without a bound anyone could make the process hold max_body_bytes per open connection.
+    Past `limit`, a new chunk is refused (ServerBusy: 503, the platforms retry)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self, size: int) -> None:
+        if self.in_use + size > self.limit:
+            raise ServerBusy("too many request bodies being read; retry later")
+        self.in_use += size
+
+    def give_back(self, size: int) -> None:
+        self.in_use -= size
+
+
+class _Reading:
+    """What one request holds of the budget; `release` gives it all back."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        self.budget.take(size)
+        self.held += size
+
+    def release(self) -> None:
+        self.budget.give_back(self.held)
+        self.held = 0
+
+
+async def read_capped(
+    request: web.Request, limit: int, reading: _Reading | None = None, timeout_s: float = 30.0
+) -> bytes:
+    """The body (gzip already inflated by aiohttp), or PayloadTooLarge / BadPayload /
+    BodyTimeout / ServerBusy / ClientGone. Whatever ends the read early, the chunks read so
+    far are dropped at once and the error carries no traceback: aiohttp keeps a connection
+    error on the request's payload, and a traceback there would hold every frame (and the
+    chunks they reference) in a reference cycle until the next full garbage collection."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
+    failure: InboundError | None = None
     try:
-        async for chunk in request.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body over {limit} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    failure = PayloadTooLarge(f"body over {limit} bytes")
+                    break
+                if reading is not None:
+                    reading.take(len(chunk))
+                chunks.append(chunk)
+    except ServerBusy as exc:
+        failure = ServerBusy(exc.detail)
+    except TimeoutError as exc:
+        _drop_traceback(exc)
+        failure = BodyTimeout(f"body not received within {timeout_s:g} s")
     except web.RequestPayloadError as exc:  # e.g. a Content-Encoding that does not decode
-        raise BadPayload("body could not be read or decoded", reason="bad_encoding") from exc
+        _drop_traceback(exc)
+        failure = BadPayload("body could not be read or decoded", reason="bad_encoding")
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        _drop_traceback(exc)
+        failure = ClientGone("connection closed before the body ended")
+    if failure is not None:
+        chunks.clear()
+        raise failure
     return b"".join(chunks)
+
+
+def _drop_traceback(exc: BaseException) -> None:
+    exc.__traceback__ = None
+    exc.__context__ = None
+
+
+def _closing(response: web.Response, exc: InboundError) -> web.Response:
+    """Close the connection after answering a body that was not read to its end (too large,
+    a gzip bomb, too slow, or refused while busy): keeping it would mean reading, and
+    inflating, the rest of a body that will never be used."""
+    if isinstance(exc, PayloadTooLarge | BodyTimeout | ServerBusy | BadPayload):
+        response.force_close()
+    return response
+
+
+def handler_options(header_timeout_s: float) -> dict[str, Any]:
+    """aiohttp request-handler settings for the public listener.
+
+    `keepalive_timeout` closes a connection whose request headers have not all arrived
+    this long after it opened (or after the previous response): the header-read timeout.
+    `lingering_time=0`: a connection whose body was not read to its end is closed at once
+    rather than drained (aiohttp would otherwise read, and inflate, up to 10 s more of it)."""
+    return {"keepalive_timeout": header_timeout_s, "lingering_time": 0.0}
 
 
 class WebhookEndpoint:
     """POST handler for one source: a signed webhook, or a multi-message API (/v1)."""
 
     def __init__(
-        self, source: WebhookSource | MessageSource, batcher: RawBatcher, max_body_bytes: int
+        self,
+        source: WebhookSource | MessageSource,
+        batcher: RawBatcher,
+        max_body_bytes: int,
+        budget: BodyBudget | None = None,
+        body_timeout_s: float = 30.0,
     ) -> None:
         self.source = source
         self.batcher = batcher
         self.max_body_bytes = max_body_bytes
+        # Unbounded unless given one (tests); the server always passes its shared budget.
+        self.budget = budget if budget is not None else BodyBudget(1 << 62)
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, request: web.Request) -> web.Response:
-        if isinstance(self.source, MessageSource):
-            return await self._messages(self.source, request)
-        return await self._webhook(self.source, request)
+        reading = _Reading(self.budget)
+        try:
+            if isinstance(self.source, MessageSource):
+                return await self._messages(self.source, request, reading)
+            return await self._webhook(self.source, request, reading)
+        finally:
+            reading.release()  # the body is on the broker, or refused: either way, let go
 
-    async def _messages(self, source: MessageSource, request: web.Request) -> web.Response:
+    async def _messages(
+        self, source: MessageSource, request: web.Request, reading: _Reading
+    ) -> web.Response:
         metrics.EVENTS_RECEIVED.labels(source.source).inc()
         limit = min(self.max_body_bytes, source.limit_for(request.path))
         try:
-            body = await read_capped(request, limit)
+            body = await read_capped(request, limit, reading, self.body_timeout_s)
         except InboundError as exc:
-            return reject(source.source, exc)
+            return _closing(reject(source.source, exc), exc)
         return await handle_messages(source, self.batcher, request, body)
 
-    async def _webhook(self, source: WebhookSource, request: web.Request) -> web.Response:
+    async def _webhook(
+        self, source: WebhookSource, request: web.Request, reading: _Reading
+    ) -> web.Response:
         name = source.source
         metrics.EVENTS_RECEIVED.labels(name).inc()
         received = time.time()
         try:
-            body = await read_capped(request, self.max_body_bytes)
+            body = await read_capped(request, self.max_body_bytes, reading, self.body_timeout_s)
             accepted = source.accept(body, request.headers, received)
         except InboundError as exc:
             metrics.EVENTS_REJECTED.labels(name, exc.reason).inc()
-            log.info("rejected %s webhook: %s (%s)", name, exc.reason, exc.status)  # no PII
-            return _json(exc.status, {"error": exc.reason, "detail": exc.detail})
+            log.debug("rejected %s webhook: %s (%s)", name, exc.reason, exc.status)  # no PII
+            response = _json(exc.status, {"error": exc.reason, "detail": exc.detail})
+            return _closing(response, exc)
         envelope = RawEnvelope(
             source=name,
             body=body,

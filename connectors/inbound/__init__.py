@@ -5,14 +5,20 @@
     ├── StaleTimestamp      401  signed too long ago (replay protection)
     ├── Unauthorized        401  missing or wrong credentials (write key)
     ├── BadPayload          400  not JSON, not an object, or missing what picks a key
-    └── PayloadTooLarge     413  body over the configured cap
+    ├── PayloadTooLarge     413  body over the configured cap
+    ├── BodyTimeout         408  body not received in time
+    ├── ServerBusy          503  too many bodies being read at once
+    └── ClientGone          (no answer: the client closed the connection mid-body)
 """
 
 from connectors.inbound.errors import (
     BadPayload,
     BadSignature,
+    BodyTimeout,
+    ClientGone,
     InboundError,
     PayloadTooLarge,
+    ServerBusy,
     StaleTimestamp,
     Unauthorized,
 )
@@ -22,8 +28,11 @@ __all__ = [
     "Accepted",
     "BadPayload",
     "BadSignature",
+    "BodyTimeout",
+    "ClientGone",
     "InboundError",
     "PayloadTooLarge",
+    "ServerBusy",
     "StaleTimestamp",
     "Unauthorized",
     "WebhookSource",

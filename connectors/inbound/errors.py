@@ -38,3 +38,22 @@ class BadPayload(InboundError):
 class PayloadTooLarge(InboundError):
     status = 413
     reason = "too_large"
+
+
+class ServerBusy(InboundError):
+    """Too many bodies being read at once: retry later (the platform does)."""
+
+    status = 503
+    reason = "busy"
+
+
+class BodyTimeout(InboundError):
+    status = 408
+    reason = "body_timeout"
+
+
+class ClientGone(InboundError):
+    """The client closed the connection before its body ended: nobody to answer."""
+
+    status = 400
+    reason = "aborted"
