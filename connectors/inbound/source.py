@@ -46,14 +46,22 @@ def parse_object(body: bytes) -> dict[str, Any]:
 
 
 def signatures_match(expected: bytes | str, given: bytes | str) -> bool:
-    """Constant-time comparison; str arguments are compared as ASCII/UTF-8 bytes."""
-    a = expected.encode() if isinstance(expected, str) else expected
-    b = given.encode() if isinstance(given, str) else given
+    """Constant-time comparison; str arguments are compared as UTF-8 bytes. Header values
+    carrying bytes that are not UTF-8 (aiohttp keeps them as surrogates) never match."""
+    try:
+        a = expected.encode() if isinstance(expected, str) else expected
+        b = given.encode() if isinstance(given, str) else given
+    except UnicodeEncodeError:
+        return False
     return hmac.compare_digest(a, b)
 
 
 def require_header(headers: Mapping[str, str], name: str) -> str:
+    """A signature header's value: present and ASCII (signatures, timestamps and keys all
+    are), else BadSignature (401)."""
     value = headers.get(name)
     if not value:
         raise BadSignature(f"missing {name} header", reason="missing_signature")
+    if not value.isascii():
+        raise BadSignature(f"{name} header is not ASCII", reason="bad_signature")
     return value

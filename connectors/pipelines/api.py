@@ -21,7 +21,6 @@ Routing key: `external_id:<userId>`, else `email:<traits.email>`, else `anonymou
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,6 +110,8 @@ class PipelinesAPI:
         header = headers.get("Authorization")
         if not header:
             return None
+        if not header.isascii():  # bytes that are not even UTF-8 arrive as surrogates
+            return False
         scheme, _, value = header.strip().partition(" ")
         if scheme.lower() == "bearer":
             return signatures_match(self._key, value.strip())
@@ -118,7 +119,7 @@ class PipelinesAPI:
             return False
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), or not UTF-8 once decoded
             return False
         return signatures_match(self._key, decoded.partition(":")[0])
 
