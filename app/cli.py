@@ -73,11 +73,13 @@ def _reachable(host: str) -> str:
 
 
 def first_run_banner(
-    settings: Settings, port: int, generated: Mapping[str, str], *, embedded: bool
+    settings: Settings, port: int, generated: Mapping[str, str], *, embedded: bool,
+    admin_port: int | None = None,
 ) -> str:
     """What a new user needs once the worker is ready: where to send webhooks, a signed
     sample (with generated dev secrets), the status page and where dry-run output goes."""
     base = f"http://{_reachable(settings.web_host)}:{port}"
+    admin = f"http://{_reachable(settings.admin_host)}:{admin_port or settings.admin_port}"
     from connectors.pipelines.api import PATHS as PIPELINES_PATHS
 
     webhooks = []
@@ -96,7 +98,8 @@ def first_run_banner(
         f"supportsync {version()} is ready — {broker}",
         "  webhooks:",
         *(f"    {url}" for url in webhooks or ["(none: no webhook secret is set)"]),
-        f"  status page:  {base}/    metrics: {base}/metrics",
+        f"  status page:  {admin}/    metrics: {admin}/metrics"
+        + ("  (bearer token: SUPPORTSYNC_ADMIN_TOKEN)" if settings.admin_token else ""),
         f"  health:       {base}/healthz (liveness)  {base}/readyz (readiness)",
     ]
     dry = [name for name in settings.sink_names if not _sink_configured(settings, name)]
@@ -191,7 +194,10 @@ def cmd_run(settings: Settings, *, log_level: str = "INFO") -> int:
         _announce_when_ready(
             _web,
             settings.web_host,
-            lambda port: first_run_banner(settings, port, generated, embedded=broker is not None),
+            lambda port: first_run_banner(
+                settings, port, generated, embedded=broker is not None,
+                admin_port=_web.admin_port,
+            ),
         )
         from streams.runtime.kafka import run_worker
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from app.admin import build_admin_app
 from app.config import SupportsyncConfig, load_config
 from app.ingress.batcher import RawBatcher
 from app.ingress.messages import MessageSource
@@ -139,6 +140,8 @@ class WebService(kafka.Service):
         self.producer: kafka.AIOKafkaProducer | None = None
         self.batcher: RawBatcher | None = None
         self.runner: web.AppRunner | None = None
+        self.admin_runner: web.AppRunner | None = None
+        self.admin_port: int | None = None
         self.session: aiohttp.ClientSession | None = None
         self.port: int | None = None
         super().__init__(**kw)
@@ -204,21 +207,30 @@ class WebService(kafka.Service):
         )
         await self.add_runtime_dependency(updater)
         web_app = build_web_app(
-            endpoints, self.healthy, status_routes(updater), max_body_bytes=s.max_body_bytes,
+            endpoints, self.healthy, max_body_bytes=s.max_body_bytes,
             liveness=self.alive,
         )
         self.runner = web.AppRunner(
             web_app, access_log=None, **handler_options(s.web_header_timeout_s)
         )
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, s.web_host, s.web_port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else s.web_port
+        self.port = await _listen(self.runner, s.web_host, s.web_port)
         log.info("webhook server listening on http://%s:%s", s.web_host, self.port)
+        admin_app = build_admin_app(
+            self.healthy,
+            status_routes(updater),
+            token=s.admin_token.get_secret_value() if s.admin_token is not None else None,
+            allowed_hosts=s.admin_allowed_hosts.split(","),
+        )
+        self.admin_runner = web.AppRunner(
+            admin_app, access_log=None, **handler_options(s.web_header_timeout_s)
+        )
+        self.admin_port = await _listen(self.admin_runner, s.admin_host, s.admin_port)
+        log.info("admin listener (status page, /state, /metrics) on http://%s:%s%s",
+                 s.admin_host, self.admin_port, "" if s.admin_token is None else ", token required")
 
     async def on_stop(self) -> None:
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.batcher is not None:
@@ -227,6 +239,16 @@ class WebService(kafka.Service):
             await self.producer.stop()
         if self.session is not None:
             await self.session.close()
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> int:
+    """Start `runner` on host:port; the port actually bound (port 0 picks a free one)."""
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    bound: int = sockets[0].getsockname()[1] if sockets else port
+    return bound
 
 
 def build_worker(

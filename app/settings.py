@@ -6,6 +6,7 @@ validation stops the process with an error naming the variable (see `load_settin
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,17 @@ US_APP_URL, EU_APP_URL = "https://api.customer.io", "https://api-eu.customer.io"
 
 #: Room a raw record needs beyond the body: envelope metadata, frame and Kafka record headers.
 BODY_HEADROOM_BYTES = 16 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (a wildcard bind such as 0.0.0.0 is not)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # any other name may resolve anywhere
 
 
 class ConfigError(Exception):
@@ -45,9 +57,16 @@ class Settings(BaseSettings):
     #: refuse records over `message.max.bytes` (1 MiB + 12 by default): keep this below it.
     kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
 
-    # Web server (webhooks, /v1 API, /healthz, /metrics, /state).
+    # Public web server (webhooks, /v1 API, /healthz).
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # Admin listener (status page, /state, /metrics, /healthz): loopback unless a token is set.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=6068, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    #: comma-separated Host header names accepted on a token-less (loopback) admin listener
+    #: besides localhost/127.0.0.1/::1 (e.g. an SSH tunnel's name)
+    admin_allowed_hosts: str = ""
     #: Largest webhook body accepted (413 past it). Must leave `BODY_HEADROOM_BYTES` of
     #: `kafka_max_request_bytes` for the envelope, so that every accepted body is writable.
     max_body_bytes: int = Field(default=1024 * 1024 - BODY_HEADROOM_BYTES, ge=1024)
@@ -153,6 +172,16 @@ class Settings(BaseSettings):
                 f"SUPPORTSYNC_MAX_BODY_BYTES ({self.max_body_bytes}) must be at most "
                 f"SUPPORTSYNC_KAFKA_MAX_REQUEST_BYTES ({self.kafka_max_request_bytes}) minus "
                 f"{BODY_HEADROOM_BYTES}: an accepted body must fit in one record"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _admin_reachable_only_with_token(self) -> Settings:
+        if not is_loopback(self.admin_host) and self.admin_token is None:
+            raise ValueError(
+                f"SUPPORTSYNC_ADMIN_TOKEN is required when SUPPORTSYNC_ADMIN_HOST "
+                f"({self.admin_host}) is not a loopback address: the admin listener serves "
+                "customers' state"
             )
         return self
 

@@ -4,6 +4,7 @@
         with WorkerProcess(broker.bootstrap_servers, env={...}) as worker:
             worker.wait_healthy()
             ... POST to worker.url("/webhooks/zendesk") ...
+            ... GET worker.admin_url("/state/jane@example.com") ...
 
 Each WorkerProcess gets its own topic prefix and app id unless given, so several can share
 one broker without seeing each other's data. `stop()` sends SIGTERM and waits (bounded);
@@ -39,10 +40,12 @@ class WorkerProcess:
         prefix: str | None = None,
         app_id: str | None = None,
         port: int | None = None,
+        admin_port: int | None = None,
         log_path: Path | None = None,
     ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.port = port or free_port()
+        self.admin_port = admin_port or free_port()
         self.prefix = prefix or f"t{tag}."
         self.app_id = app_id or f"supportsync-{tag}"
         self.data_dir = data_dir or Path(f"/tmp/supportsync-test-{tag}")
@@ -52,6 +55,7 @@ class WorkerProcess:
             **os.environ,
             "SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "SUPPORTSYNC_WEB_PORT": str(self.port),
+            "SUPPORTSYNC_ADMIN_PORT": str(self.admin_port),
             "SUPPORTSYNC_TOPIC_PREFIX": self.prefix,
             "SUPPORTSYNC_APP_ID": self.app_id,
             "SUPPORTSYNC_DATA_DIR": str(self.data_dir),
@@ -64,7 +68,12 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str) -> str:
+        """On the public listener (webhooks, /v1, /healthz)."""
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def admin_url(self, path: str) -> str:
+        """On the admin listener (status page, /state, /metrics)."""
+        return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def start(self) -> WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The HTTP server: signed webhooks in, plus /healthz, /readyz and /metrics (SPEC S2.1, S8).
+"""The public HTTP server: signed webhooks in, plus /healthz and /readyz (SPEC S2.1). The
+status page, `/state` and `/metrics` are on the admin listener (app/admin.py).
 
 `/readyz` answers 200 once the worker owns partitions and is not rebalancing (503 otherwise:
 route no traffic to it for now); `/healthz` (liveness) stays 200 while the process works,
@@ -19,7 +20,6 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
 from app.ingress.messages import MessageSource, handle_messages, reject
@@ -237,15 +237,8 @@ def build_web_app(
         ok, detail = await (liveness or health)()
         return _json(200 if ok else 503, {"ok": ok, **detail})
 
-    async def metrics_view(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(metrics.REGISTRY),
-            headers={"Content-Type": CONTENT_TYPE_LATEST},
-        )
-
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_view)
     if extra_routes:
         app.router.add_routes(extra_routes)
     return app

@@ -14,11 +14,16 @@ class StateUnavailable(Exception):
     """The worker could not be reached or answered an error."""
 
 
-def fetch_state(base_url: str, identifier: str, timeout: float = 10.0) -> tuple[int, Any]:
-    """(HTTP status, JSON body) of `GET /state/{identifier}`."""
+def fetch_state(
+    base_url: str, identifier: str, timeout: float = 10.0, token: str | None = None
+) -> tuple[int, Any]:
+    """(HTTP status, JSON body) of `GET /state/{identifier}` on the admin listener."""
     url = f"{base_url.rstrip('/')}/state/{quote(identifier.strip(), safe='@')}"
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, orjson.loads(resp.read())
     except urllib.error.HTTPError as exc:
         body = exc.read()

@@ -40,7 +40,9 @@ def add_parsers(sub: Any) -> None:
     ssub = s.add_subparsers(dest="state_command", required=True)
     show = ssub.add_parser("show", help="ask the running worker's /state/ endpoint")
     show.add_argument("identifier", help="email, customer key (c:...) or <kind>:<value>")
-    show.add_argument("--url", help="worker base URL (default: from SUPPORTSYNC_WEB_HOST/PORT)")
+    show.add_argument(
+        "--url", help="worker admin URL (default: from SUPPORTSYNC_ADMIN_HOST/ADMIN_PORT)"
+    )
     show.add_argument("--json", action="store_true", help="print the JSON answer")
 
 
@@ -52,10 +54,11 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
 
 
 def _state_show(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
-    base = args.url or f"http://{host}:{settings.web_port}"
+    host = "127.0.0.1" if settings.admin_host in ("0.0.0.0", "::") else settings.admin_host
+    base = args.url or f"http://{host}:{settings.admin_port}"
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
     try:
-        status, doc = fetch_state(base, args.identifier)
+        status, doc = fetch_state(base, args.identifier, token=token)
     except StateUnavailable as exc:
         print(f"supportsync: {exc}", file=sys.stderr)
         return 3  # the worker cannot be reached (see `supportsync --help`)

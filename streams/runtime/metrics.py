@@ -69,6 +69,12 @@ EVENTS_REJECTED = Counter(
     ["source", "reason"],
     registry=REGISTRY,
 )
+ADMIN_REJECTED = Counter(
+    "supportsync_admin_rejected_total",
+    "Requests refused by the admin listener: missing/wrong token, or a Host not allowed",
+    ["reason"],
+    registry=REGISTRY,
+)
 EVENTS_PROCESSED = Counter(
     "supportsync_events_processed_total",
     "Canonical events applied to the state, by kind",

@@ -67,7 +67,7 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
                 done += 1
                 worker = WorkerProcess(broker.bootstrap_servers, env=env, **identity).start()
                 worker.wait_healthy(timeout=120)
-            port = worker.port
+            port = worker.admin_port
             states = scenario.wait_settled(history, lambda e: state_of(port, e))
             docs = {e: scenario.RAW_DOCS[e] for e in history.emails}
             scenario.wait_quiet(cio)

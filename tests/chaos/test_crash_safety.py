@@ -85,7 +85,9 @@ class TestGracefulShutdown:
             try:
                 restarted.wait_healthy(timeout=90)
                 scenario.wait_quiet(cio)
-                duplicates = scenario.metric(restarted.port, "supportsync_events_duplicate_total")
+                duplicates = scenario.metric(
+                    restarted.admin_port, "supportsync_events_duplicate_total"
+                )
             finally:
                 restarted.stop()
             worker.remove_data_dir()

@@ -28,7 +28,7 @@ from tests.integration.support import (
 def _state_anywhere(workers: list[WorkerProcess], email: str) -> dict[str, Any] | None:
     """The state from whichever worker owns the customer's partition (None: nobody yet)."""
     for worker in workers:
-        doc = state_of(worker.port, email)
+        doc = state_of(worker.admin_port, email)
         if doc is not None:
             return doc
     return None

@@ -61,7 +61,7 @@ class TestDeadSink:
                 asyncio.run(scenario.produce(broker.bootstrap_servers, worker.prefix, part))
                 # The state machine finishes every customer while Customer.io is down...
                 states = scenario.wait_settled(
-                    sub, lambda e: state_of(worker.port, e), limit_s=180
+                    sub, lambda e: state_of(worker.admin_port, e), limit_s=180
                 )
                 assert len(states) == OUTAGE_CUSTOMERS
                 # ...and the webhook sink delivers every customer's state changes.
@@ -71,14 +71,14 @@ class TestDeadSink:
                 # The Customer.io backlog shows in the metrics as the age of what it works on.
                 lag = wait_for(
                     lambda: scenario.metric(
-                        worker.port, 'supportsync_sink_backlog_age_seconds{sink="customerio"}'
+                        worker.admin_port, 'supportsync_sink_backlog_age_seconds{sink="customerio"}'
                     ) > 5 and scenario.metric(
-                        worker.port, 'supportsync_sink_backlog_age_seconds{sink="customerio"}'
+                        worker.admin_port, 'supportsync_sink_backlog_age_seconds{sink="customerio"}'
                     ),
                     timeout=30, what="backlog age on the Customer.io sink",
                 )
                 webhook_age = scenario.metric(
-                    worker.port, 'supportsync_sink_backlog_age_seconds{sink="webhook"}'
+                    worker.admin_port, 'supportsync_sink_backlog_age_seconds{sink="webhook"}'
                 )
                 assert webhook_age < lag, "only the dead sink falls behind"
                 outage_requests = len(cio.requests)

@@ -154,7 +154,7 @@ class TestBackfillZendesk:
                 for email, (open_count, total) in expected.items():
 
                     def settled(e: str = email, n: int = total) -> dict[str, Any] | None:
-                        s = state_of(worker.port, e)
+                        s = state_of(worker.admin_port, e)
                         return s if s is not None and len(s["tickets"]) == n else None
 
                     doc = wait_for(settled, timeout=60, what=f"state of {email}")

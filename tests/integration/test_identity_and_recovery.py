@@ -200,7 +200,7 @@ class TestRecoveryReadsToTheTrueEnd:
         )
         with second:
             second.wait_healthy(timeout=90)
-            missing = [k for k in keys if state_of(second.port, k) is None]
+            missing = [k for k in keys if state_of(second.admin_port, k) is None]
         # Tansu reports the end of that partition as the batch's first offset + 1: a worker
         # trusting it stops reading there and loses the rest (the crash-safety bug).
         assert not missing, f"{len(missing)} of {len(keys)} states not recovered: {missing}"

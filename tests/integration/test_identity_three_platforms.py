@@ -71,9 +71,9 @@ class TestThreePlatforms:
                           "data": {"identifiers": {"cio_id": "cio_tri_1", "email": EMAIL}}})
 
             def both_resolve_to_one() -> dict[str, Any] | None:
-                by_email = state_of(worker.port, EMAIL)
-                by_cio = state_of(worker.port, quote("cio_id:cio_tri_1", safe=":"))
-                by_intercom = state_of(worker.port, "intercom_contact_id:ic_tri_1")
+                by_email = state_of(worker.admin_port, EMAIL)
+                by_cio = state_of(worker.admin_port, quote("cio_id:cio_tri_1", safe=":"))
+                by_intercom = state_of(worker.admin_port, "intercom_contact_id:ic_tri_1")
                 docs = [by_email, by_cio, by_intercom]
                 if any(d is None for d in docs):
                     return None

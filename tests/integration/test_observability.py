@@ -62,7 +62,7 @@ _get = get
 
 
 def _metrics(worker: WorkerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = _get(worker.url("/metrics")).decode()
+    text = _get(worker.admin_url("/metrics")).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -91,7 +91,7 @@ def worker(broker: EmbeddedBroker, cio: FakeCustomerIO) -> Iterator[WorkerProces
 @pytest.fixture(scope="module")
 def prometheus(worker: WorkerProcess) -> Iterator[Prometheus]:
     with tempfile.TemporaryDirectory(prefix="supportsync-prom-") as tmp:
-        prom = Prometheus(f"127.0.0.1:{worker.port}", Path(tmp))
+        prom = Prometheus(f"127.0.0.1:{worker.admin_port}", Path(tmp))
         try:
             prom.wait_ready()
             yield prom
@@ -193,7 +193,7 @@ class TestStatusPage:
             deadline = time.monotonic() + 180
             while problems and time.monotonic() < deadline:
                 before = _metrics(worker)
-                dom = _dump_dom(worker.url("/"), Path(profile))
+                dom = _dump_dom(worker.admin_url("/"), Path(profile))
                 names = {name for name, _labels, _text in _CELL.findall(dom)}
                 if _shown(_metrics(worker), names) != _shown(before, names):
                     continue  # numbers moved while the page rendered: compare a still frame
@@ -215,19 +215,20 @@ class TestStateExplain:
     """`/state/{identifier}` and `supportsync state show` explain a customer's state."""
 
     def test_http_endpoint(self, scenario: None, worker: WorkerProcess) -> None:
-        doc = orjson.loads(_get(worker.url(f"/state/{HAPPY}")))
+        doc = orjson.loads(_get(worker.admin_url(f"/state/{HAPPY}")))
         assert doc["support_state"] == "cooldown" and doc["suppressed"] is True
         assert "cooldown" in doc["why"]
         assert {t["id"] for t in doc["tickets"]} == {"901"}
         assert any(n["new"] == "cooldown" for n in doc["recent_transitions"])
-        by_key = orjson.loads(_get(worker.url(f"/state/{doc['customer_key']}")))
+        by_key = orjson.loads(_get(worker.admin_url(f"/state/{doc['customer_key']}")))
         assert by_key["customer_key"] == doc["customer_key"]
 
     def test_http_endpoint_says_what_was_last_sent(
         self, scenario: None, worker: WorkerProcess
     ) -> None:
         def last_sent(email: str) -> dict[str, Any] | None:
-            sent: dict[str, Any] = orjson.loads(_get(worker.url(f"/state/{email}")))["last_sent"]
+            doc = orjson.loads(_get(worker.admin_url(f"/state/{email}")))
+            sent: dict[str, Any] = doc["last_sent"]
             return sent.get("customerio")
 
         # A ticket opened: R1's identify (or the event after it) was confirmed by Customer.io.
@@ -245,7 +246,7 @@ class TestStateExplain:
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        monkeypatch.setenv("SUPPORTSYNC_WEB_PORT", str(worker.port))
+        monkeypatch.setenv("SUPPORTSYNC_ADMIN_PORT", str(worker.admin_port))
         assert main(["state", "show", SECOND]) == 0
         out = capsys.readouterr().out
         assert "support_state: open — suppressed" in out

@@ -89,6 +89,6 @@ class TestPoisonInBatch:
         assert letter["reason"] == "malformed_payload" and "TimeOutOfRange" in letter["detail"]
         # Applied too: every valid person has a state, and the worker is still up.
         for i in range(200):
-            wait_for(lambda i=i: state_of(worker.port, f"p{i}@example.com"), what=f"p{i}")
+            wait_for(lambda i=i: state_of(worker.admin_port, f"p{i}@example.com"), what=f"p{i}")
         assert worker.process is not None and worker.process.poll() is None
         assert worker.health() == 200

@@ -111,7 +111,7 @@ class TestR18Reporting:
         assert abs(found["ticket_resolved"]["resolution_seconds"] - 30 * 60) <= 1
         assert found["csat"]["source"] == "intercom" and found["csat"]["low"] is True
         assert all("email" not in row for row in found.values())
-        with urllib.request.urlopen(worker.url("/metrics"), timeout=5) as resp:
+        with urllib.request.urlopen(worker.admin_url("/metrics"), timeout=5) as resp:
             metrics = resp.read().decode()
         assert 'supportsync_report_tickets_total{event="resolved",source="zendesk"}' in metrics
         assert 'supportsync_report_csat_total{low="true",source="intercom"}' in metrics

@@ -87,7 +87,7 @@ class TestReplay:
                                data_dir=tmp_path / "next") as nxt:
                 nxt.wait_healthy(timeout=60)
                 for email in emails:
-                    doc = wait_for(lambda e=email: state_of(nxt.port, e), timeout=30)  # type: ignore[misc]
+                    doc = wait_for(lambda e=email: state_of(nxt.admin_port, e), timeout=30)  # type: ignore[misc]
                     assert doc is not None and doc["attributes"]["has_open_ticket"] is True
                 time.sleep(2.0)
                 extra = [(r.method, r.path, r.json) for r in cio.requests[sent_before:]]

@@ -59,7 +59,7 @@ def _produce(bootstrap: str, topic: str, batches: list[list[Action]]) -> None:
 
 
 def _stale_writes(worker: WorkerProcess) -> float:
-    with urllib.request.urlopen(worker.url("/metrics"), timeout=5) as answer:
+    with urllib.request.urlopen(worker.admin_url("/metrics"), timeout=5) as answer:
         text = answer.read().decode()
     for line in text.splitlines():
         if line.startswith('supportsync_stale_attribute_writes_total{sink="customerio"}'):

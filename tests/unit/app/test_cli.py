@@ -143,7 +143,7 @@ class TestFirstRunBannerText:
         text = cli.first_run_banner(settings, 6066, generated, embedded=True)
         assert "http://127.0.0.1:6066/webhooks/zendesk" in text
         assert "http://127.0.0.1:6066/v1/{alias,batch,group,identify,page,screen,track}" in text
-        assert "status page:  http://127.0.0.1:6066/" in text
+        assert "status page:  http://127.0.0.1:6068/" in text  # the admin listener
         assert str(settings.data_dir / "outbox" / "customerio.jsonl") in text
         secret = settings.zendesk_webhook_secret.get_secret_value()
         assert f"SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET={secret}" in text and "curl -sS" in text

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from app import metrics
+from streams.runtime import metrics
 from tests.unit.app.ingress.helpers import FakeBatcher, build_app
 
 BODY = orjson.dumps({"type": "identify", "userId": "u1"})
