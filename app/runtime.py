@@ -88,22 +88,24 @@ class TopicDeadLetters:
 
 
 def webhook_sources(settings: Settings) -> dict[str, WebhookSource | MessageSource]:
-    """Every inbound endpoint whose secret is configured, by path (SPEC S2.1)."""
+    """Every inbound endpoint of an enabled source, by path (SPEC S2.1). The settings made
+    sure each has its secret (or generated one in embedded mode)."""
     sources: dict[str, WebhookSource | MessageSource] = {}
     tolerance = settings.signature_tolerance_s
-    if settings.zendesk_webhook_secret is not None:
+    enabled = set(settings.source_names)
+    if settings.zendesk_webhook_secret is not None and "zendesk" in enabled:
         sources["/webhooks/zendesk"] = ZendeskWebhooks(
             settings.zendesk_webhook_secret.get_secret_value(), tolerance
         )
-    if settings.intercom_client_secret is not None:
+    if settings.intercom_client_secret is not None and "intercom" in enabled:
         sources["/webhooks/intercom"] = IntercomWebhooks(
             settings.intercom_client_secret.get_secret_value()
         )
-    if settings.customerio_webhook_signing_key is not None:
+    if settings.customerio_webhook_signing_key is not None and "customerio" in enabled:
         sources["/webhooks/customerio"] = CustomerIOWebhooks(
             settings.customerio_webhook_signing_key.get_secret_value(), tolerance
         )
-    if settings.pipelines_write_key is not None:
+    if settings.pipelines_write_key is not None and "pipelines" in enabled:
         api = PipelinesAPI(settings.pipelines_write_key.get_secret_value())
         sources.update({path: api for path in PIPELINES_PATHS})
     return sources
@@ -142,6 +144,7 @@ class WebService(kafka.Service):
         self.runner: web.AppRunner | None = None
         self.admin_runner: web.AppRunner | None = None
         self.admin_port: int | None = None
+        self.ingress_paths = 0
         self.session: aiohttp.ClientSession | None = None
         self.port: int | None = None
         super().__init__(**kw)
@@ -150,14 +153,23 @@ class WebService(kafka.Service):
         """Readiness (`/readyz`): partitions owned, not rebalancing, sinks built."""
         app = self.pipeline.topology.app
         assigned = len(app.consumer.assignment()) if app.consumer else 0
-        ok = assigned > 0 and not app.rebalancing and self.pipeline.delivery.sinks_ready.is_set()
-        return ok, {"assigned_partitions": assigned, "rebalancing": bool(app.rebalancing)}
+        # No endpoint means every webhook would get a 404: that is not a working ingress.
+        ok = (
+            assigned > 0 and not app.rebalancing and self.pipeline.delivery.sinks_ready.is_set()
+            and self.ingress_paths > 0
+        )
+        return ok, {
+            "assigned_partitions": assigned, "rebalancing": bool(app.rebalancing),
+            "ingress_paths": self.ingress_paths,
+        }
 
     async def alive(self) -> tuple[bool, dict[str, Any]]:
         """Liveness (`/healthz`): the worker has neither crashed nor begun to stop; a
         rebalance is no reason to restart it."""
         app = self.pipeline.topology.app
-        ok = not app.crashed and not app.should_stop
+        # Serving no webhook path at all (SUPPORTSYNC_SOURCES empty) is not ok either: every
+        # webhook would get a 404 while the platforms believe it is delivered somewhere.
+        ok = not app.crashed and not app.should_stop and self.ingress_paths > 0
         ready, detail = await self.healthy()
         return ok, {"ready": ready, **detail}
 
@@ -201,6 +213,7 @@ class WebService(kafka.Service):
             )
             for path, source in webhook_sources(s).items()
         }
+        self.ingress_paths = len(endpoints)
         updater = StatusUpdater(
             self.pipeline, s.partitions, state_version=s.state_version,
             broker=BrokerInfo(embedded=s.embedded, bootstrap=self.bootstrap_servers),

@@ -33,6 +33,24 @@ def is_loopback(host: str) -> bool:
         return False  # any other name may resolve anywhere
 
 
+#: Inbound source → the setting holding its secret (HMAC key, client secret or write key).
+SOURCE_SECRETS = {
+    "zendesk": "zendesk_webhook_secret",
+    "intercom": "intercom_client_secret",
+    "customerio": "customerio_webhook_signing_key",
+    "pipelines": "pipelines_write_key",
+}
+
+#: Values published in this repository (docker-compose.yml's old fallbacks, docs) or otherwise
+#: well known: anyone could sign webhooks with them, so they are refused as secrets.
+REFUSED_SECRETS = frozenset({
+    "dev-zendesk-secret", "dev-intercom-secret", "dev-cio-key", "dev-write-key",
+    "changeme", "change-me", "secret", "password", "admin", "test", "dev", "supportsync",
+})
+
+ADMIN_TOKEN_MIN_CHARS = 16
+
+
 class ConfigError(Exception):
     """Invalid configuration; the message names the offending field."""
 
@@ -90,6 +108,9 @@ class Settings(BaseSettings):
     store: str | None = None
     store_dir: Path | None = None
 
+    #: comma-separated inbound sources to serve. Outside embedded mode each needs its secret;
+    #: in embedded mode missing ones are generated.
+    sources: str = "zendesk,intercom,customerio,pipelines"
     # Webhook secrets; generated in embedded mode when unset.
     zendesk_webhook_secret: SecretStr | None = None
     intercom_client_secret: SecretStr | None = None
@@ -153,6 +174,50 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {sorted(allowed)}")
         return value
 
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(SOURCE_SECRETS))
+        if unknown:
+            raise ValueError(f"unknown sources {unknown}; known: {sorted(SOURCE_SECRETS)}")
+        return ",".join(names)
+
+    @field_validator(*SOURCE_SECRETS.values(), "admin_token")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if not secret.strip():
+            raise ValueError("is empty: set a secret, or leave the variable unset")
+        if secret.strip().lower() in REFUSED_SECRETS:
+            raise ValueError("is a well-known default value: choose your own secret")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_CHARS:
+            raise ValueError(f"must be at least {ADMIN_TOKEN_MIN_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_of_enabled_sources(self) -> Settings:
+        if self.embedded:
+            return self  # missing ones are generated (with_dev_secrets)
+        missing = [
+            f"SUPPORTSYNC_{SOURCE_SECRETS[name].upper()}"
+            for name in self.source_names
+            if getattr(self, SOURCE_SECRETS[name]) is None
+        ]
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} must be set (with a Kafka cluster configured, secrets "
+                "are never generated); or leave the source out of SUPPORTSYNC_SOURCES"
+            )
+        return self
+
     @field_validator("sinks", "destinations")
     @classmethod
     def _known_sinks(cls, value: str | None) -> str | None:
@@ -190,6 +255,10 @@ class Settings(BaseSettings):
         if self.store:
             return self.store
         return "memory://" if self.embedded else "rocksdb://"
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.sources.split(",") if n)
 
     @property
     def sink_names(self) -> tuple[str, ...]:
@@ -238,15 +307,10 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
     def with_dev_secrets(self) -> tuple[Settings, dict[str, str]]:
-        """Fill unset webhook secrets with random ones (embedded mode only)."""
+        """Fill unset secrets of the enabled sources with random ones (embedded mode only)."""
         generated: dict[str, str] = {}
         updates: dict[str, SecretStr] = {}
-        for field in (
-            "zendesk_webhook_secret",
-            "intercom_client_secret",
-            "customerio_webhook_signing_key",
-            "pipelines_write_key",
-        ):
+        for field in (SOURCE_SECRETS[name] for name in self.source_names):
             if getattr(self, field) is None:
                 value = secrets.token_urlsafe(24)
                 generated[field] = value

@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from app.settings import SOURCE_SECRETS
 from streams.runtime.broker import free_port
 
 
@@ -65,6 +66,13 @@ class WorkerProcess:
             "SUPPORTSYNC_STORE": "memory://",
             **(env or {}),
         }
+        # Outside the embedded mode every enabled source needs its secret: enable the ones
+        # whose secrets were given, unless the caller chose.
+        if "SUPPORTSYNC_SOURCES" not in (env or {}):
+            self.env["SUPPORTSYNC_SOURCES"] = ",".join(
+                source for source, field in SOURCE_SECRETS.items()
+                if self.env.get(f"SUPPORTSYNC_{field.upper()}")
+            )
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str) -> str:

@@ -6,10 +6,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from app.broker import EmbeddedBroker
 
 from app.testing import WorkerProcess
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -75,3 +77,28 @@ class TestExposedAdmin:
             auth = {"Authorization": f"Bearer {TOKEN}"}
             assert _status(proc.admin_url("/metrics"), auth) == 200
             assert _status(proc.admin_url("/state/a@example.com"), auth) == 404
+
+
+def _health(proc: WorkerProcess) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(proc.url("/healthz"), timeout=5) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+class TestHealthWithoutIngress:
+    """/healthz is not ok while every webhook path would answer 404."""
+
+    def test_no_source_is_unhealthy(self, broker: EmbeddedBroker) -> None:
+        env = {"SUPPORTSYNC_SOURCES": "", "SUPPORTSYNC_SINKS": ""}
+        with WorkerProcess(broker.bootstrap_servers, env=env) as proc:
+            def assigned() -> tuple[int, dict[str, object]] | None:
+                answer = _health(proc)
+                return answer if answer[1].get("assigned_partitions") else None
+
+            # Running and assigned (so the answer is about ingress, not start-up).
+            status, doc = wait_for(assigned, timeout=60, what="partitions assigned")
+            assert status == 503 and doc["ok"] is False and doc["ingress_paths"] == 0
