@@ -19,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.delivery.errors import ClientError, Conflict, DeadlineExceeded, DeliveryError
+from connectors.delivery.outbox import append_private
 from contracts.actions import Action
 
 MAX_DLQ_BODY_CHARS = 4096
@@ -110,7 +111,8 @@ class InMemoryDeadLetterWriter:
 
 
 class FileDeadLetterWriter:
-    """`<data_dir>/dlq/<sink>.jsonl`, one dead letter per line, fsynced (they are rare)."""
+    """`<data_dir>/dlq/<sink>.jsonl`, one dead letter per line, fsynced (they are rare);
+    owner-only (0600 in 0700), as they hold the actions' personal data."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.dir = Path(data_dir) / "dlq"
@@ -121,8 +123,4 @@ class FileDeadLetterWriter:
             await asyncio.to_thread(self._append, dead_letter.sink, dead_letter.to_json())
 
     def _append(self, sink: str, line: bytes) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with (self.dir / f"{sink}.jsonl").open("ab") as fh:
-            fh.write(line + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_private(self.dir / f"{sink}.jsonl", line + b"\n", fsync=True)

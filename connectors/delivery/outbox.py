@@ -2,7 +2,8 @@
 
 Each action becomes one line of `<data_dir>/outbox/<sink>.jsonl` (the full action, as it
 would have been sent); the log gets one INFO line per action with its id, sink and
-operation only: payloads and person identifiers are personal data (S10).
+operation only: payloads and person identifiers are personal data (S10). For the same reason
+the files are readable by their owner only (0600, in a 0700 directory: `append_private`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,28 @@ from pathlib import Path
 from contracts.actions import Action
 
 log = logging.getLogger(__name__)
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` (and parents) owner-only; tighten it if it already existed."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def append_private(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Append to `path`, created 0600 (an existing file is tightened to 0600 too)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "ab") as fh:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # the mode of os.open applies to new files only
+        fh.write(data)
+        fh.flush()
+        if fsync:
+            os.fsync(fd)
 
 
 class Outbox:
@@ -39,8 +62,5 @@ class Outbox:
             log.info("dry-run: %s %s %s (outbox)", action.sink, action.operation, action.action_id)
 
     def _append(self, by_sink: dict[str, list[bytes]]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
         for sink, lines in by_sink.items():
-            with self.path_for(sink).open("ab") as fh:
-                fh.write(b"".join(lines))
-                fh.flush()
+            append_private(self.path_for(sink), b"".join(lines))

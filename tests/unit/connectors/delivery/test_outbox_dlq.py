@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 
 import orjson
@@ -73,3 +75,35 @@ class TestDeadLetter:
         await FileDeadLetterWriter(tmp_path).write(letter)
         line = (tmp_path / "dlq" / "customerio.jsonl").read_bytes().splitlines()[0]
         assert orjson.loads(line)["reason"] == "client_error"
+
+
+class TestPrivateFiles:
+    """Outbox and dead-letter files hold personal data: 0600 files in a 0700 directory."""
+
+    async def test_outbox_modes(self, tmp_path: Path) -> None:
+        old = os.umask(0o022)  # a typical umask would make them world-readable
+        try:
+            await Outbox(tmp_path).write([make_action(1)])
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / "outbox").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "outbox" / "customerio.jsonl").stat().st_mode) == 0o600
+
+    async def test_existing_files_tightened(self, tmp_path: Path) -> None:
+        (tmp_path / "outbox").mkdir(mode=0o755)
+        (tmp_path / "outbox" / "customerio.jsonl").write_bytes(b"")
+        (tmp_path / "outbox" / "customerio.jsonl").chmod(0o644)
+        await Outbox(tmp_path).write([make_action(1)])
+        assert stat.S_IMODE((tmp_path / "outbox").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "outbox" / "customerio.jsonl").stat().st_mode) == 0o600
+
+    async def test_dead_letter_file_modes(self, tmp_path: Path) -> None:
+        old = os.umask(0o022)
+        try:
+            await FileDeadLetterWriter(tmp_path).write(
+                DeadLetter.from_error(ClientError(400), action=make_action(1))
+            )
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / "dlq").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "dlq" / "customerio.jsonl").stat().st_mode) == 0o600
