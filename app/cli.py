@@ -313,9 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides["web_port"] = args.web_port
         settings = load_settings(**overrides)
         load_config()  # supportsync.yaml: a bad recipe setting stops here, naming the field
+        if args.command == "run":
+            settings.check_serving()  # every enabled source's secret, with a real cluster
     except ConfigError as exc:
         print(f"supportsync: {exc}", file=sys.stderr)
         return 2
+    from streams.runtime import kafka
+
+    kafka.configure(settings)  # security options of every Kafka client from here on
     try:
         if args.command == "run":
             return cmd_run(settings, log_level=log_level)

@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     # The one switch for workarounds only Tansu needs (its short end offsets); harmless on
     # Apache Kafka, where they find nothing to correct.
     tansu_quirks: bool = True
+    # Kafka security (Apache Kafka only; the embedded broker is PLAINTEXT on loopback).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # CA bundle; unset: the system's trust store
+    kafka_ssl_certfile: Path | None = None  # client certificate (mutual TLS)
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    #: Replication factor of every topic supportsync creates (and of Faust's changelogs).
+    kafka_replication_factor: int = Field(default=1, ge=1, le=16)
     #: Largest record supportsync writes (every producer's max request size). Kafka's brokers
     #: refuse records over `message.max.bytes` (1 MiB + 12 by default): keep this below it.
     kafka_max_request_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
@@ -202,22 +215,6 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {ADMIN_TOKEN_MIN_CHARS} characters")
         return value
 
-    @model_validator(mode="after")
-    def _secrets_of_enabled_sources(self) -> Settings:
-        if self.embedded:
-            return self  # missing ones are generated (with_dev_secrets)
-        missing = [
-            f"SUPPORTSYNC_{SOURCE_SECRETS[name].upper()}"
-            for name in self.source_names
-            if getattr(self, SOURCE_SECRETS[name]) is None
-        ]
-        if missing:
-            raise ValueError(
-                f"{', '.join(missing)} must be set (with a Kafka cluster configured, secrets "
-                "are never generated); or leave the source out of SUPPORTSYNC_SOURCES"
-            )
-        return self
-
     @field_validator("sinks", "destinations")
     @classmethod
     def _known_sinks(cls, value: str | None) -> str | None:
@@ -237,6 +234,26 @@ class Settings(BaseSettings):
                 f"SUPPORTSYNC_MAX_BODY_BYTES ({self.max_body_bytes}) must be at most "
                 f"SUPPORTSYNC_KAFKA_MAX_REQUEST_BYTES ({self.kafka_max_request_bytes}) minus "
                 f"{BODY_HEADROOM_BYTES}: an accepted body must fit in one record"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+            and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"SUPPORTSYNC_KAFKA_SASL_USERNAME and SUPPORTSYNC_KAFKA_SASL_PASSWORD are "
+                f"required with SUPPORTSYNC_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+            )
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"SUPPORTSYNC_{name.upper()}: no such file: {path}")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError(
+                "SUPPORTSYNC_KAFKA_SSL_CERTFILE and SUPPORTSYNC_KAFKA_SSL_KEYFILE go together"
             )
         return self
 
@@ -305,6 +322,23 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def check_serving(self) -> None:
+        """What `run` needs beyond valid values: outside embedded mode, the secret of every
+        enabled source (none is generated against a real cluster). ConfigError names them."""
+        if self.embedded:
+            return  # missing ones are generated (with_dev_secrets)
+        missing = [
+            f"SUPPORTSYNC_{SOURCE_SECRETS[name].upper()}"
+            for name in self.source_names
+            if getattr(self, SOURCE_SECRETS[name]) is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"invalid configuration: {', '.join(missing)} must be set (with a Kafka cluster "
+                "configured, secrets are never generated); or leave the source out of "
+                "SUPPORTSYNC_SOURCES"
+            )
 
     def with_dev_secrets(self) -> tuple[Settings, dict[str, str]]:
         """Fill unset secrets of the enabled sources with random ones (embedded mode only)."""

@@ -60,7 +60,10 @@ async def ensure_control(bootstrap: str, settings: Settings) -> None:
     try:
         name = control_topic(settings)
         if name not in set(await admin.list_topics()):
-            topic = NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})
+            topic = NewTopic(
+                name, 1, kafka.replication_factor(),
+                topic_configs={"cleanup.policy": "compact"},
+            )
             await admin.create_topics([topic])
     finally:
         await admin.close()
@@ -140,7 +143,10 @@ async def _copy_delivered(bootstrap: str, settings: Settings, old: str, new: str
             return 0
         if target not in existing:
             config = {"cleanup.policy": "compact"}
-            topic = NewTopic(target, settings.partitions, 1, topic_configs=config)
+            topic = NewTopic(
+                target, settings.partitions, kafka.replication_factor(),
+                topic_configs=config,
+            )
             await admin.create_topics([topic])
     finally:
         await admin.close()

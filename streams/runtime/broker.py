@@ -21,6 +21,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.runtime import kafka
+
 log = logging.getLogger(__name__)
 
 
@@ -155,8 +157,12 @@ class EmbeddedBroker:
 async def ensure_topics(
     bootstrap_servers: str, names: Iterable[str], partitions: int, connect_timeout: float = 20.0
 ) -> None:
-    """Create the topics; existing ones are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    """Create the topics (replication factor from the settings); existing ones are left
+    alone."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10000,
+        **kafka.client_options,
+    )
     deadline = time.monotonic() + connect_timeout
     while True:
         try:
@@ -169,7 +175,10 @@ async def ensure_topics(
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name=n, num_partitions=partitions, replication_factor=1)
+            NewTopic(
+                name=n, num_partitions=partitions,
+                replication_factor=kafka.replication_factor(),
+            )
             for n in names
             if n not in existing
         ]

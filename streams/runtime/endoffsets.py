@@ -17,6 +17,8 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.runtime import kafka
+
 Offsets = dict[TopicPartition, int]
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ async def probe_end_offsets(bootstrap_servers: list[str], tps: list[TopicPartiti
     """`true_end_offsets` through a short-lived consumer of its own (never joins a group)."""
     probe = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        **kafka.client_options,
         fetch_max_wait_ms=50, request_timeout_ms=10000,
     )
     await probe.start()

@@ -20,13 +20,13 @@ from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-from streams.runtime import acks
+from streams.runtime import acks, kafka
 from streams.runtime.endoffsets import probe_end_offsets
 from streams.runtime.faust_recovery import SeekFirstTableManager
 from streams.runtime.fetchorder import FetchOrder
 
 
-class Settings(Protocol):
+class Settings(kafka.SecuritySettings, Protocol):
     """What the runtime reads of the application's settings (app.settings.Settings)."""
 
     partitions: int
@@ -249,7 +249,9 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
         store=settings.table_store,
         datadir=str(datadir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        # Changelogs and Faust's own topics: the cluster's replication and security settings.
+        topic_replication_factor=1 if settings.embedded else settings.kafka_replication_factor,
+        broker_credentials=None if settings.embedded else kafka.faust_credentials(settings),
         key_serializer="raw",
         value_serializer="raw",
         # Tansu: a group join takes ~half the session timeout (STACK-NOTES).

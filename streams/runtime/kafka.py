@@ -7,7 +7,9 @@ one place; the types re-exported here are what callers annotate with.
 
 from __future__ import annotations
 
-from typing import Any
+import ssl
+from pathlib import Path
+from typing import Any, Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -19,6 +21,7 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     NoBrokersAvailable,
 )
+from aiokafka.helpers import create_ssl_context
 from faust.exceptions import ConsumerNotStarted
 from mode import Service
 
@@ -35,7 +38,11 @@ __all__ = [
     "UNREACHABLE_ERRORS",
     "admin",
     "client_options",
+    "configure",
     "consumer",
+    "faust_credentials",
+    "options_for",
+    "replication_factor",
     "producer",
     "run_worker",
 ]
@@ -46,8 +53,106 @@ UNREACHABLE_ERRORS: tuple[type[KafkaError], ...] = (
 )
 
 #: Extra keyword arguments for every client (security.protocol, SASL, TLS): set once at
-#: start-up by the application from its settings.
+#: start-up by the application from its settings (`configure`).
 client_options: dict[str, Any] = {}
+_topics = {"replication_factor": 1}
+
+
+class SecuritySettings(Protocol):
+    """What the clients read of the application's settings (app.settings.Settings)."""
+
+    @property
+    def kafka_security_protocol(self) -> str: ...
+
+    @property
+    def kafka_sasl_mechanism(self) -> str: ...
+
+    @property
+    def kafka_sasl_username(self) -> str | None: ...
+
+    @property
+    def kafka_sasl_password(self) -> Any: ...  # SecretStr | None
+
+    @property
+    def kafka_ssl_cafile(self) -> Path | None: ...
+
+    @property
+    def kafka_ssl_certfile(self) -> Path | None: ...
+
+    @property
+    def kafka_ssl_keyfile(self) -> Path | None: ...
+
+    @property
+    def kafka_ssl_key_password(self) -> Any: ...  # SecretStr | None
+
+    @property
+    def kafka_replication_factor(self) -> int: ...
+
+    @property
+    def embedded(self) -> bool: ...
+
+
+def _secret(value: Any) -> str | None:
+    return None if value is None else str(value.get_secret_value())
+
+
+def _ssl_context(settings: SecuritySettings) -> ssl.SSLContext:
+    def path(value: Path | None) -> str | None:
+        return str(value) if value is not None else None
+
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=path(settings.kafka_ssl_cafile),
+        certfile=path(settings.kafka_ssl_certfile),
+        keyfile=path(settings.kafka_ssl_keyfile),
+        password=_secret(settings.kafka_ssl_key_password),
+    )
+    return context
+
+
+def options_for(settings: SecuritySettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for `settings`' security protocol (TLS, SASL PLAIN/SCRAM)."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=_secret(settings.kafka_sasl_password),
+        )
+    return options
+
+
+def faust_credentials(settings: SecuritySettings) -> faust.types.auth.CredentialsT | None:
+    """The Faust app's `broker_credentials` for the same settings (None: PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if settings.embedded or protocol == "PLAINTEXT":
+        return None
+    context = _ssl_context(settings) if protocol in ("SSL", "SASL_SSL") else None
+    if protocol == "SSL":
+        assert context is not None
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=_secret(settings.kafka_sasl_password),
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
+def configure(settings: SecuritySettings) -> None:
+    """Make `settings`' security options and replication factor the process-wide defaults
+    of every client built here (the embedded broker: PLAINTEXT, factor 1)."""
+    client_options.clear()
+    if not settings.embedded:
+        client_options.update(options_for(settings))
+    _topics["replication_factor"] = 1 if settings.embedded else settings.kafka_replication_factor
+
+
+def replication_factor() -> int:
+    """Of every topic the product creates."""
+    return _topics["replication_factor"]
 
 
 def producer(bootstrap_servers: str, **options: Any) -> AIOKafkaProducer:

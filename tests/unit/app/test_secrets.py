@@ -3,6 +3,8 @@ enabled source needs its own; generated ones are printed only on a loopback-only
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app.settings import REFUSED_SECRETS, SOURCE_SECRETS, ConfigError, load_settings
@@ -39,11 +41,12 @@ class TestSecretValues:
 
 
 class TestSourcesNeedSecrets:
-    """With a Kafka cluster, every enabled source must have its secret (none is generated)."""
+    """To serve with a Kafka cluster, every enabled source needs its secret (none generated)."""
 
     def test_missing_are_named(self) -> None:
+        settings = load_settings(**CLUSTER, zendesk_webhook_secret=GOOD["zendesk_webhook_secret"])
         with pytest.raises(ConfigError) as info:
-            load_settings(**CLUSTER, zendesk_webhook_secret=GOOD["zendesk_webhook_secret"])
+            settings.check_serving()
         message = str(info.value)
         for field in ("intercom_client_secret", "customerio_webhook_signing_key",
                       "pipelines_write_key"):
@@ -51,12 +54,18 @@ class TestSourcesNeedSecrets:
         assert "SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET" not in message
 
     def test_all_set(self) -> None:
-        assert load_settings(**CLUSTER, **GOOD).source_names == tuple(SOURCE_SECRETS)
+        settings = load_settings(**CLUSTER, **GOOD)
+        settings.check_serving()
+        assert settings.source_names == tuple(SOURCE_SECRETS)
 
     def test_only_enabled_sources(self) -> None:
         settings = load_settings(**CLUSTER, sources="pipelines",
                                  pipelines_write_key=GOOD["pipelines_write_key"])
+        settings.check_serving()
         assert settings.source_names == ("pipelines",)
+
+    def test_embedded_needs_none(self) -> None:
+        load_settings().check_serving()  # generated at start-up instead
 
     def test_embedded_generates_for_enabled_only(self) -> None:
         settings, generated = load_settings(sources="zendesk,pipelines").with_dev_secrets()
@@ -68,3 +77,30 @@ class TestSourcesNeedSecrets:
             load_settings(sources="zendesk,salesforce")
 
 
+class TestRunRefuses:
+    """`supportsync run` against a cluster stops before starting anything, naming the secrets."""
+
+    @pytest.fixture(autouse=True)
+    def _clean_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in [n for n in os.environ if n.startswith("SUPPORTSYNC_")]:
+            monkeypatch.delenv(name)
+
+    def test_run_without_secrets(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from app.cli import main
+
+        monkeypatch.setenv("SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        monkeypatch.setenv("SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET", GOOD["zendesk_webhook_secret"])
+        assert main(["run"]) == 2
+        assert "SUPPORTSYNC_PIPELINES_WRITE_KEY" in capsys.readouterr().err
+
+    def test_run_with_compose_default(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from app.cli import main
+
+        monkeypatch.setenv("SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        monkeypatch.setenv("SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET", "dev-zendesk-secret")
+        assert main(["run"]) == 2
+        assert "SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET" in capsys.readouterr().err
