@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from app.broker import EmbeddedBroker
 
 from app.testing import WorkerProcess
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.broker

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from app.broker import EmbeddedBroker
 
 from app.testing import WorkerProcess
 from contracts.records import RawEnvelope
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import ZENDESK_SECRET, post, zendesk_headers
 from tests.integration.test_ingress_support import read_raw
 

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from app.broker import EmbeddedBroker
 
 from app.testing import WorkerProcess
+from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import post, state_of, wait_for
 
 pytestmark = pytest.mark.broker
