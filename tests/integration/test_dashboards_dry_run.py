@@ -40,7 +40,7 @@ ALERTS = ROOT / "deploy/alerts.yml"
 
 
 def _metrics_text(worker: WorkerProcess) -> str:
-    return get(worker.url("/metrics")).decode()
+    return get(worker.admin_url("/metrics")).decode()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def prometheus(worker: WorkerProcess) -> Iterator[Prometheus]:
         rules_file = Path(tmp) / "alerts.yml"
         rules_file.write_text(yaml.safe_dump(rules))
         down = f"127.0.0.1:{free_port()}"
-        prom = Prometheus([f"127.0.0.1:{worker.port}", down], Path(tmp), rules=rules_file)
+        prom = Prometheus([f"127.0.0.1:{worker.admin_port}", down], Path(tmp), rules=rules_file)
         try:
             prom.wait_ready()
             yield prom
