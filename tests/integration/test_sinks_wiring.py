@@ -61,7 +61,9 @@ class TestWorkerStartsEverySink:
     """A worker with every sink configured dry-run delivers out.* actions to its outbox."""
 
     def test_dry_run_outbox(self, broker: EmbeddedBroker) -> None:
-        with WorkerProcess(broker.bootstrap_servers, env={"SUPPORTSYNC_SINKS": ALL}) as proc:
+        # One ingress source: a worker that would answer every webhook 404 is not healthy.
+        env = {"SUPPORTSYNC_SINKS": ALL, "SUPPORTSYNC_PIPELINES_WRITE_KEY": "wiring-write-key-0"}
+        with WorkerProcess(broker.bootstrap_servers, env=env) as proc:
             proc.wait_healthy(timeout=60)
             action = Action.for_transition(
                 "tr-1", sink="webhook", operation="support_state_changed", customer_key="ck1",

@@ -78,6 +78,8 @@ class TestOutOfOrderAttributeWrites:
                 "SUPPORTSYNC_CUSTOMERIO_TRACK_URL": cio.track_url,
                 "SUPPORTSYNC_CUSTOMERIO_SITE_ID": "s",
                 "SUPPORTSYNC_CUSTOMERIO_API_KEY": "k",
+                # One ingress source: a worker answering every webhook 404 is not healthy.
+                "SUPPORTSYNC_PIPELINES_WRITE_KEY": "write-order-key-0",
             },
         ) as worker:
             worker.wait_healthy(timeout=90)
