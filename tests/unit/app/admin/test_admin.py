@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.admin import build_admin_app, is_loopback
 from app.settings import ConfigError, load_settings
+from app.status.client import fetch_state
 from tests.unit.app.ingress.helpers import FakeBatcher, build_app
 
 TOKEN = "s3cret-admin-token-0123456789"
@@ -103,3 +105,14 @@ class TestAdminSettings:
                                                 ("0.0.0.0", False), ("example.com", False)])
     def test_is_loopback(self, host: str, loop: bool) -> None:
         assert is_loopback(host) is loop
+
+
+class TestStateShowClient:
+    """`supportsync state show` sends the admin token; without it the listener refuses."""
+
+    async def test_token_sent(self, with_token: TestClient) -> None:  # type: ignore[type-arg]
+        base = str(with_token.make_url(""))
+        status, doc = await asyncio.to_thread(fetch_state, base, "a@example.com", 5.0, TOKEN)
+        assert (status, doc) == (200, {"customer_key": "c:1"})
+        status, doc = await asyncio.to_thread(fetch_state, base, "a@example.com", 5.0, None)
+        assert status == 401 and doc == {"error": "admin token required"}
