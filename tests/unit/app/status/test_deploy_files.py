@@ -33,6 +33,7 @@ REQUIRED_ENV = {
     "SUPPORTSYNC_PIPELINES_WRITE_KEY": "write-key-for-test",
     "POSTGRES_PASSWORD": "pg-password-for-test",
     "GRAFANA_ADMIN_PASSWORD": "grafana-password-for-test",
+    "SUPPORTSYNC_ADMIN_TOKEN": "admin-token-for-test-0123456789",
 }
 
 
@@ -100,8 +101,8 @@ class TestCompose:
         services = _compose()["services"]
         for name, service in services.items():
             for port in service.get("ports") or []:
-                if name == "supportsync":
-                    assert port == "6066:6066"
+                if name == "supportsync" and not port.startswith("127.0.0.1:"):
+                    assert port == "6066:6066"  # webhooks; the admin listener stays local
                 else:
                     assert port.startswith("127.0.0.1:"), (name, port)
         assert services["kafka"]["ports"] == ["127.0.0.1:29092:29092"]
@@ -204,15 +205,21 @@ class TestDockerfile:
         assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
 
     def test_worker_uses_kafka_and_serves_metrics(self) -> None:
-        worker = _compose()["services"]["supportsync"]
-        env = worker["environment"]
+        services = _compose()["services"]
+        env = services["supportsync"]["environment"]
         assert env["SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["SUPPORTSYNC_WEB_HOST"] == "0.0.0.0"
-        port = env["SUPPORTSYNC_WEB_PORT"]
+        # /metrics is on the admin listener, behind the token Prometheus is given.
+        port = env["SUPPORTSYNC_ADMIN_PORT"]
+        assert env["SUPPORTSYNC_ADMIN_TOKEN"].startswith("${SUPPORTSYNC_ADMIN_TOKEN:?")
+        prometheus = services["prometheus"]
+        assert prometheus["environment"]["SUPPORTSYNC_ADMIN_TOKEN"] == env["SUPPORTSYNC_ADMIN_TOKEN"]
         scrape = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
         job = next(j for j in scrape["scrape_configs"] if j["job_name"] == "supportsync")
         assert job["dns_sd_configs"][0]["names"] == ["supportsync"]
         assert str(job["dns_sd_configs"][0]["port"]) == port
+        token_file = job["authorization"]["credentials_file"]
+        assert token_file in " ".join(prometheus["command"])
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -228,8 +235,15 @@ class TestPrometheusConfig:
     unit tests (deploy/alerts.test.yml) pass: each alert fires when it should, after its
     `for`, and not on a healthy worker."""
 
-    def test_promtool(self) -> None:
-        done = _promtool("check", "config", "deploy/prometheus.yml")
+    def test_promtool(self, tmp_path: Path) -> None:
+        # The token file exists only in the running container: check a copy pointing at one.
+        token = tmp_path / "admin-token"
+        token.write_text("admin-token-for-test-0123456789")
+        config = (ROOT / "deploy/prometheus.yml").read_text()
+        config = config.replace("/prometheus/admin-token", str(token))
+        (tmp_path / "prometheus.yml").write_text(config)
+        (tmp_path / "alerts.yml").write_text((ROOT / "deploy/alerts.yml").read_text())
+        done = _promtool("check", "config", str(tmp_path / "prometheus.yml"))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "6 rules found" in done.stdout
 
