@@ -29,11 +29,13 @@ class Run:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
+        self.admin_port = free_port()
         self.out = workdir / "stdout.txt"
         self.err = workdir / "stderr.txt"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTSYNC_")}
         env.update({
             "SUPPORTSYNC_WEB_PORT": str(self.port),
+            "SUPPORTSYNC_ADMIN_PORT": str(self.admin_port),
             "SUPPORTSYNC_DATA_DIR": str(workdir / "data"),
             "SUPPORTSYNC_PARTITIONS": "2",
             "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
@@ -90,7 +92,8 @@ class TestFirstRunBanner:
         banner = text[ready.start():]
         base = f"http://127.0.0.1:{run.port}"
         assert f"{base}/webhooks/zendesk" in banner and f"{base}/v1/{{" in banner
-        assert f"status page:  {base}/" in banner and "/readyz (readiness)" in banner
+        admin = f"http://127.0.0.1:{run.admin_port}"  # the status page is on the admin listener
+        assert f"status page:  {admin}/" in banner and "/readyz (readiness)" in banner
         outbox = run.workdir / "data" / "outbox" / "customerio.jsonl"
         assert str(Path("data") / "outbox" / "customerio.jsonl") in banner or str(outbox) in banner
         assert "SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET=" in banner

@@ -84,7 +84,7 @@ def tags_changed(ticket_id: int, conv_id: str, requester: str, actor: str) -> di
 
 
 def metric(worker: WorkerProcess, line_start: str) -> float:
-    with urllib.request.urlopen(worker.url("/metrics"), timeout=5) as resp:
+    with urllib.request.urlopen(worker.admin_url("/metrics"), timeout=5) as resp:
         for line in resp.read().decode().splitlines():
             if line.startswith(line_start):
                 return float(line.rsplit(" ", 1)[1])
