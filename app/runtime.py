@@ -90,20 +90,15 @@ def webhook_sources(settings: Settings) -> dict[str, WebhookSource | MessageSour
     """Every inbound endpoint whose secret is configured, by path (SPEC S2.1)."""
     sources: dict[str, WebhookSource | MessageSource] = {}
     tolerance = settings.signature_tolerance_s
-    if settings.zendesk_webhook_secret is not None:
-        sources["/webhooks/zendesk"] = ZendeskWebhooks(
-            settings.zendesk_webhook_secret.get_secret_value(), tolerance
-        )
-    if settings.intercom_client_secret is not None:
-        sources["/webhooks/intercom"] = IntercomWebhooks(
-            settings.intercom_client_secret.get_secret_value()
-        )
-    if settings.customerio_webhook_signing_key is not None:
-        sources["/webhooks/customerio"] = CustomerIOWebhooks(
-            settings.customerio_webhook_signing_key.get_secret_value(), tolerance
-        )
-    if settings.pipelines_write_key is not None:
-        api = PipelinesAPI(settings.pipelines_write_key.get_secret_value())
+    # Every secret setting may list several (comma-separated): any of them is accepted.
+    if zendesk := settings.secret_values("zendesk_webhook_secret"):
+        sources["/webhooks/zendesk"] = ZendeskWebhooks(zendesk, tolerance)
+    if intercom := settings.secret_values("intercom_client_secret"):
+        sources["/webhooks/intercom"] = IntercomWebhooks(intercom)
+    if customerio := settings.secret_values("customerio_webhook_signing_key"):
+        sources["/webhooks/customerio"] = CustomerIOWebhooks(customerio, tolerance)
+    if write_keys := settings.secret_values("pipelines_write_key"):
+        api = PipelinesAPI(write_keys)
         sources.update({path: api for path in PIPELINES_PATHS})
     return sources
 
@@ -232,7 +227,8 @@ def build_worker(
     config = config if config is not None else load_config()  # supportsync.yaml (recipes)
     topology = build_app(settings, bootstrap_servers)
     router = RecipeRouter(
-        config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon
+        config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon,
+        sinks=frozenset(settings.routed_sinks),
     )
     pipeline = Pipeline(
         topology,

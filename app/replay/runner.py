@@ -173,7 +173,8 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
     topology.app.conf.broker_commit_interval = 1.0
     config = load_config()  # the same recipes and windows as `supportsync run`
     router = RecipeRouter(
-        config.recipes, identifier=rs.customerio_identifier, horizon=replay_horizon()
+        config.recipes, identifier=rs.customerio_identifier, horizon=replay_horizon(),
+        sinks=frozenset(settings.routed_sinks),  # what the live version routes to
     )
     pipeline = ReplayPipeline(
         topology,

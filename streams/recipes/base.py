@@ -40,6 +40,9 @@ class Emit:
     skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
     created: datetime | None = None
     tally: RecipeTally = field(default_factory=RecipeTally)
+    #: the destinations that run somewhere; None: all. Actions for others are not made
+    #: (they would pile up on a topic no sink reads).
+    sinks: frozenset[str] | None = None
 
     def historical(self) -> bool:
         if self.origin == "live":
@@ -47,6 +50,21 @@ class Emit:
         if self.now is None:
             self.now = datetime.now(UTC)
         return self.occurred_at < self.now - self.horizon
+
+    def created_before_horizon(self, recipe: str, created: datetime | str | None) -> bool:
+        """Whether a ticket was created before the one-off horizon (counted as a skipped
+        one-off): going live or backfilling meets old tickets updated now, and announcing,
+        re-prioritising or acknowledging them as new would be wrong. Unknown: not old."""
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created)
+        if created is None:
+            return False
+        if self.now is None:
+            self.now = datetime.now(UTC)
+        if created >= self.now - self.horizon:
+            return False
+        self.tally.one_offs_skipped[recipe] += 1
+        return True
 
     def add(
         self,
@@ -61,6 +79,8 @@ class Emit:
         discriminator: str = "",
         key: str | None = None,
     ) -> None:
+        if self.sinks is not None and sink not in self.sinks:
+            return
         base = key if key is not None else self.source_id
         action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
         if one_off and self.historical():

@@ -136,6 +136,8 @@ def r12(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
         return
     if not state.identities.intercom_contact_id:
         return
+    if emit.created_before_horizon("R12", held.opened_at):
+        return  # an old ticket updated now: it was acknowledged long ago, if ever
     priority = held.priority or "normal"
     metadata = {
         "ticket_id": held.id,

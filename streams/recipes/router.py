@@ -116,6 +116,7 @@ class RecipeRouter(Router):
         identifier: str = "email",
         horizon: timedelta = timedelta(hours=72),
         tally: RecipeTally | None = None,
+        sinks: frozenset[str] | None = None,
     ) -> None:
         # The base router's own R1/R2 are replaced by the recipe modules.
         super().__init__(
@@ -124,6 +125,7 @@ class RecipeRouter(Router):
         self.recipes = recipes or RecipesConfig()
         self.identifier = identifier
         self.horizon = horizon
+        self.sinks = sinks  # destinations that run (None: all); no actions for the others
         if tally is not None:
             self.tally = tally
         self._on_transition = transition_table(self.recipes, identifier)
@@ -144,7 +146,7 @@ class RecipeRouter(Router):
             source_id=t.transition_id, customer_key=t.customer_key,
             causing_event_id=t.causing_event_id, occurred_at=t.occurred_at,
             received_at=_stamp(received_at), origin=origin, horizon=self.horizon,
-            tally=self.tally,
+            tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
             rule(emit, t, state)
@@ -160,7 +162,7 @@ class RecipeRouter(Router):
             source_id=f"event:{event.event_id}", customer_key=state.customer_key,
             causing_event_id=event.event_id, occurred_at=event.occurred_at,
             received_at=_stamp(received_at), origin=event.origin, horizon=self.horizon,
-            tally=self.tally,
+            tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
             rule(emit, event, state)
