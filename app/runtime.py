@@ -19,7 +19,7 @@ from app.ingress.messages import MessageSource
 from app.ingress.server import WebhookEndpoint, build_web_app
 from app.ownwriters import configured_own_writers, learn_own_writers
 from app.settings import Settings
-from app.sinks import make_sinks
+from app.sinks import make_sinks, requester_directory
 from app.status.routes import status_routes
 from app.status.updater import BrokerInfo, StatusUpdater
 from connectors.customerio.webhook import CustomerIOWebhooks
@@ -36,6 +36,7 @@ from streams.runtime.agents import Pipeline
 from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from streams.runtime.delivered import TableDeliveredStore
 from streams.runtime.faust_app import SINKS, Topology, build_app, topic_names
+from streams.runtime.normalizers import envelope_normalizer
 from streams.runtime.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,9 @@ class WebService(kafka.Service):
         delivery.sinks = build_sinks(
             s, self.pipeline.topology, self.session, delivery.delivered_table
         )
+        directory = requester_directory(s, self.session)
+        if directory is not None:  # Zendesk credentials: look requesters up before identity
+            self.pipeline.enrich = directory.enrich
         delivery.sinks_ready.set()
         self.producer = kafka.producer(
             self.bootstrap_servers,
@@ -238,6 +242,10 @@ def build_worker(
         partitions=settings.partitions,
         clock=clock,
         own_writers=configured_own_writers(settings),
+        normalize=envelope_normalizer(
+            zendesk_reason=config.sources.zendesk.reason_rule(),
+            intercom_reason=config.sources.intercom.reason_rule(),
+        ),
     )
     web_service = WebService(settings, bootstrap_servers, pipeline)
     topology.app.service(web_service)  # type: ignore[arg-type]

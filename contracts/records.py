@@ -283,6 +283,7 @@ def _build_conversation(doc: Any) -> ConversationInfo:
             "id": _text(doc["id"]),
             "state": _text_or_none(get("state")),
             "priority": _text_or_none(get("priority")),
+            "reason": _text_or_none(get("reason")),
             "tags": _tags(get("tags")),
             "admin_id": _text_or_none(get("admin_id")),
             "updated_at": _time_or_none(get("updated_at")),

@@ -45,6 +45,15 @@ class Router:
     def __init__(self, config: RoutingConfig | None = None) -> None:
         self.config = config or RoutingConfig()
         self.tally = RecipeTally()  # counts of what routing did, drained by the runtime
+        self.sinks: frozenset[str] | None = None  # destinations that run (None: all)
+
+    def addressable(self, state: SupportState) -> bool:
+        """Whether Customer.io can be told about this customer (its identifier is known);
+        always, when Customer.io runs nowhere. Events of others are parked (streams.parking)."""
+        if self.sinks is not None and "customerio" not in self.sinks:
+            return True
+        kind = self.config.customerio_identifier
+        return kind == "customer_key" or bool(getattr(state.identities, kind, None))
 
     def person_id(self, transition: Transition) -> str | None:
         kind = self.config.customerio_identifier

@@ -21,13 +21,21 @@ from pydantic import ValidationError
 from contracts.actions import Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import SupportEvent
+from contracts.fast import replace
 from contracts.partitioner import partition_for
 from contracts.records import RawEnvelope
-from streams import identity
+from streams import identity, parking
 from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.state.config import StateConfig
-from streams.state.machine import InvalidEvent, StateAbsorbed, apply, expire, next_deadline
+from streams.state.machine import (
+    InvalidEvent,
+    StateAbsorbed,
+    apply,
+    expire,
+    new_state,
+    next_deadline,
+)
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
 
@@ -123,6 +131,7 @@ class ApplyResult:
     #: merge_in records to pass further down a merge chain: (survivor key, record)
     forwarded_merges: list[tuple[str, bytes]] = field(default_factory=list)
     duplicates: int = 0
+    parking: parking.ParkCounts = field(default_factory=parking.ParkCounts)
 
 
 def apply_batch(
@@ -134,8 +143,19 @@ def apply_batch(
     router: Router,
 ) -> ApplyResult:
     result = ApplyResult()
+    addressable = router.addressable
     for key, event, received_at in items:
         before = get_state(key)
+        if parking.should_park(event, before, addressable):
+            held = parking.park(before or new_state(key), event, received_at)
+            if held is before:
+                result.duplicates += 1  # already parked: a redelivery
+                continue
+            if held is not None:
+                put_state(key, held)
+                result.parking.parked += 1
+                continue
+            result.parking.overflow += 1  # full: applied at once, as without parking
         try:
             after, transitions = apply(before, event, key, config)
         except StateAbsorbed as absorbed:
@@ -155,11 +175,41 @@ def apply_batch(
         if after is before:  # apply() hands back the very same state when nothing changed
             result.duplicates += 1
             continue
-        put_state(key, after)
-        result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)
         _route_all(router, transitions, after, received_at, result, event)
+        if after.parked and addressable(after):
+            after = release_parked(key, after, config=config, router=router, result=result)
+        put_state(key, after)
+        result.deadlines[key] = next_deadline(after, config)
     return result
+
+
+def release_parked(
+    key: str, state: SupportState, *, config: StateConfig, router: Router, result: ApplyResult
+) -> SupportState:
+    """Apply the customer's parked events in order, now that it can be addressed, and
+    route their transitions (streams.parking)."""
+    current = replace(state, {"parked": ()})
+    for entry in state.parked:
+        event, received_at = parking.decode(entry)
+        try:
+            after, transitions = apply(current, event, key, config)
+        except InvalidEvent as exc:
+            result.dead_letters.append(
+                StageDeadLetter(
+                    stage="apply", reason="invalid_event", source=event.source,
+                    detail=str(exc)[:500],
+                    record={"customer_key": key, "event": event.model_dump(mode="json")},
+                )
+            )
+            continue
+        result.parking.released += 1
+        if after is current:
+            continue
+        current = after
+        result.transitions.extend(transitions)
+        _route_all(router, transitions, after, received_at, result, event)
+    return current
 
 
 def _route_all(

@@ -38,7 +38,12 @@ from streams.runtime import acks, metrics
 from streams.runtime.deliver import Delivery
 from streams.runtime.faust_app import Topology
 from streams.runtime.inflight import InFlight
-from streams.runtime.normalizers import normalize_envelope
+from streams.runtime.normalizers import (
+    Enrich,
+    NormalizeEnvelope,
+    enriched_normalizer,
+    normalize_envelope,
+)
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import ApplyResult, apply_batch, expire_due, ingest
 from streams.state.census import StateCensus
@@ -66,10 +71,15 @@ class Pipeline:
         clock: Clock,
         tick_interval: float = 1.0,
         own_writers: OwnWriters | None = None,
+        normalize: NormalizeEnvelope = normalize_envelope,
     ) -> None:
         self.topology = topology
         #: who supportsync writes as (filled in further at start, see app.runtime)
         self.own_writers = own_writers if own_writers is not None else OwnWriters()
+        self.normalize = normalize
+        #: completes normalized events before identity (a Zendesk requester's email); set
+        #: by the application once its HTTP session exists
+        self.enrich: Enrich | None = None
         self.state_config = state_config
         self.router = router
         self.sink_names = sink_names
@@ -247,8 +257,11 @@ class Pipeline:
 
     async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes = decode_raw_batch(value)
+        normalize = self.normalize
+        if self.enrich is not None:
+            normalize = await enriched_normalizer(envelopes, normalize, self.enrich)
         result = ingest(
-            envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
+            envelopes, normalize=normalize, lookup=self._lookup, link=self._link,
             partitions=self.partitions, own_writers=self.own_writers,
         )
         for source, count in result.unhandled.items():
@@ -288,6 +301,7 @@ class Pipeline:
                 doc["merge_in"], get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
             )
+            _count_parking(result)
         elif "tick" in doc:
             when = datetime.fromtimestamp(float(doc["tick"]), UTC)
             keys = self._due_index(partition).pop_due(when)
@@ -302,6 +316,7 @@ class Pipeline:
                 config=self.state_config, router=self.router,
             )
             metrics.EVENTS_DUPLICATE.inc(result.duplicates)
+            _count_parking(result)
             for _, event, _ in items:
                 metrics.EVENTS_PROCESSED.labels(event.kind.value).inc()
         # Effects first, state second: a crash in between replays the record against the old
@@ -311,3 +326,12 @@ class Pipeline:
         effects = await self._emit(partition, result)
         self.processed_records += 1
         return effects
+
+
+def _count_parking(result: ApplyResult) -> None:
+    counts = result.parking
+    for outcome, n in (
+        ("parked", counts.parked), ("released", counts.released), ("overflow", counts.overflow)
+    ):
+        if n:
+            metrics.EVENTS_PARKED.labels(outcome).inc(n)
