@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from contracts.actions import Action
@@ -98,7 +100,11 @@ def ingest(
                         reason="identity_conflict",
                         source=envelope.source,
                         detail=resolution.conflict,
-                        record={"event": event.model_dump(mode="json")},
+                        # the envelope makes it redrivable (`supportsync dlq redrive`)
+                        record={
+                            "event": event.model_dump(mode="json"),
+                            "envelope": envelope.model_dump(),
+                        },
                     )
                 )
                 continue
@@ -257,4 +263,44 @@ def expire_due(
         result.deadlines[key] = next_deadline(after, config)
         result.transitions.extend(transitions)
         _route_all(router, transitions, after, None, result)
+    return result
+
+
+def encode_reroute(transition: dict[str, Any]) -> bytes:
+    """The `events.by-customer` record that routes a dead-lettered transition again."""
+    return orjson.dumps({"reroute": {"transition": transition}})
+
+
+def reroute(
+    command: dict[str, Any], *, get_state: Callable[[str], SupportState | None], router: Router
+) -> ApplyResult:
+    """A redriven route dead letter (`supportsync dlq redrive`, e.g. `no_identifier`):
+    route its transition again with what the customer's state knows now. Attribute values
+    are the current ones (an older value must never overwrite a newer one); the action ids
+    are those of the dead-lettered actions, so nothing is delivered twice."""
+    result = ApplyResult()
+    original = Transition.model_validate(command["transition"])
+    key = original.customer_key
+    state = get_state(key)
+    if state is not None and state.merged_into is not None:
+        moved = {**command["transition"], "customer_key": state.merged_into}
+        result.forwarded_merges.append((state.merged_into, encode_reroute(moved)))
+        return result
+    if state is None:
+        result.dead_letters.append(
+            StageDeadLetter(
+                stage="route", reason="unknown_customer", source=None,
+                detail=f"no state for {key}: nothing to route again",
+                record={"transition": command["transition"]},
+            )
+        )
+        return result
+    update: dict[str, Any] = {
+        "identities": state.identities,
+        "consent": state.consent.snapshot(),
+        "holdout": state.holdout,
+    }
+    if original.kind == "attributes_changed":
+        update["attributes"] = state.exported_attributes()
+    _route_all(router, [original.model_copy(update=update)], state, None, result)
     return result

@@ -45,7 +45,7 @@ from streams.runtime.normalizers import (
     normalize_envelope,
 )
 from streams.runtime.tablewriter import BatchedTable
-from streams.stages import ApplyResult, apply_batch, expire_due, ingest
+from streams.stages import ApplyResult, apply_batch, expire_due, ingest, reroute
 from streams.state.census import StateCensus
 from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
@@ -302,6 +302,8 @@ class Pipeline:
                 config=self.state_config, router=self.router,
             )
             _count_parking(result)
+        elif "reroute" in doc:
+            result = reroute(doc["reroute"], get_state=self._get_state, router=self.router)
         elif "tick" in doc:
             when = datetime.fromtimestamp(float(doc["tick"]), UTC)
             keys = self._due_index(partition).pop_due(when)
