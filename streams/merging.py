@@ -77,7 +77,7 @@ def merge_in(
     if merged is not survivor:
         result.transitions.extend(transitions)
         _route_all(router, transitions, merged, None, result)
-        if merged.parked and router.addressable(merged):
+        if merged.parked and router.addressable(merged.identities):
             merged = release_parked(
                 survivor_key, merged, config=config, router=router, result=result
             )

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from contracts.events import EventKind, SupportEvent
+from contracts.events import EventKind, Identities, SupportEvent
 from contracts.fast import replace
 from streams.state.model import SupportState
 from streams.state.tickets import TICKET_KINDS
@@ -33,7 +33,7 @@ PARK_LIMIT = 20
 PARKABLE_KINDS = frozenset({*TICKET_KINDS, EventKind.CSAT_RECEIVED})
 
 #: whether a customer with these identities can be addressed (the router's identifier)
-Addressable = Callable[[SupportState], bool]
+Addressable = Callable[[Identities], bool]
 
 
 @dataclass
@@ -49,9 +49,9 @@ def should_park(event: SupportEvent, state: SupportState | None, addressable: Ad
         return False
     if state is not None and state.merged_into is not None:
         return False  # a tombstone: the event is forwarded to the survivor instead
-    probe = state if state is not None else SupportState(customer_key="")
-    merged = replace(probe, {"identities": probe.identities.merged(event.identities)})
-    return not addressable(merged)
+    if addressable(event.identities):
+        return False
+    return state is None or not addressable(state.identities)
 
 
 def encode(event: SupportEvent, received_at: float) -> str:

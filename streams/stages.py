@@ -183,7 +183,7 @@ def apply_batch(
             continue
         result.transitions.extend(transitions)
         _route_all(router, transitions, after, received_at, result, event)
-        if after.parked and addressable(after):
+        if after.parked and addressable(after.identities):
             after = release_parked(key, after, config=config, router=router, result=result)
         put_state(key, after)
         result.deadlines[key] = next_deadline(after, config)

@@ -9,9 +9,12 @@ phone from `GET /api/v2/users/{id}` before identity resolution:
 - cached (LRU, `cache_size` users; a user Zendesk does not know is remembered as such for
   `negative_ttl_s`), so a requester costs one request per process lifetime;
 - rate-limited by its own token bucket (a share of the account's API budget, so lookups
-  never starve the Zendesk sink's writes) and bounded in time: a failed or slow lookup
-  leaves the event as it was (the apply stage then parks it until the identity arrives),
-  and is not cached, so the next event tries again.
+  never starve the Zendesk sink's writes), at most `concurrency` at a time, and bounded
+  in time: one batch waits at most `timeout_s` for all its look-ups (going live can bring
+  thousands of unknown requesters at once; ingest must not stall behind them). A failed,
+  slow or postponed look-up leaves the event as it was (the apply stage then parks it
+  until the identity arrives) and is not cached, so the requester's next event tries
+  again.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class RequesterDirectory:
         cache_size: int = 50_000,
         negative_ttl_s: float = 300.0,
         timeout_s: float = 5.0,
+        concurrency: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
@@ -62,6 +66,7 @@ class RequesterDirectory:
         self._negative_ttl = negative_ttl_s
         self._timeout = timeout_s
         self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
         self.lookups = 0  # requests made (for tests and the log)
 
     async def enrich(self, events: list[SupportEvent]) -> list[SupportEvent]:
@@ -69,7 +74,14 @@ class RequesterDirectory:
         wanted = {e.identities.zendesk_user_id for e in events if needs_requester(e)}
         if not wanted:
             return events
-        users = {uid: await self.user(uid) for uid in sorted(u for u in wanted if u)}
+        ids = sorted(u for u in wanted if u)
+        if not ids:
+            return events
+        tasks = [asyncio.ensure_future(self.user(uid)) for uid in ids]
+        done, pending = await asyncio.wait(tasks, timeout=self._timeout)
+        for task in pending:
+            task.cancel()  # postponed: the event parks, the next one tries again
+        users = {uid: task.result() for uid, task in zip(ids, tasks, strict=True) if task in done}
         out: list[SupportEvent] = []
         for event in events:
             uid = event.identities.zendesk_user_id
@@ -98,13 +110,14 @@ class RequesterDirectory:
         if not user_id.isdigit():
             return None  # not a Zendesk id: never put into a URL
         try:
-            user = await asyncio.wait_for(self._fetch(user_id), self._timeout)
+            async with self._slots:
+                user = await asyncio.wait_for(self._fetch(user_id), self._timeout)
         except ClientError as exc:
             if exc.status != 404:
                 log.warning("zendesk requester lookup refused: %s", exc)
                 return None
             user = _UNKNOWN
-        except (DeliveryError, TimeoutError) as exc:
+        except (DeliveryError, TimeoutError, ValueError) as exc:  # ValueError: not JSON
             log.warning("zendesk requester lookup failed: %s", type(exc).__name__)
             return None
         self._remember(user_id, user, now)

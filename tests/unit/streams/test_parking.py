@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
+
 from contracts.events import SupportEvent
-from streams import parking
+from contracts.records import encode_merge_in
+from streams import merging, parking
+from streams.stages import reroute
 from streams.state.model import SupportState
-from tests.unit.streams.recipes.helpers import Desk, by_recipe, event, ticket
+from tests.unit.streams.recipes.helpers import NOW, Desk, by_recipe, event, ticket
 
 REQUESTER = {"zendesk_user_id": "66001"}
 
@@ -67,3 +71,48 @@ class TestParking:
         event_back, _ = parking.decode(again.parked[0])
         assert event_back.ticket is not None and event_back.ticket.id == "1"
         assert desk.state.explain()["parked_events"] == 1
+
+
+class TestReroute:
+    """A redriven no_identifier dead letter is routed with what the state knows now."""
+
+    def test_rerouted_with_current_identity_and_values(self) -> None:
+        desk = Desk()
+        ids = {"intercom_contact_id": "ic9"}
+        _, [letter] = desk.send(event("conversation_opened", "intercom", "conv-1", email=None,
+                                      identities=ids,
+                                      conversation={"id": "c1", "state": "open"}))
+        assert letter.reason == "no_identifier"
+        desk.send(event("contact_updated", "intercom", "contact-1", email="jo@example.com",
+                        identities=ids))
+        result = reroute(letter.record, get_state=desk.states.get, router=desk.router)
+        [r1] = [a for a in by_recipe(result.actions, "R1") if a.sink == "customerio"]
+        assert r1.person == "jo@example.com" and r1.attributes["has_open_ticket"] is True
+        again = reroute(letter.record, get_state=desk.states.get, router=desk.router)
+        assert [a.action_id for a in again.actions] == [a.action_id for a in result.actions]
+
+    def test_unknown_customer_is_a_dead_letter(self) -> None:
+        desk = Desk()
+        _, [letter] = desk.send(event("conversation_opened", "intercom", "conv-1", email=None,
+                                      identities={"intercom_contact_id": "ic9"},
+                                      conversation={"id": "c1", "state": "open"}))
+        result = reroute(letter.record, get_state={}.get, router=desk.router)
+        assert [d.reason for d in result.dead_letters] == ["unknown_customer"]
+
+
+class TestMergeReleases:
+    """A merge with a customer that has the email applies the absorbed one's parked events."""
+
+    def test_parked_events_follow_the_merge(self) -> None:
+        parked, known = Desk(key="c:zendesk"), Desk(key="c:email")
+        parked.send(requester_ticket("1", "open", minutes=2))
+        known.send(event("contact_updated", "intercom", "contact-1", email="jo@example.com"))
+        command = orjson.loads(encode_merge_in("c:email", parked.state.to_bytes(), "link-1",
+                                               NOW.timestamp()))["merge_in"]
+        result = merging.merge_in(command, get_state=known.states.get,
+                                  put_state=known.states.__setitem__, config=known.config,
+                                  router=known.router)
+        [r1] = [a for a in by_recipe(result.actions, "R1") if a.sink == "customerio"]
+        assert r1.person == "jo@example.com" and r1.attributes["has_open_ticket"] is True
+        assert known.state.parked == () and "zendesk:1" in known.state.tickets
+        assert result.parking.released == 1
