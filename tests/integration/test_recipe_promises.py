@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -44,6 +47,7 @@ from tests.integration.test_recipe_harness import (
     WRITE_KEY,
     Platforms,
     cio_action,
+    dead_letters,
     eventually,
     platforms,
     send_customerio,
@@ -216,6 +220,30 @@ class TestItem1EventSubscribedTickets:
                              "ticket created event")
         assert created[0]["data"]["ticket_id"] == "8102"
         assert 'supportsync_events_parked_total{outcome="released"}' in metrics_text(bare)
+
+
+    def test_no_identifier_dead_letter_redriven_once_the_email_is_known(
+        self, broker: EmbeddedBroker, bare: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email, contact_id = "i1.redrive@example.com", "ic-i1-redrive"
+        conv = {"type": "conversation", "id": "conv-i1-redrive", "state": "open",
+                "created_at": int(time.time()) - 60, "updated_at": int(time.time()),
+                "contacts": {"contacts": [{"id": contact_id}]}}
+        send_intercom(bare, "conversation.user.created", conv)  # no email: R1 dead letter
+        eventually(lambda: [d for d in dead_letters(broker.bootstrap_servers, bare, 0.5)
+                            if d.get("reason") == "no_identifier"], "no_identifier letter")
+        send_intercom(bare, "contact.user.created", contact(email, contact_id))
+        eventually(lambda: known_to_intercom(fakes, email), "email linked to the contact")
+        assert "has_open_ticket" not in attributes_of(fakes, email)
+        env = {**os.environ, "SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+               "SUPPORTSYNC_TOPIC_PREFIX": bare.prefix, "SUPPORTSYNC_PARTITIONS": "4"}
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "dlq", "redrive", "--reason", "no_identifier"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert done.returncode == 0 and "redriven 1" in done.stdout, done.stdout + done.stderr
+        eventually(lambda: attributes_of(fakes, email).get("has_open_ticket") is True,
+                   "suppression after the redrive")
 
 
 # -- item 2 ---------------------------------------------------------------------------------
