@@ -110,8 +110,14 @@ class Emit:
             )
         )
 
-    def reject(self, recipe: str, reason: str, detail: str, source: str, record: Any) -> None:
-        """A dead letter instead of a guess (no identifier, missing required field)."""
+    def reject(
+        self, recipe: str, reason: str, detail: str, source: str, record: Any, *,
+        sink: str | None = None,
+    ) -> None:
+        """A dead letter instead of a guess (no identifier, missing required field); none
+        when the action would have gone to a `sink` that runs nowhere."""
+        if sink is not None and self.sinks is not None and sink not in self.sinks:
+            return
         self.dead_letters.append(
             StageDeadLetter(
                 stage="route",

@@ -60,7 +60,8 @@ def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
     priority: Priority = "suppression" if suppressing else "enrichment"
     person = customerio_person(t.identities, t.customer_key, identifier)
     if person is None:
-        emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t))
+        emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t),
+                    sink="customerio")
     else:
         emit.add("R1", "customerio", "identify", person, {"attributes": attributes},
                  priority=priority)
