@@ -42,8 +42,7 @@ SAMPLE_TICKET: dict[str, object] = {
 
 def sample_curl(settings: Settings, port: int) -> str:
     """A shell snippet that signs the sample ticket now and POSTs it (openssl + curl)."""
-    assert settings.zendesk_webhook_secret is not None
-    secret = settings.zendesk_webhook_secret.get_secret_value()
+    secret = settings.secret_values("zendesk_webhook_secret")[0]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     ticket = {**SAMPLE_TICKET["ticket"], "created_at": now, "updated_at": now}  # type: ignore[dict-item]
     body = orjson.dumps({**SAMPLE_TICKET, "ticket": ticket}).decode()

@@ -6,6 +6,8 @@ Secrets never go here: they stay in the environment (`app.settings`).
 
     windows:   the state machine's windows and thresholds (become `StateConfig`)
     replay:    the one-off horizon of SPEC S7
+    sources:   what the inbound platforms' payloads mean in this account (where a
+               ticket's reason is kept)
     recipes:   one section per recipe, `r1_suppression` ... `r19_zendesk_destination`
 
 A bad value stops the process with `ConfigError` naming the field, e.g.
@@ -24,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.settings import ConfigError
+from connectors.inbound.reason import ReasonRule
 from streams.recipes.settings import RecipesConfig
 from streams.state.config import StateConfig
 
@@ -51,9 +54,38 @@ class Replay(_Strict):
     one_off_horizon_hours: float = Field(default=72.0, ge=0)
 
 
+class ZendeskSource(_Strict):
+    #: id of the custom ticket field holding the ticket's reason (e.g. a "Contact reason"
+    #: drop-down); read from trigger bodies, backfilled tickets and
+    #: `ticket.custom_field_changed` events
+    reason_field_id: int | None = Field(default=None, gt=0)
+    #: a ticket tag starting with this names the reason ("reason_" + "billing")
+    reason_tag_prefix: str | None = Field(default=None, min_length=1)
+
+    def reason_rule(self) -> ReasonRule:
+        field = None if self.reason_field_id is None else str(self.reason_field_id)
+        return ReasonRule(field=field, tag_prefix=self.reason_tag_prefix)
+
+
+class IntercomSource(_Strict):
+    #: the conversation custom attribute holding the reason (e.g. "Contact reason")
+    reason_attribute: str | None = Field(default=None, min_length=1)
+    #: a conversation tag starting with this names the reason
+    reason_tag_prefix: str | None = Field(default=None, min_length=1)
+
+    def reason_rule(self) -> ReasonRule:
+        return ReasonRule(field=self.reason_attribute, tag_prefix=self.reason_tag_prefix)
+
+
+class Sources(_Strict):
+    zendesk: ZendeskSource = ZendeskSource()
+    intercom: IntercomSource = IntercomSource()
+
+
 class SupportsyncConfig(_Strict):
     windows: Windows = Windows()
     replay: Replay = Replay()
+    sources: Sources = Sources()
     recipes: RecipesConfig = RecipesConfig()
 
     def state_config(self) -> StateConfig:

@@ -20,7 +20,7 @@ from app.ingress.messages import MessageSource
 from app.ingress.server import BodyBudget, WebhookEndpoint, build_web_app, handler_options
 from app.ownwriters import configured_own_writers, learn_own_writers
 from app.settings import Settings
-from app.sinks import make_sinks
+from app.sinks import make_sinks, requester_directory
 from app.status.routes import status_routes
 from app.status.updater import BrokerInfo, StatusUpdater
 from connectors.customerio.webhook import CustomerIOWebhooks
@@ -37,6 +37,7 @@ from streams.runtime.agents import Pipeline
 from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from streams.runtime.delivered import TableDeliveredStore
 from streams.runtime.faust_app import SINKS, Topology, build_app, topic_names
+from streams.runtime.normalizers import envelope_normalizer
 from streams.runtime.tablewriter import BatchedTable
 
 log = logging.getLogger(__name__)
@@ -93,20 +94,19 @@ def webhook_sources(settings: Settings) -> dict[str, WebhookSource | MessageSour
     sources: dict[str, WebhookSource | MessageSource] = {}
     tolerance = settings.signature_tolerance_s
     enabled = set(settings.source_names)
-    if settings.zendesk_webhook_secret is not None and "zendesk" in enabled:
-        sources["/webhooks/zendesk"] = ZendeskWebhooks(
-            settings.zendesk_webhook_secret.get_secret_value(), tolerance
-        )
-    if settings.intercom_client_secret is not None and "intercom" in enabled:
-        sources["/webhooks/intercom"] = IntercomWebhooks(
-            settings.intercom_client_secret.get_secret_value()
-        )
-    if settings.customerio_webhook_signing_key is not None and "customerio" in enabled:
-        sources["/webhooks/customerio"] = CustomerIOWebhooks(
-            settings.customerio_webhook_signing_key.get_secret_value(), tolerance
-        )
-    if settings.pipelines_write_key is not None and "pipelines" in enabled:
-        api = PipelinesAPI(settings.pipelines_write_key.get_secret_value())
+    # Every secret setting may list several (comma-separated): any of them is accepted.
+    zendesk = settings.secret_values("zendesk_webhook_secret")
+    if zendesk and "zendesk" in enabled:
+        sources["/webhooks/zendesk"] = ZendeskWebhooks(zendesk, tolerance)
+    intercom = settings.secret_values("intercom_client_secret")
+    if intercom and "intercom" in enabled:
+        sources["/webhooks/intercom"] = IntercomWebhooks(intercom)
+    customerio = settings.secret_values("customerio_webhook_signing_key")
+    if customerio and "customerio" in enabled:
+        sources["/webhooks/customerio"] = CustomerIOWebhooks(customerio, tolerance)
+    write_keys = settings.secret_values("pipelines_write_key")
+    if write_keys and "pipelines" in enabled:
+        api = PipelinesAPI(write_keys)
         sources.update({path: api for path in PIPELINES_PATHS})
     return sources
 
@@ -187,6 +187,9 @@ class WebService(kafka.Service):
         delivery.sinks = build_sinks(
             s, self.pipeline.topology, self.session, delivery.delivered_table
         )
+        directory = requester_directory(s, self.session)
+        if directory is not None:  # Zendesk credentials: look requesters up before identity
+            self.pipeline.enrich = directory.enrich
         delivery.sinks_ready.set()
         self.producer = kafka.producer(
             self.bootstrap_servers,
@@ -275,7 +278,7 @@ def build_worker(
     topology = build_app(settings, bootstrap_servers)
     router = RecipeRouter(
         config.recipes, identifier=settings.customerio_identifier, horizon=config.one_off_horizon,
-        sinks=settings.destination_names,
+        sinks=frozenset(settings.destination_names),
     )
     pipeline = Pipeline(
         topology,
@@ -286,6 +289,10 @@ def build_worker(
         clock=clock,
         own_writers=configured_own_writers(settings),
         max_record_bytes=settings.kafka_max_request_bytes,
+        normalize=envelope_normalizer(
+            zendesk_reason=config.sources.zendesk.reason_rule(),
+            intercom_reason=config.sources.intercom.reason_rule(),
+        ),
     )
     web_service = WebService(settings, bootstrap_servers, pipeline)
     topology.app.service(web_service)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SINK_NAMES = ("customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse")
 US_TRACK_URL, EU_TRACK_URL = "https://track.customer.io", "https://track-eu.customer.io"
 US_APP_URL, EU_APP_URL = "https://api.customer.io", "https://api-eu.customer.io"
 
@@ -124,7 +125,8 @@ class Settings(BaseSettings):
     #: comma-separated inbound sources to serve. Outside embedded mode each needs its secret;
     #: in embedded mode missing ones are generated.
     sources: str = "zendesk,intercom,customerio,pipelines"
-    # Webhook secrets; generated in embedded mode when unset.
+    # Webhook secrets; generated in embedded mode when unset. Each may list several,
+    # comma-separated (one per Zendesk webhook, or the old and new one while rotating).
     zendesk_webhook_secret: SecretStr | None = None
     intercom_client_secret: SecretStr | None = None
     customerio_webhook_signing_key: SecretStr | None = None
@@ -171,10 +173,11 @@ class Settings(BaseSettings):
     webhook_sink_rate_per_s: float = Field(default=50.0, gt=0)
     warehouse_schema: str = Field(default="supportsync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
-    #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*)
-    sinks: str = "customerio"
-    #: comma-separated destinations actions are built for; unset: the sinks this worker
-    #: runs, or every destination when it runs none (other workers deliver out.*)
+    #: comma-separated sinks this worker runs ("" runs none: the pipeline stops at out.*);
+    #: unset: every destination with credentials (embedded mode: all, the others in dry-run)
+    sinks: str | None = None
+    #: comma-separated destinations actions are built for; unset: every destination with
+    #: credentials, plus those SINKS names (embedded mode: all)
     destinations: str | None = None
     sink_coalesce_ms: float = Field(default=0.0, ge=0)
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
@@ -201,10 +204,11 @@ class Settings(BaseSettings):
     def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        secret = value.get_secret_value()
-        if not secret.strip():
+        # A source's secret may list several, comma-separated: each one counts.
+        parts = [part.strip() for part in value.get_secret_value().split(",")]
+        if not any(parts):
             raise ValueError("is empty: set a secret, or leave the variable unset")
-        if secret.strip().lower() in REFUSED_SECRETS:
+        if any(part.lower() in REFUSED_SECRETS for part in parts):
             raise ValueError("is a well-known default value: choose your own secret")
         return value
 
@@ -220,7 +224,7 @@ class Settings(BaseSettings):
     def _known_sinks(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        known = {"customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"}
+        known = set(SINK_NAMES)
         names = [n.strip() for n in value.split(",") if n.strip()]
         unknown = sorted(set(names) - known)
         if unknown:
@@ -279,14 +283,40 @@ class Settings(BaseSettings):
 
     @property
     def sink_names(self) -> tuple[str, ...]:
+        """The sinks this worker runs: `SUPPORTSYNC_SINKS`, else the routed destinations."""
+        if self.sinks is None:
+            return self.routed_sinks
         return tuple(n for n in self.sinks.split(",") if n)
 
     @property
-    def destination_names(self) -> tuple[str, ...] | None:
-        """What the router builds actions for (None: every destination)."""
+    def destination_names(self) -> tuple[str, ...]:
+        """What the router builds actions for: DESTINATIONS if set, else the routed sinks."""
         if self.destinations is not None:
             return tuple(n for n in self.destinations.split(",") if n)
-        return self.sink_names or None
+        return self.routed_sinks
+
+    @property
+    def configured_sinks(self) -> tuple[str, ...]:
+        """The destinations whose credentials (or endpoint) are set."""
+        configured = {
+            "customerio": self.customerio_configured,
+            "zendesk": self.zendesk_configured,
+            "intercom": self.intercom_access_token is not None,
+            "webhook": bool(self.webhook_sink_url and self.webhook_sink_secret),
+            "audiences": bool(self.audiences_url),
+            "warehouse": self.warehouse_dsn is not None,
+        }
+        return tuple(name for name in SINK_NAMES if configured[name])
+
+    @property
+    def routed_sinks(self) -> tuple[str, ...]:
+        """The destinations routing makes actions for: in embedded mode all of them (those
+        without credentials run in dry-run), else those with credentials plus the ones
+        `SUPPORTSYNC_SINKS` names (another worker may run a sink this one does not)."""
+        if self.embedded:
+            return SINK_NAMES
+        named = set(n for n in (self.sinks or "").split(",") if n)
+        return tuple(n for n in SINK_NAMES if n in named or n in self.configured_sinks)
 
     @property
     def embedded(self) -> bool:
@@ -319,6 +349,14 @@ class Settings(BaseSettings):
     @property
     def zendesk_configured(self) -> bool:
         return bool(self.zendesk_url and self.zendesk_email and self.zendesk_api_token)
+
+    def secret_values(self, name: str) -> tuple[str, ...]:
+        """The secrets of an inbound secret setting, split at commas (blanks dropped)."""
+        value = getattr(self, name)
+        if value is None:
+            return ()
+        text = value.get_secret_value()
+        return tuple(part.strip() for part in text.split(",") if part.strip())
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

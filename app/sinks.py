@@ -39,6 +39,7 @@ from connectors.intercom.sink import IntercomSink
 from connectors.warehouse.sink import WarehouseSink
 from connectors.webhook.sink import WebhookSink
 from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.requesters import RequesterDirectory
 from connectors.zendesk.sink import ZendeskSink
 from streams.runtime import metrics
 
@@ -56,6 +57,22 @@ def window_bucket(name: str, limit: float, window: float) -> TokenBucket:
         metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds)
 
     return TokenBucket(rate, burst, name=name, on_wait=on_wait)
+
+
+def requester_directory(
+    settings: Settings, session: aiohttp.ClientSession
+) -> RequesterDirectory | None:
+    """Zendesk requester look-ups (connectors.zendesk.requesters), when Zendesk API
+    credentials are set. They get a quarter of SUPPORTSYNC_ZENDESK_RATE_PER_MIN of their own,
+    so the Zendesk sink's writes keep the rest."""
+    s = settings
+    if not s.zendesk_configured or s.zendesk_url is None:
+        return None
+    assert s.zendesk_email is not None and s.zendesk_api_token is not None
+    bucket = window_bucket("zendesk-lookups", s.zendesk_rate_per_min / 4.0, 60.0)
+    auth = (f"{s.zendesk_email.get_secret_value()}/token", s.zendesk_api_token.get_secret_value())
+    http = HttpClient(session, base_url=s.zendesk_url, auth=auth, timeout=5.0)
+    return RequesterDirectory(http, bucket=bucket)
 
 
 def make_sinks(

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.ingress.batcher import RawBatcher
 from app.testing import WorkerProcess
+from bench import ROUTE_EVERYWHERE
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
 from contracts.records import RawEnvelope
@@ -136,7 +137,10 @@ def throughput(broker: EmbeddedBroker, customers: int = 10_000) -> list[Row]:
     bare_rate = asyncio.run(_bare_passthrough(bootstrap, bare_src, bare_dst, len(events)))
 
     prefix = f"bench{tag}."
-    env = {"SUPPORTSYNC_SINKS": "", "SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET": "bench"}
+    # No sink runs, but every destination has (placeholder) credentials, so routing makes
+    # the actions for all of them as a production worker would.
+    env = {"SUPPORTSYNC_SINKS": "", "SUPPORTSYNC_ZENDESK_WEBHOOK_SECRET": "bench",
+           **ROUTE_EVERYWHERE}
     with WorkerProcess(bootstrap, env=env, prefix=prefix) as worker:
         ready = worker.wait_healthy(timeout=90)
         started = time.perf_counter()

@@ -30,6 +30,7 @@ from aiokafka import TopicPartition
 from app.backfill.writer import RawWriter
 from app.replay import offsets
 from app.testing import WorkerProcess
+from bench import ROUTE_EVERYWHERE
 from contracts.records import RawEnvelope
 from streams.runtime.broker import EmbeddedBroker, ensure_topics
 
@@ -87,7 +88,8 @@ def run() -> list[Row]:
     envelopes = _envelopes(N)
     with EmbeddedBroker() as broker:
         bootstrap = broker.bootstrap_servers
-        env = {"SUPPORTSYNC_SINKS": "", "SUPPORTSYNC_PARTITIONS": str(PARTITIONS)}
+        env = {"SUPPORTSYNC_SINKS": "", "SUPPORTSYNC_PARTITIONS": str(PARTITIONS),
+               **ROUTE_EVERYWHERE}  # routing as in production; no sink runs
         with WorkerProcess(bootstrap, env=env, prefix=prefix, app_id=app_id,
                            data_dir=data / "live") as live:
             live.wait_healthy(timeout=90)
@@ -100,6 +102,7 @@ def run() -> list[Row]:
             **os.environ, "SUPPORTSYNC_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "SUPPORTSYNC_TOPIC_PREFIX": prefix, "SUPPORTSYNC_APP_ID": app_id,
             "SUPPORTSYNC_DATA_DIR": str(data / "replay"), "SUPPORTSYNC_PARTITIONS": str(PARTITIONS),
+            **ROUTE_EVERYWHERE,
         }
         started = time.monotonic()
         done = subprocess.run(

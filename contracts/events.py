@@ -129,6 +129,7 @@ class ConversationInfo(_Model):
     id: str
     state: str | None = None
     priority: str | None = None
+    reason: str | None = None
     tags: tuple[str, ...] = ()
     admin_id: str | None = None
     updated_at: datetime | None = None

@@ -300,7 +300,15 @@ class Tick:
     at: float  # unix seconds
 
 
-ByCustomerRecord = EventItems | Absorb | MergeIn | Tick
+@dataclass(frozen=True)
+class Reroute:
+    """A route-stage dead letter sent back (`dlq redrive`): route its transition again with
+    the customer's current state."""
+
+    command: dict[str, Any]
+
+
+ByCustomerRecord = EventItems | Absorb | MergeIn | Tick | Reroute
 
 
 class _Wire(msgspec.Struct, forbid_unknown_fields=True):
@@ -335,6 +343,7 @@ class _ConversationWire(_Wire):
     id: str
     state: str | None = None
     priority: str | None = None
+    reason: str | None = None
     tags: tuple[str, ...] = ()
     admin_id: str | None = None
     updated_at: datetime | None = None
@@ -375,6 +384,7 @@ class _ByCustomerWire(msgspec.Struct):
     absorb: dict[str, Any] | None = None
     merge_in: dict[str, Any] | None = None
     tick: float | None = None
+    reroute: dict[str, Any] | None = None
 
 
 _BY_CUSTOMER = msgspec.json.Decoder(_ByCustomerWire)
@@ -389,11 +399,14 @@ def decode_by_customer(data: bytes) -> ByCustomerRecord:
         return _decode_leniently(data)
     if wire.items is not None:
         return EventItems([(i.k, _event(i.e), i.t) for i in wire.items])
-    return _command(wire.absorb, wire.merge_in, wire.tick)
+    return _command(wire.absorb, wire.merge_in, wire.tick, wire.reroute)
 
 
 def _command(
-    absorb: dict[str, Any] | None, merge_in: dict[str, Any] | None, tick: float | None
+    absorb: dict[str, Any] | None,
+    merge_in: dict[str, Any] | None,
+    tick: float | None,
+    reroute: dict[str, Any] | None = None,
 ) -> ByCustomerRecord:
     if absorb is not None:
         return Absorb(absorb)
@@ -401,7 +414,11 @@ def _command(
         return MergeIn(merge_in)
     if tick is not None:
         return Tick(float(tick))
-    raise ValueError("an events.by-customer record with no items, absorb, merge_in or tick")
+    if reroute is not None:
+        return Reroute(reroute)
+    raise ValueError(
+        "an events.by-customer record with no items, absorb, merge_in, tick or reroute"
+    )
 
 
 def _decode_leniently(data: bytes) -> ByCustomerRecord:
@@ -410,7 +427,7 @@ def _decode_leniently(data: bytes) -> ByCustomerRecord:
         return EventItems(
             [(item["k"], event_from_dict(item["e"]), float(item["t"])) for item in doc["items"]]
         )
-    return _command(doc.get("absorb"), doc.get("merge_in"), doc.get("tick"))
+    return _command(doc.get("absorb"), doc.get("merge_in"), doc.get("tick"), doc.get("reroute"))
 
 
 def _event(wire: _EventWire) -> SupportEvent:
@@ -448,6 +465,11 @@ def event_from_dict(doc: dict[str, Any]) -> SupportEvent:
 
 def encode_tick(at: float) -> bytes:
     return orjson.dumps({"v": 1, "tick": at})
+
+
+def encode_reroute(transition: dict[str, Any]) -> bytes:
+    """A route dead letter's transition, sent back to its customer's partition."""
+    return orjson.dumps({"v": 1, "reroute": {"transition": transition}})
 
 
 def encode_json_batch(items: list[dict[str, Any]]) -> bytes:

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.fast import replace
 from contracts.records import encode_merge_in
+from streams import parking
 from streams.routing import Router
-from streams.stages import ApplyResult, _route_all
+from streams.stages import ApplyResult, _route_all, release_parked
 from streams.state.config import StateConfig
 from streams.state.machine import StateAbsorbed, absorbed_tombstone, merge_states, next_deadline
 from streams.state.model import SupportState
@@ -70,9 +72,15 @@ def merge_in(
             ))
         )
         return result
+    if absorbed.parked:  # the absorbed customer's parked events move with it
+        merged = replace(merged, {"parked": parking.combined(merged.parked, absorbed.parked)})
     if merged is not survivor:
-        put_state(survivor_key, merged)
-        result.deadlines[survivor_key] = next_deadline(merged, config)
         result.transitions.extend(transitions)
         _route_all(router, transitions, merged, None, result)
+        if merged.parked and router.addressable(merged.identities):
+            merged = release_parked(
+                survivor_key, merged, config=config, router=router, result=result
+            )
+        put_state(survivor_key, merged)
+        result.deadlines[survivor_key] = next_deadline(merged, config)
     return result

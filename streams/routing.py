@@ -17,7 +17,7 @@ from typing import Any
 
 from contracts.actions import Action, Priority, SinkName, derive_action_id
 from contracts.deadletters import StageDeadLetter
-from contracts.events import SupportEvent
+from contracts.events import Identities, SupportEvent
 from contracts.fast import construct
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
@@ -45,6 +45,16 @@ class Router:
     def __init__(self, config: RoutingConfig | None = None) -> None:
         self.config = config or RoutingConfig()
         self.tally = RecipeTally()  # counts of what routing did, drained by the runtime
+        self.sinks: frozenset[str] | None = None  # destinations that run (None: all)
+
+    def addressable(self, identities: Identities) -> bool:
+        """Whether Customer.io can be told about a customer with these identities (its
+        identifier is known); always, when Customer.io runs nowhere. Events of others are
+        parked (streams.parking)."""
+        if self.sinks is not None and "customerio" not in self.sinks:
+            return True
+        kind = self.config.customerio_identifier
+        return kind == "customer_key" or bool(getattr(identities, kind, None))
 
     def person_id(self, transition: Transition) -> str | None:
         kind = self.config.customerio_identifier

@@ -23,20 +23,29 @@ from pydantic import ValidationError
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import SupportEvent
+from contracts.fast import replace
 from contracts.partitioner import partition_for
 from contracts.records import (
     RawEnvelope,
     RoutedEvent,
+    encode_reroute,
     envelope_record,
     event_from_dict,
     raw_batch_items,
     raw_envelope_from,
 )
-from streams import identity
+from streams import identity, parking
 from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.state.config import StateConfig
-from streams.state.machine import InvalidEvent, StateAbsorbed, apply, expire, next_deadline
+from streams.state.machine import (
+    InvalidEvent,
+    StateAbsorbed,
+    apply,
+    expire,
+    new_state,
+    next_deadline,
+)
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
 
@@ -186,7 +195,11 @@ def ingest(
                         reason="identity_conflict",
                         source=envelope.source,
                         detail=resolution.conflict,
-                        record={"event": event.model_dump(mode="json")},
+                        # the envelope makes it redrivable (`supportsync dlq redrive`)
+                        record={
+                            "event": event.model_dump(mode="json"),
+                            "envelope": envelope_record(envelope),
+                        },
                     )
                 )
                 continue
@@ -217,6 +230,7 @@ class ApplyResult:
     #: merge_in records to pass further down a merge chain: (survivor key, record)
     forwarded_merges: list[tuple[str, bytes]] = field(default_factory=list)
     duplicates: int = 0
+    parking: parking.ParkCounts = field(default_factory=parking.ParkCounts)
 
 
 def apply_batch(
@@ -230,16 +244,29 @@ def apply_batch(
     """Apply every event; an event that raises ends in a dead letter (its state unchanged)
     and the batch's other events proceed."""
     result = ApplyResult()
+    addressable = router.addressable
     for key, event, received_at in items:
         before = get_state(key)
         routed = ApplyResult()
         try:
+            if parking.should_park(event, before, addressable):
+                held = parking.park(before or new_state(key), event, received_at)
+                if held is before:
+                    result.duplicates += 1  # already parked: a redelivery
+                    continue
+                if held is not None:
+                    put_state(key, held)
+                    result.parking.parked += 1
+                    continue
+                result.parking.overflow += 1  # full: applied at once, as without parking
             after, transitions = apply(before, event, key, config)
             if after is before:  # apply() hands back the very same state when nothing changed
                 result.duplicates += 1
                 continue
-            deadline = next_deadline(after, config)
             _route_all(router, transitions, after, received_at, routed, event)
+            if after.parked and addressable(after.identities):
+                after = release_parked(key, after, config=config, router=router, result=routed)
+            deadline = next_deadline(after, config)
         except StateAbsorbed as absorbed:
             result.forwards.append((absorbed.survivor, event, received_at))
             continue
@@ -261,9 +288,39 @@ def apply_batch(
         put_state(key, after)
         result.deadlines[key] = deadline
         result.transitions.extend(transitions)
+        result.transitions.extend(routed.transitions)  # of parked events released
         result.actions.extend(routed.actions)
         result.dead_letters.extend(routed.dead_letters)
+        result.parking.released += routed.parking.released
     return result
+
+
+def release_parked(
+    key: str, state: SupportState, *, config: StateConfig, router: Router, result: ApplyResult
+) -> SupportState:
+    """Apply the customer's parked events in order, now that it can be addressed, and
+    route their transitions (streams.parking)."""
+    current = replace(state, {"parked": ()})
+    for entry in state.parked:
+        event, received_at = parking.decode(entry)
+        try:
+            after, transitions = apply(current, event, key, config)
+        except InvalidEvent as exc:
+            result.dead_letters.append(
+                StageDeadLetter(
+                    stage="apply", reason="invalid_event", source=event.source,
+                    detail=str(exc)[:500],
+                    record={"customer_key": key, "event": event.model_dump(mode="json")},
+                )
+            )
+            continue
+        result.parking.released += 1
+        if after is current:
+            continue
+        current = after
+        result.transitions.extend(transitions)
+        _route_all(router, transitions, after, received_at, result, event)
+    return current
 
 
 def _route_all(
@@ -332,4 +389,39 @@ def expire_due(
         result.transitions.extend(transitions)
         result.actions.extend(routed.actions)
         result.dead_letters.extend(routed.dead_letters)
+    return result
+
+
+def reroute(
+    command: dict[str, Any], *, get_state: Callable[[str], SupportState | None], router: Router
+) -> ApplyResult:
+    """A redriven route dead letter (`supportsync dlq redrive`, e.g. `no_identifier`):
+    route its transition again with what the customer's state knows now. Attribute values
+    are the current ones (an older value must never overwrite a newer one); the action ids
+    are those of the dead-lettered actions, so nothing is delivered twice."""
+    result = ApplyResult()
+    original = Transition.model_validate(command["transition"])
+    key = original.customer_key
+    state = get_state(key)
+    if state is not None and state.merged_into is not None:
+        moved = {**command["transition"], "customer_key": state.merged_into}
+        result.forwarded_merges.append((state.merged_into, encode_reroute(moved)))
+        return result
+    if state is None:
+        result.dead_letters.append(
+            StageDeadLetter(
+                stage="route", reason="unknown_customer", source=None,
+                detail=f"no state for {key}: nothing to route again",
+                record={"transition": command["transition"]},
+            )
+        )
+        return result
+    update: dict[str, Any] = {
+        "identities": state.identities,
+        "consent": state.consent.snapshot(),
+        "holdout": state.holdout,
+    }
+    if original.kind == "attributes_changed":
+        update["attributes"] = state.exported_attributes()
+    _route_all(router, [original.model_copy(update=update)], state, None, result)
     return result

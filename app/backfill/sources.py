@@ -19,7 +19,7 @@ from contracts.records import RawEnvelope, now_ts
 
 _TICKET_FIELDS = (
     "id", "status", "priority", "tags", "subject", "via", "assignee_id", "group_id",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "custom_fields",
 )
 
 

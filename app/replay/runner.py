@@ -38,6 +38,7 @@ from streams.runtime import metrics
 from streams.runtime.broker import ensure_topics
 from streams.runtime.faust_app import build_app, topic_names
 from streams.runtime.kafka import Service, TopicPartition, run_worker
+from streams.runtime.normalizers import envelope_normalizer
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
     config = load_config()  # the same recipes and windows as `supportsync run`
     router = RecipeRouter(
         config.recipes, identifier=rs.customerio_identifier, horizon=replay_horizon(),
-        sinks=rs.destination_names,  # DESTINATIONS if set; every one (no sinks run here)
+        sinks=frozenset(settings.destination_names),  # what the live version routes to
     )
     pipeline = ReplayPipeline(
         topology,
@@ -185,6 +186,10 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
         sink_names=(),
         partitions=rs.partitions,
         clock=time.time,
+        normalize=envelope_normalizer(
+            zendesk_reason=config.sources.zendesk.reason_rule(),
+            intercom_reason=config.sources.intercom.reason_rule(),
+        ),
     )
     serve_metrics(rs.web_host, ReplaySettings().metrics_port)
     monitor = ReplayMonitor(

@@ -24,7 +24,8 @@ def add_parsers(sub: Any) -> None:
     for name, text in (
         ("list", "list dead letters (oldest first)"),
         ("show", "print dead letters in full (JSON)"),
-        ("redrive", "re-send actions to out.<sink>, raw envelopes to raw.<source>"),
+        ("redrive", "re-send actions to out.<sink>, raw envelopes to raw.<source>, "
+                    "route dead letters to be routed again"),
     ):
         p = dsub.add_parser(name, help=text)
         p.add_argument("ids", nargs="*", help="entry ids <partition>:<offset> (as listed)")

@@ -5,8 +5,13 @@ The `<prefix>dlq` topic holds two kinds of record:
   not be delivered. Redrive re-sends the action to `out.<sink>` on the partition of its
   customer key; the sink's idempotency (action ids) keeps a second redrive harmless.
 - stage dead letters (`contracts.deadletters.StageDeadLetter`, key = stage): bad input. Those
-  from `normalize` carry the raw envelope; redrive re-sends it to its `raw.<source>` topic.
-  Identity conflicts and later stages carry no envelope and are not redrivable.
+  from `normalize` and `identity` (no identifier, identity conflict) carry the raw
+  envelope; redrive re-sends it to its `raw.<source>` topic, to be normalized and
+  resolved again (after the cause was fixed: Zendesk credentials set, a conflicting
+  identity corrected). Route dead letters (`no_identifier`: no email known for the
+  customer yet) carry the transition; redrive sends it to `events.by-customer`, where the
+  apply agent routes it again with what the customer's state knows now
+  (`streams.stages.reroute`). Apply dead letters carry no envelope.
 
 An entry's id is `<partition>:<offset>` in the dlq topic.
 """
@@ -25,7 +30,12 @@ from pydantic import ValidationError
 from app.settings import Settings
 from contracts.actions import Action
 from contracts.partitioner import partition_for
-from contracts.records import encode_json_batch, encode_raw_batch, raw_envelope_from
+from contracts.records import (
+    encode_json_batch,
+    encode_raw_batch,
+    encode_reroute,
+    raw_envelope_from,
+)
 from streams.runtime import kafka
 from streams.runtime.faust_app import topic_names
 from streams.runtime.kafka import TopicPartition
@@ -155,11 +165,23 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
                 entry, names[f"out.{action.sink}"], action.customer_key,
                 encode_json_batch([action.model_dump(mode="json")]),
             )
-        if entry.stage == "normalize" and entry.doc.get("record"):
-            if "body_omitted" in entry.doc["record"]:
+        record = entry.doc.get("record")
+        raw = None
+        if entry.stage == "normalize" and record:
+            raw = record
+        elif entry.stage == "identity" and isinstance(record, dict) and record.get("envelope"):
+            raw = record["envelope"]
+        if entry.stage == "route" and isinstance(record, dict) and record.get("transition"):
+            transition = record["transition"]
+            return Redrive(
+                entry, names["events.by-customer"], str(transition["customer_key"]),
+                encode_reroute(transition),
+            )
+        if raw is not None:
+            if isinstance(raw, dict) and "body_omitted" in raw:
                 return Redrive(entry, None, why_not="body too large for a dead letter: "
                                "it is on its raw topic")
-            envelope = raw_envelope_from(entry.doc["record"])
+            envelope = raw_envelope_from(raw)
             return Redrive(
                 entry, names[f"raw.{envelope.source}"], envelope.key, encode_raw_batch([envelope])
             )

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.inbound import Accepted, BadPayload, BadSignature, StaleTimestamp
-from connectors.inbound.source import parse_object, require_header, signatures_match
+from connectors.inbound.source import (
+    any_signature_matches,
+    parse_object,
+    require_header,
+    secret_list,
+)
 from contracts.events import Source, normalize_email
 
 SIGNATURE_HEADER = "X-CIO-Signature"
@@ -83,14 +88,15 @@ def routing_key(doc: dict[str, Any]) -> str:
 class CustomerIOWebhooks:
     source: Source = "customerio"
 
-    def __init__(self, signing_key: str, tolerance_s: float = 300.0) -> None:
-        self._key = signing_key
+    def __init__(self, signing_keys: str | Sequence[str], tolerance_s: float = 300.0) -> None:
+        self._keys = secret_list(signing_keys)  # one per reporting webhook, or while rotating
         self._tolerance = tolerance_s
 
     def accept(self, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
         signature = require_header(headers, SIGNATURE_HEADER)
         timestamp = require_header(headers, TIMESTAMP_HEADER)
-        if not signatures_match(sign(self._key, timestamp, body), signature.strip().lower()):
+        given = signature.strip().lower()
+        if not any_signature_matches((sign(k, timestamp, body) for k in self._keys), given):
             raise BadSignature("signature does not match")
         if abs(now - _parse_timestamp(timestamp)) > self._tolerance:
             raise StaleTimestamp("signature timestamp outside the tolerance")

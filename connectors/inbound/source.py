@@ -7,7 +7,7 @@ than that. Normalizing into `SupportEvent`s happens later, in the stream, from t
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +54,25 @@ def signatures_match(expected: bytes | str, given: bytes | str) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(a, b)
+
+
+def secret_list(secrets: str | Sequence[str]) -> tuple[str, ...]:
+    """Every accepted secret: a sequence, or one string of comma-separated secrets (one per
+    webhook, or the old and the new one while rotating). Blanks are dropped."""
+    items = secrets.split(",") if isinstance(secrets, str) else list(secrets)
+    found = tuple(item.strip() for item in items if item.strip())
+    if not found:
+        raise ValueError("no secret given")
+    return found
+
+
+def any_signature_matches(expected: Iterable[bytes | str], given: bytes | str) -> bool:
+    """Whether `given` matches one of the expected signatures (each compared in constant
+    time, all of them always compared)."""
+    matched = False
+    for candidate in expected:
+        matched |= signatures_match(candidate, given)
+    return matched
 
 
 def require_header(headers: Mapping[str, str], name: str) -> str:

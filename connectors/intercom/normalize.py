@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from connectors.inbound.reason import NO_REASON, ReasonRule
 from connectors.intercom.webhook import conversation_author, first_contact
 from contracts.events import (
     ConversationInfo,
@@ -100,13 +101,25 @@ def _identities(*people: dict[str, Any] | None) -> Identities:
     return found
 
 
+def _reason(item: dict[str, Any], tags: tuple[str, ...], rule: ReasonRule) -> str | None:
+    """The conversation's reason: its custom attribute `rule.field`, else a tag with the
+    prefix (of the conversation's tags, or of those just added)."""
+    custom = item.get("custom_attributes")
+    if rule.field and isinstance(custom, dict):
+        value = rule.from_value(custom.get(rule.field))
+        if value is not None:
+            return value
+    return rule.from_tags((*tags, *_tags(item.get("tags"))))
+
+
 def _conversation(
-    item: dict[str, Any], state: str | None, tags: tuple[str, ...]
+    item: dict[str, Any], state: str | None, tags: tuple[str, ...], rule: ReasonRule = NO_REASON
 ) -> ConversationInfo:
     return ConversationInfo(
         id=str(item["id"]),
         state=state or _text(item.get("state")),
         priority=_PRIORITY.get(str(item.get("priority")), None),
+        reason=_reason(item, tags, rule),
         tags=tags,
         admin_id=_text(item.get("admin_assignee_id")),
         created_at=_time(item.get("created_at")),
@@ -114,8 +127,11 @@ def _conversation(
     )
 
 
-def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
-    """All events in one Intercom notification (raises ValueError/KeyError on a bad shape)."""
+def normalize(
+    body: bytes, received_at: datetime, reason: ReasonRule = NO_REASON
+) -> list[SupportEvent]:
+    """All events in one Intercom notification (raises ValueError/KeyError on a bad shape).
+    `reason` says where a conversation's reason is (custom attribute, tag prefix)."""
     doc = orjson.loads(body)
     topic = str(doc.get("topic", ""))
     item = (doc.get("data") or {}).get("item")
@@ -129,7 +145,7 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
         "occurred_at": _time(item.get("updated_at")) or _time(doc.get("created_at")) or received_at,
     }
     if topic in _ACTIVE_TOPICS or topic in _OTHER_CONVERSATION_TOPICS:
-        return _from_conversation(topic, item, base)
+        return _from_conversation(topic, item, base, reason)
     if topic == "conversation.rating.added":
         return _from_rating(item, base)
     if topic in _CONTACT_TOPICS or topic == "contact.unsubscribed":
@@ -155,19 +171,19 @@ def part_author(item: dict[str, Any]) -> str | None:
 
 
 def _from_conversation(
-    topic: str, item: dict[str, Any], base: dict[str, Any]
+    topic: str, item: dict[str, Any], base: dict[str, Any], rule: ReasonRule = NO_REASON
 ) -> list[SupportEvent]:
     identities = _identities(first_contact(item), conversation_author(item))
     if topic == "conversation_part.tag.created":
         kind = EventKind.CONVERSATION_TAGGED
         added = _tags(item.get("tags_added")) or _tags(item.get("tags"))
-        conversation = _conversation(item, None, added)
+        conversation = _conversation(item, None, added, rule)
     elif topic == "conversation.admin.closed":
         kind = EventKind.CONVERSATION_CLOSED
-        conversation = _conversation(item, "closed", _tags(item.get("tags")))
+        conversation = _conversation(item, "closed", _tags(item.get("tags")), rule)
     else:
         kind = EventKind.CONVERSATION_OPENED
-        conversation = _conversation(item, _ACTIVE_TOPICS[topic], _tags(item.get("tags")))
+        conversation = _conversation(item, _ACTIVE_TOPICS[topic], _tags(item.get("tags")), rule)
     return [
         SupportEvent(
             **base,

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.inbound import Accepted, BadPayload, BadSignature
-from connectors.inbound.source import parse_object, require_header, signatures_match
+from connectors.inbound.source import (
+    any_signature_matches,
+    parse_object,
+    require_header,
+    secret_list,
+)
 from contracts.events import Source, normalize_email
 
 SIGNATURE_HEADER = "X-Hub-Signature"
@@ -90,12 +95,13 @@ def routing_key(doc: dict[str, Any]) -> str:
 class IntercomWebhooks:
     source: Source = "intercom"
 
-    def __init__(self, client_secret: str) -> None:
-        self._secret = client_secret
+    def __init__(self, client_secrets: str | Sequence[str]) -> None:
+        self._secrets = secret_list(client_secrets)  # several while rotating
 
     def accept(self, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
         signature = require_header(headers, SIGNATURE_HEADER)
-        if not signatures_match(sign(self._secret, body), signature.strip().lower()):
+        given = signature.strip().lower()
+        if not any_signature_matches((sign(s, body) for s in self._secrets), given):
             raise BadSignature("signature does not match")
         doc = parse_object(body)
         event_id = doc.get("id")

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from connectors.inbound import BadPayload, PayloadTooLarge, Unauthorized
-from connectors.inbound.source import parse_object, signatures_match
+from connectors.inbound.source import any_signature_matches, parse_object, secret_list
 from contracts.events import Source, normalize_email
 
 MAX_CALL_BYTES = 32 * 1024
@@ -99,8 +99,8 @@ def _check_message(message: dict[str, Any]) -> None:
 class PipelinesAPI:
     source: Source = "pipelines"
 
-    def __init__(self, write_key: str) -> None:
-        self._key = write_key.strip()
+    def __init__(self, write_keys: str | Sequence[str]) -> None:
+        self._keys = secret_list(write_keys)  # several while rotating
 
     def limit_for(self, path: str) -> int:
         return MAX_BATCH_BYTES if PATHS.get(path) == "batch" else MAX_CALL_BYTES
@@ -114,14 +114,14 @@ class PipelinesAPI:
             return False
         scheme, _, value = header.strip().partition(" ")
         if scheme.lower() == "bearer":
-            return signatures_match(self._key, value.strip())
+            return any_signature_matches(self._keys, value.strip())
         if scheme.lower() != "basic":
             return False
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except ValueError:  # not base64 (binascii.Error), or not UTF-8 once decoded
             return False
-        return signatures_match(self._key, decoded.partition(":")[0])
+        return any_signature_matches(self._keys, decoded.partition(":")[0])
 
     def accept_messages(
         self, path: str, body: bytes, headers: Mapping[str, str], now: float
@@ -138,7 +138,7 @@ class PipelinesAPI:
         doc = parse_object(body)
         if authorized is None:
             given = doc.get("writeKey")
-            if not (isinstance(given, str) and signatures_match(self._key, given.strip())):
+            if not (isinstance(given, str) and any_signature_matches(self._keys, given.strip())):
                 raise Unauthorized("missing or invalid write key")
         if call != "batch":
             return [self._message({**doc, "type": call}, {}, b"")]

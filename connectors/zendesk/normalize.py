@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from connectors.inbound.reason import NO_REASON, ReasonRule
 from contracts.events import (
     EventKind,
     Identities,
@@ -46,6 +47,9 @@ TRIGGER_BODY_TEMPLATE: dict[str, Any] = {
         "group": "{{ticket.group.name}}",
         "created_at": "{{ticket.created_at_with_timestamp}}",
         "updated_at": "{{ticket.updated_at_with_timestamp}}",
+        # The ticket's reason, when a custom field holds it: put the field's id in place
+        # of FIELD_ID, or leave this out (a tag prefix can name the reason instead).
+        "reason": "{{ticket.ticket_field_option_title_FIELD_ID}}",
     },
     "requester": {
         "id": "{{ticket.requester.id}}",
@@ -68,6 +72,7 @@ _TICKET_KINDS = {
     "ticket.permanently_deleted": EventKind.TICKET_STATUS_CHANGED,
 }
 _USER_PREFIX = "user."
+_CUSTOM_FIELD_CHANGED = "ticket.custom_field_changed"
 
 
 def parse_time(value: Any, field: str = "time") -> datetime | None:
@@ -96,12 +101,33 @@ def _tags(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _ticket(detail: dict[str, Any], **override: Any) -> TicketInfo:
+def _custom_field(detail: dict[str, Any], field_id: str) -> Any:
+    """The value of a custom field in a REST-shaped ticket (`custom_fields: [{id, value}]`)."""
+    for entry in detail.get("custom_fields") or ():
+        if isinstance(entry, dict) and str(entry.get("id")) == field_id:
+            return entry.get("value")
+    return None
+
+
+def _reason(detail: dict[str, Any], tags: tuple[str, ...], rule: ReasonRule) -> str | None:
+    """The trigger template's `reason` (a rendered custom field placeholder; an unrendered
+    one is ignored), else the configured custom field, else a tag with the prefix."""
+    explicit = _text(detail.get("reason"))
+    if explicit and "{{" not in explicit:
+        return explicit
+    if rule.field and (value := rule.from_value(_custom_field(detail, rule.field))):
+        return value
+    return rule.from_tags(tags)
+
+
+def _ticket(detail: dict[str, Any], rule: ReasonRule = NO_REASON, **override: Any) -> TicketInfo:
+    tags = _tags(detail.get("tags"))
     fields: dict[str, Any] = {
         "id": detail.get("id"),
         "status": _text(detail.get("status")),
         "priority": _text(detail.get("priority")),
-        "tags": _tags(detail.get("tags")),
+        "tags": tags,
+        "reason": _reason(detail, tags, rule),
         "subject": _text(detail.get("subject")),
         "channel": _text((detail.get("via") or {}).get("channel"))
         if isinstance(detail.get("via"), dict)
@@ -112,6 +138,8 @@ def _ticket(detail: dict[str, Any], **override: Any) -> TicketInfo:
         "updated_at": parse_time(detail.get("updated_at"), "updated_at"),
     }
     fields.update(override)
+    if "tags" in override and "reason" not in override:  # tags_changed: the new tags count
+        fields["reason"] = fields["reason"] or rule.from_tags(override["tags"])
     return _ticket_info(fields)
 
 
@@ -207,17 +235,24 @@ def _fallback_id(body: bytes) -> str:
     return "zendesk:" + hashlib.sha256(body).hexdigest()[:32]
 
 
-def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
-    """All events in one Zendesk webhook body (raises ValueError/KeyError on a bad shape)."""
+def normalize(
+    body: bytes, received_at: datetime, reason: ReasonRule = NO_REASON
+) -> list[SupportEvent]:
+    """All events in one Zendesk webhook body (raises ValueError/KeyError on a bad shape).
+    `reason` says where the ticket's reason is (custom field id, tag prefix)."""
     doc = orjson.loads(body)
     if doc.get("supportsync") == TRIGGER_MARKER:
-        return _from_trigger(doc, body, received_at)
+        return _from_trigger(doc, body, received_at, reason)
     event_type = str(doc.get("type", "")).removeprefix("zen:event-type:")
     detail = doc.get("detail") or {}
     event_id = str(doc.get("id") or _fallback_id(body))
     occurred = parse_time(doc.get("time")) or received_at
     if event_type in _TICKET_KINDS:
-        return [_from_ticket_event(doc, event_type, detail, event_id, occurred, received_at)]
+        return [
+            _from_ticket_event(doc, event_type, detail, event_id, occurred, received_at, reason)
+        ]
+    if event_type == _CUSTOM_FIELD_CHANGED:
+        return _from_reason_field(doc, detail, event_id, occurred, received_at, reason)
     if event_type.startswith(_USER_PREFIX):
         identities = _identities(
             email=_text(detail.get("email")),
@@ -247,6 +282,7 @@ def _from_ticket_event(
     event_id: str,
     occurred: datetime,
     received_at: datetime,
+    rule: ReasonRule = NO_REASON,
 ) -> SupportEvent:
     override: dict[str, Any] = {}
     if event_type == "ticket.status_changed" and (status := _event_current(doc, "status")):
@@ -267,7 +303,7 @@ def _from_ticket_event(
         override["status"] = "deleted"
     if "updated_at" not in override and not detail.get("updated_at"):
         override["updated_at"] = occurred
-    ticket = _ticket(detail, **override)
+    ticket = _ticket(detail, rule, **override)
     requester = _text(detail.get("requester_id"))
     return _event(
         event_id=event_id,
@@ -289,10 +325,48 @@ def _author(person: Any) -> str | None:
     return _text(person.get("id")) or normalize_email(_text(person.get("email")))
 
 
-def _from_trigger(doc: dict[str, Any], body: bytes, received_at: datetime) -> list[SupportEvent]:
+def _from_reason_field(
+    doc: dict[str, Any],
+    detail: dict[str, Any],
+    event_id: str,
+    occurred: datetime,
+    received_at: datetime,
+    rule: ReasonRule,
+) -> list[SupportEvent]:
+    """`ticket.custom_field_changed` of the reason field: the ticket's new reason (other
+    custom fields are not mapped)."""
+    event = doc.get("event")
+    if not isinstance(event, dict):
+        return []
+    field = event.get("custom_field")
+    if not rule.field or not isinstance(field, dict) or str(field.get("id")) != rule.field:
+        return []
+    value = event.get("current")
+    if isinstance(value, dict):  # drop-down fields: {"value": ..., "name": ...}
+        value = value.get("value")
+    updated = {} if detail.get("updated_at") else {"updated_at": occurred}
+    ticket = _ticket(detail, rule, reason=rule.from_value(value), **updated)
+    return [
+        _event(
+            event_id=event_id,
+            kind=EventKind.TICKET_STATUS_CHANGED,
+            occurred_at=ticket.updated_at or occurred,
+            received_at=received_at,
+            identities=_identities(
+                email=None, external_id=None,
+                zendesk_user_id=_text(detail.get("requester_id")), phone=None,
+            ),
+            ticket=ticket,
+        )
+    ]
+
+
+def _from_trigger(
+    doc: dict[str, Any], body: bytes, received_at: datetime, rule: ReasonRule = NO_REASON
+) -> list[SupportEvent]:
     ticket_doc = doc.get("ticket") or {}
     requester = doc.get("requester") or {}
-    ticket = _ticket(ticket_doc)
+    ticket = _ticket(ticket_doc, rule)
     identities = _identities(
         email=_text(requester.get("email")),
         external_id=_text(requester.get("external_id")),

@@ -13,12 +13,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from connectors.inbound import Accepted, BadPayload, BadSignature, StaleTimestamp
-from connectors.inbound.source import parse_object, require_header, signatures_match
+from connectors.inbound.source import (
+    any_signature_matches,
+    parse_object,
+    require_header,
+    secret_list,
+)
 from contracts.events import Source, normalize_email
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
@@ -62,14 +67,16 @@ def routing_key(doc: dict[str, Any]) -> str:
 class ZendeskWebhooks:
     source: Source = "zendesk"
 
-    def __init__(self, secret: str, tolerance_s: float = 300.0) -> None:
-        self._secret = secret
+    def __init__(self, secrets: str | Sequence[str], tolerance_s: float = 300.0) -> None:
+        # Zendesk makes one signing secret per webhook: any configured one may have signed.
+        self._secrets = secret_list(secrets)
         self._tolerance = tolerance_s
 
     def accept(self, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
         signature = require_header(headers, SIGNATURE_HEADER)
         timestamp = require_header(headers, TIMESTAMP_HEADER)
-        if not signatures_match(sign(self._secret, timestamp, body), signature):
+        expected = (sign(secret, timestamp, body) for secret in self._secrets)
+        if not any_signature_matches(expected, signature):
             raise BadSignature("signature does not match")
         if abs(now - _parse_timestamp(timestamp)) > self._tolerance:
             raise StaleTimestamp("signature timestamp outside the tolerance")

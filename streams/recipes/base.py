@@ -40,7 +40,8 @@ class Emit:
     skipped: list[str] = field(default_factory=list)  # action ids held back by the horizon
     created: datetime | None = None
     tally: RecipeTally = field(default_factory=RecipeTally)
-    #: the destinations actions are built for (None: every one); others cost nothing
+    #: the destinations actions are built for (None: every one); actions for others are not
+    #: made (they would pile up on a topic no sink reads, and cost time)
     sinks: frozenset[str] | None = None
 
     def wants(self, sink: str) -> bool:
@@ -52,6 +53,21 @@ class Emit:
         if self.now is None:
             self.now = datetime.now(UTC)
         return self.occurred_at < self.now - self.horizon
+
+    def created_before_horizon(self, recipe: str, created: datetime | str | None) -> bool:
+        """Whether a ticket was created before the one-off horizon (counted as a skipped
+        one-off): going live or backfilling meets old tickets updated now, and announcing,
+        re-prioritising or acknowledging them as new would be wrong. Unknown: not old."""
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created)
+        if created is None:
+            return False
+        if self.now is None:
+            self.now = datetime.now(UTC)
+        if created >= self.now - self.horizon:
+            return False
+        self.tally.one_offs_skipped[recipe] += 1
+        return True
 
     def add(
         self,
@@ -97,8 +113,14 @@ class Emit:
             )
         )
 
-    def reject(self, recipe: str, reason: str, detail: str, source: str, record: Any) -> None:
-        """A dead letter instead of a guess (no identifier, missing required field)."""
+    def reject(
+        self, recipe: str, reason: str, detail: str, source: str, record: Any, *,
+        sink: str | None = None,
+    ) -> None:
+        """A dead letter instead of a guess (no identifier, missing required field); none
+        when the action would have gone to a `sink` that runs nowhere."""
+        if sink is not None and self.sinks is not None and sink not in self.sinks:
+            return
         self.dead_letters.append(
             StageDeadLetter(
                 stage="route",

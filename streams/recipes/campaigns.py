@@ -40,6 +40,8 @@ def r2(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
     if person is None:
         return  # R1 already dead-letters the missing identifier for this customer
     settings = config.r2_post_resolution
+    if t.kind == "ticket_opened" and emit.created_before_horizon("R2", t.ticket.get("opened_at")):
+        return  # an old ticket seen for the first time (going live, backfill): not new
     name = settings.created_event if t.kind == "ticket_opened" else settings.resolved_event
     payload = {"name": name, "data": ticket_data(t.ticket),
                "timestamp": int(t.occurred_at.timestamp())}

@@ -89,7 +89,7 @@ def r19(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
             payload |= {"identify_by": "external_id", "create": False}
         else:
             emit.reject("R19", "missing_email", "identify needs traits.email or a userId",
-                        "pipelines", record)
+                        "pipelines", record, sink="zendesk")
             return
         emit.add("R19", "zendesk", "update_user", person, payload)
         _company(emit, person, traits.get("company"), record)
@@ -107,7 +107,7 @@ def _company(emit: Emit, person: str, company: Any, record: dict[str, Any]) -> N
     organization_id = _text(company["id"])
     if organization_id is None or not organization_id.isdigit():
         emit.reject("R19", "invalid_company_id", "traits.company.id must be the numeric id of "
-                    "a Zendesk organization", "pipelines", record)
+                    "a Zendesk organization", "pipelines", record, sink="zendesk")
         return
     operation = "remove_membership" if company.get("remove") is True else "add_membership"
     emit.add("R19", "zendesk", operation, person, {"organization_id": int(organization_id)},
@@ -120,7 +120,8 @@ def _group(
 ) -> None:
     group_id = _text(event.attributes.get("group_id"))
     if group_id is None:
-        emit.reject("R19", "missing_group_id", "group needs a groupId", "pipelines", record)
+        emit.reject("R19", "missing_group_id", "group needs a groupId", "pipelines", record,
+                    sink="zendesk")
         return
     traits = event.attributes.get("traits") or {}
     organization: dict[str, Any] = {"external_id": group_id}
@@ -163,7 +164,7 @@ def _track(
         body = _text(props.get("description") or props.get("comment") or props.get("subject"))
         if body is None or email is None:
             emit.reject("R19", "invalid_ticket", "Ticket Created needs an email and a "
-                        "description, comment or subject", "pipelines", record)
+                        "description, comment or subject", "pipelines", record, sink="zendesk")
             return
         ticket["comment"] = {"body": body}
         emit.add("R19", "zendesk", "create_ticket", email, {"ticket": ticket}, one_off=True)
@@ -171,7 +172,7 @@ def _track(
         ticket_id = _text(props.get("ticket_id") or props.get("id"))
         if ticket_id is None or not ticket_id.isdigit():
             emit.reject("R19", "invalid_ticket", "Ticket Updated needs a numeric ticket_id",
-                        "pipelines", record)
+                        "pipelines", record, sink="zendesk")
             return
         payload: dict[str, Any] = {"ticket_id": ticket_id}
         payload.update({k: props[k] for k in _TICKET_FIELDS if props.get(k) is not None})
@@ -194,7 +195,7 @@ def _user_event(
     found = {kind: value for kind, value in lookup.items() if value}
     if not found:
         emit.reject("R19", "no_zendesk_user", "track needs context.zendesk_user_id, an email "
-                    "or a userId to find the Zendesk user", "pipelines", record)
+                    "or a userId to find the Zendesk user", "pipelines", record, sink="zendesk")
         return
     # the sink tries them in this order: the Zendesk id, the email, the external_id
     payload: dict[str, Any] = {

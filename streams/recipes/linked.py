@@ -52,7 +52,7 @@ def r8(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     person = helpdesk_person(state.identities)
     if person is None:
         emit.reject("R8", "no_identifier", "no requester email or external_id", "intercom",
-                    {"event": event.model_dump(mode="json")})
+                    {"event": event.model_dump(mode="json")}, sink="zendesk")
         return
     held = state.tickets.get(ticket_key("intercom", conversation.id))
     source_priority = (held.priority if held else None) or conversation.priority or ""
@@ -136,6 +136,8 @@ def r12(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
         return
     if not state.identities.intercom_contact_id:
         return
+    if emit.created_before_horizon("R12", held.opened_at):
+        return  # an old ticket updated now: it was acknowledged long ago, if ever
     priority = held.priority or "normal"
     metadata = {
         "ticket_id": held.id,

@@ -153,6 +153,7 @@ class RecipeRouter(Router):
         self.horizon = horizon
         if tally is not None:
             self.tally = tally
+        # destinations that run (None: all); no actions for the others
         self.sinks = None if sinks is None else frozenset(sinks)
         self._on_transition = transition_table(self.recipes, identifier, self.sinks)
         self._on_event = event_table(self.recipes, identifier, self.sinks)

@@ -62,7 +62,8 @@ def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
     if not emit.wants("customerio"):
         pass
     elif person is None:
-        emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t))
+        emit.reject("R1", "no_identifier", f"no {identifier} known", "customerio", _record(t),
+                    sink="customerio")
     else:
         emit.add("R1", "customerio", "identify", person, {"attributes": attributes},
                  priority=priority)

@@ -40,7 +40,7 @@ def r5(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) ->
     if not ticket_id.isdigit():
         return
     rule = vip_rule(state, config)
-    if rule is None:
+    if rule is None or emit.created_before_horizon("R5", t.ticket.get("opened_at")):
         return
     payload: dict[str, Any] = {"ticket_id": ticket_id}
     if rule.priority is not None and t.ticket.get("priority") != rule.priority:
@@ -83,7 +83,7 @@ def r7(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) ->
     person = helpdesk_person(t.identities)
     if person is None:
         emit.reject("R7", "no_identifier", "no email or external_id for the ticket",
-                    "customerio", {"transition": t.model_dump(mode="json")})
+                    "customerio", {"transition": t.model_dump(mode="json")}, sink="zendesk")
         return
     ticket: dict[str, Any] = {
         "subject": settings.subject,

@@ -26,6 +26,7 @@ from contracts.records import (
     Absorb,
     EventItems,
     MergeIn,
+    Reroute,
     Tick,
     decode_by_customer,
     encode_absorb,
@@ -41,7 +42,12 @@ from streams.runtime import acks, metrics
 from streams.runtime.deliver import Delivery
 from streams.runtime.faust_app import Topology
 from streams.runtime.inflight import InFlight
-from streams.runtime.normalizers import normalize_envelope
+from streams.runtime.normalizers import (
+    Enrich,
+    NormalizeEnvelope,
+    enriched_normalizer,
+    normalize_envelope,
+)
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import (
     ApplyResult,
@@ -51,6 +57,7 @@ from streams.stages import (
     encode_fitting,
     expire_due,
     ingest,
+    reroute,
 )
 from streams.state.census import StateCensus
 from streams.state.config import StateConfig
@@ -78,12 +85,17 @@ class Pipeline:
         tick_interval: float = 1.0,
         own_writers: OwnWriters | None = None,
         max_record_bytes: int = 1_000_000,
+        normalize: NormalizeEnvelope = normalize_envelope,
     ) -> None:
         self.topology = topology
         #: who supportsync writes as (filled in further at start, see app.runtime)
         self.own_writers = own_writers if own_writers is not None else OwnWriters()
         # Room for the key and Kafka's record overhead below the producers' request limit.
         self.max_value_bytes = max_record_bytes - 1024
+        self.normalize = normalize
+        #: completes normalized events before identity (a Zendesk requester's email); set
+        #: by the application once its HTTP session exists
+        self.enrich: Enrich | None = None
         self.state_config = state_config
         self.router = router
         self.sink_names = sink_names
@@ -261,8 +273,11 @@ class Pipeline:
 
     async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes, undecodable = decode_raw_record(value)
+        normalize = self.normalize
+        if self.enrich is not None:
+            normalize = await enriched_normalizer(envelopes, normalize, self.enrich)
         result = ingest(
-            envelopes, normalize=normalize_envelope, lookup=self._lookup, link=self._link,
+            envelopes, normalize=normalize, lookup=self._lookup, link=self._link,
             partitions=self.partitions, own_writers=self.own_writers,
         )
         result.dead_letters.extend(undecodable)
@@ -318,6 +333,9 @@ class Pipeline:
                 record.command, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
             )
+            _count_parking(result)
+        elif isinstance(record, Reroute):
+            result = reroute(record.command, get_state=self._get_state, router=self.router)
         elif isinstance(record, Tick):
             when = datetime.fromtimestamp(record.at, UTC)
             keys = self._due_index(partition).pop_due(when)
@@ -333,6 +351,7 @@ class Pipeline:
             )
             result.dead_letters.extend(undecodable)
             metrics.EVENTS_DUPLICATE.inc(result.duplicates)
+            _count_parking(result)
             for _, event, _ in items:
                 metrics.EVENTS_PROCESSED.labels(event.kind.value).inc()
         # Effects first, state second: a crash in between replays the record against the old
@@ -342,3 +361,12 @@ class Pipeline:
         effects = await self._emit(partition, result)
         self.processed_records += 1
         return effects
+
+
+def _count_parking(result: ApplyResult) -> None:
+    counts = result.parking
+    for outcome, n in (
+        ("parked", counts.parked), ("released", counts.released), ("overflow", counts.overflow)
+    ):
+        if n:
+            metrics.EVENTS_PARKED.labels(outcome).inc(n)

@@ -98,6 +98,13 @@ EVENTS_DUPLICATE = Counter(
     "Events ignored as already processed",
     registry=REGISTRY,
 )
+EVENTS_PARKED = Counter(
+    "supportsync_events_parked_total",
+    "Events of customers that cannot be addressed yet: parked, released (applied once the "
+    "identity arrived) or overflow (applied at once: the customer's parking was full)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 TRANSITIONS = Counter(
     "supportsync_transitions_total",
     "support_state transitions",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import orjson
 
 from connectors.customerio import normalize as customerio
+from connectors.inbound.reason import NO_REASON, ReasonRule
 from connectors.intercom import normalize as intercom
 from connectors.pipelines import normalize as pipelines
 from connectors.zendesk import normalize as zendesk
@@ -15,6 +17,7 @@ from contracts.events import SupportEvent
 from contracts.records import RawEnvelope
 
 Normalizer = Callable[[bytes, datetime], list[SupportEvent]]
+NormalizeEnvelope = Callable[[RawEnvelope], list[SupportEvent]]
 
 NORMALIZERS: dict[str, Normalizer] = {
     "zendesk": zendesk.normalize,
@@ -39,13 +42,15 @@ def body_with_defaults(envelope: RawEnvelope) -> bytes:
     return orjson.dumps({**defaults, **message})
 
 
-def normalize_envelope(envelope: RawEnvelope) -> list[SupportEvent]:
+def normalize_envelope(
+    envelope: RawEnvelope, normalizers: dict[str, Normalizer] = NORMALIZERS
+) -> list[SupportEvent]:
     """Events in one envelope; [] for a valid body of a type we do not map.
 
     Raises ValueError (incl. pydantic's ValidationError) or KeyError/TypeError for a body that
     does not have the shape its source promises: the caller dead-letters it with the reason.
     """
-    normalizer = NORMALIZERS.get(envelope.source)
+    normalizer = normalizers.get(envelope.source)
     if normalizer is None:
         raise UnknownSource(f"no normalizer for source {envelope.source!r}")
     received = datetime.fromtimestamp(envelope.received_at, UTC)
@@ -53,3 +58,48 @@ def normalize_envelope(envelope: RawEnvelope) -> list[SupportEvent]:
     if envelope.origin != "live":
         events = [e.model_copy(update={"origin": envelope.origin}) for e in events]
     return events
+
+
+def envelope_normalizer(
+    *, zendesk_reason: ReasonRule = NO_REASON, intercom_reason: ReasonRule = NO_REASON
+) -> NormalizeEnvelope:
+    """`normalize_envelope` with where each helpdesk keeps a ticket's reason."""
+    if zendesk_reason == NO_REASON and intercom_reason == NO_REASON:
+        return normalize_envelope
+    normalizers: dict[str, Normalizer] = {
+        **NORMALIZERS,
+        "zendesk": partial(zendesk.normalize, reason=zendesk_reason),
+        "intercom": partial(intercom.normalize, reason=intercom_reason),
+    }
+    return partial(normalize_envelope, normalizers=normalizers)
+
+
+Enrich = Callable[[list[SupportEvent]], Awaitable[list[SupportEvent]]]
+
+
+async def enriched_normalizer(
+    envelopes: list[RawEnvelope], normalize: NormalizeEnvelope, enrich: Enrich
+) -> NormalizeEnvelope:
+    """Normalize a batch up front, let `enrich` complete the events (an async look-up, such
+    as a Zendesk requester's email), and hand back a normalizer that answers from that
+    result: the ingest stage stays a plain function and still sees each envelope's own
+    error, which it dead-letters as before."""
+    outcomes: dict[int, list[SupportEvent] | Exception] = {}
+    for envelope in envelopes:
+        try:
+            outcomes[id(envelope)] = normalize(envelope)
+        except Exception as exc:  # noqa: BLE001 - the ingest stage dead-letters it, alone
+            outcomes[id(envelope)] = exc
+    flat = [e for outcome in outcomes.values() if isinstance(outcome, list) for e in outcome]
+    enriched = iter(await enrich(flat)) if flat else iter(())
+    for key, outcome in outcomes.items():
+        if isinstance(outcome, list):
+            outcomes[key] = [next(enriched) for _ in outcome]
+
+    def prepared(envelope: RawEnvelope) -> list[SupportEvent]:
+        outcome = outcomes[id(envelope)]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return prepared

@@ -49,7 +49,7 @@ FIELDS = frozenset(
     {
         "customer_key", "identities", "tickets", "csat", "consent", "segments", "profile",
         "support_state", "last_resolved_at", "last_low_csat_at", "as_of", "seq",
-        "processed_ids", "holdout", "merged_into", "recent_transitions", *_FLAGS,
+        "processed_ids", "holdout", "merged_into", "recent_transitions", "parked", *_FLAGS,
     }
 )
 
@@ -130,6 +130,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["m"] = state.merged_into
     if state.recent_transitions:
         doc["n"] = [_note(n) for n in state.recent_transitions]
+    if state.parked:
+        doc["w"] = list(state.parked)
     flags = state.high_priority_open | state.refund_risk << 1 | state.recent_ticket << 2
     if flags:
         doc["f"] = flags
@@ -186,6 +188,7 @@ def decode_state(data: bytes | str) -> SupportState:
             "holdout": bool(get("h", 0)),
             "merged_into": get("m"),
             "recent_transitions": () if notes is None else tuple(_decode_note(n) for n in notes),
+            "parked": tuple(get("w", ())),
             "high_priority_open": bool(flags & 1),
             "refund_risk": bool(flags & 2),
             "recent_ticket": bool(flags & 4),

@@ -31,6 +31,9 @@ def why(state: SupportState) -> str:
     }[state.support_state]
     if state.holdout:
         text += "; in the holdout group: flagged, never suppressed"
+    if state.parked:
+        text += (f"; {len(state.parked)} event(s) parked until the customer can be "
+                 "addressed (e.g. the requester's email arrives)")
     if state.merged_into is not None:
         text = f"merged into {state.merged_into}; look there"
     return text
@@ -55,4 +58,5 @@ def explain_state(state: SupportState) -> dict[str, Any]:
         "last_resolved_at": _iso(state.last_resolved_at),
         "last_low_csat_at": _iso(state.last_low_csat_at),
         "recent_transitions": [n.as_dict() for n in state.recent_transitions],
+        "parked_events": len(state.parked),
     }

@@ -364,6 +364,8 @@ class SupportState(_Frozen):
     holdout: bool = False
     merged_into: str | None = None
     recent_transitions: tuple[TransitionNote, ...] = ()
+    #: events held back until the customer can be addressed (streams.parking), oldest first
+    parked: tuple[str, ...] = ()
     # Set by the machine on every evaluation (they need the config).
     high_priority_open: bool = False
     refund_risk: bool = False

@@ -177,7 +177,10 @@ def fold_conversation(tickets: dict[str, TicketState], event: SupportEvent) -> T
         status=status,
         merged=False,
         merged_into=None,
-        fields={"priority": info.priority, "assignee": info.admin_id, "tags": tags},
+        fields={
+            "priority": info.priority, "reason": info.reason, "assignee": info.admin_id,
+            "tags": tags,
+        },
     )
     return TicketChange(existing, after)
 

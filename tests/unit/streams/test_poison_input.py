@@ -197,6 +197,7 @@ class _ExplodingRouter(Router):
     """Routes nothing, and raises for one customer's transitions."""
 
     def __init__(self, bad_key: str) -> None:
+        super().__init__()
         self.bad_key = bad_key
 
     def route(self, transition: Any, state: SupportState, *args: Any) -> Any:

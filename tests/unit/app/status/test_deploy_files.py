@@ -213,7 +213,8 @@ class TestDockerfile:
         port = env["SUPPORTSYNC_ADMIN_PORT"]
         assert env["SUPPORTSYNC_ADMIN_TOKEN"].startswith("${SUPPORTSYNC_ADMIN_TOKEN:?")
         prometheus = services["prometheus"]
-        assert prometheus["environment"]["SUPPORTSYNC_ADMIN_TOKEN"] == env["SUPPORTSYNC_ADMIN_TOKEN"]
+        token = env["SUPPORTSYNC_ADMIN_TOKEN"]
+        assert prometheus["environment"]["SUPPORTSYNC_ADMIN_TOKEN"] == token
         scrape = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
         job = next(j for j in scrape["scrape_configs"] if j["job_name"] == "supportsync")
         assert job["dns_sd_configs"][0]["names"] == ["supportsync"]

@@ -84,3 +84,26 @@ class TestSignature:
         body = b'{"type": "zen:event-type:ticket.created", "detail": {"id": "1"}}'
         with pytest.raises(BadPayload):
             ZendeskWebhooks(SECRET).accept(body, _signed(body, _iso(now)), now)
+
+
+class TestSecretList:
+    """Several secrets (one per Zendesk webhook, or during a rotation): any one verifies."""
+
+    def test_any_listed_secret_verifies(self) -> None:
+        now = time.time()
+        for configured in (f"old-secret, {SECRET}", ["old-secret", SECRET]):
+            accepted = ZendeskWebhooks(configured).accept(
+                TICKET_EVENT, _signed(TICKET_EVENT, _iso(now)), now
+            )
+            assert accepted.key == "zendesk_user_id:9001"
+
+    def test_unlisted_secret_refused(self) -> None:
+        now = time.time()
+        with pytest.raises(BadSignature):
+            ZendeskWebhooks("one,two").accept(
+                TICKET_EVENT, _signed(TICKET_EVENT, _iso(now), "three"), now
+            )
+
+    def test_empty_list_is_an_error(self) -> None:
+        with pytest.raises(ValueError):
+            ZendeskWebhooks(" , ")

@@ -43,9 +43,15 @@ class TestR2:
         assert by_recipe(actions, "R2") == []
         assert by_recipe(actions, "R1")  # attribute updates still flow
 
-    def test_live_old_event_still_sends(self) -> None:
+    def test_live_event_of_ticket_created_before_horizon_is_not_announced(self) -> None:
+        # Going live: supportsync first sees a ticket created days ago, updated now.
         actions, _ = Desk().send(ticket("1", "open", minutes=5 * 24 * 60))
-        assert by_recipe(actions, "R2")
+        assert by_recipe(actions, "R2") == []
+        assert by_recipe(actions, "R1")  # its suppression still holds
+
+    def test_live_event_of_recent_ticket_is_announced(self) -> None:
+        actions, _ = Desk().send(ticket("1", "open", minutes=60))
+        assert [a.payload["name"] for a in by_recipe(actions, "R2")] == ["zendesk_ticket_created"]
 
 
 class TestR6:

@@ -45,10 +45,13 @@ class TestDestinations:
         assert [a.operation for a in lean] == ["identify", "event"]  # R1, R2
 
     def test_no_dead_letter_for_a_destination_not_built(self) -> None:
-        desk = Desk(sinks=("webhook",))
-        _, letters = desk.send(ticket("1", "open", email=None))
+        # An Intercom conversation (Zendesk tickets without an email are parked instead).
+        opened = event("conversation_opened", "intercom", "c1", email=None,
+                       identities={"intercom_contact_id": "ic1"},
+                       conversation={"id": "c1", "state": "open"})
+        _, letters = Desk(sinks=("webhook",)).send(opened)
         assert letters == []
-        _, letters = Desk().send(ticket("1", "open", email=None))
+        _, letters = Desk().send(opened)
         assert [letter.reason for letter in letters] == ["no_identifier"]
 
     def test_reporting_metrics_without_the_webhook(self) -> None:
@@ -80,11 +83,16 @@ class TestRecipeIndex:
 
 
 class TestDestinationSettings:
-    """DESTINATIONS defaults to the sinks run here, or every one when none runs here."""
+    """DESTINATIONS defaults to every destination that runs somewhere (DESTINATIONS wins)."""
 
     def test_defaults(self) -> None:
-        assert Settings(sinks="customerio").destination_names == ("customerio",)
-        assert Settings(sinks="").destination_names is None
+        assert Settings().destination_names == EVERY  # embedded: all, in dry-run
+        cluster = {"kafka_bootstrap_servers": "kafka:9092"}
+        assert Settings(**cluster, sinks="customerio").destination_names == ("customerio",)
+        assert Settings(**cluster, sinks="").destination_names == ()
+        assert Settings(
+            **cluster, sinks="", warehouse_dsn="postgresql://db/x"
+        ).destination_names == ("warehouse",)
         assert Settings(sinks="", destinations="zendesk,webhook").destination_names == (
             "zendesk", "webhook",
         )

@@ -32,8 +32,9 @@ class TestR1:
 
     def test_no_identifier_is_a_dead_letter(self) -> None:
         desk = Desk()
-        _, letters = desk.send(ticket("1", "open", email=None,
-                                      identities={"zendesk_user_id": "9"}))
+        _, letters = desk.send(event("conversation_opened", "intercom", "conv-1", email=None,
+                                     identities={"intercom_contact_id": "ic9"},
+                                     conversation={"id": "c1", "state": "open"}))
         assert [(d.stage, d.reason) for d in letters] == [("route", "no_identifier")]
 
 
