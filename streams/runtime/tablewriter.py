@@ -20,6 +20,8 @@ customer is not re-parsed on every event.
 
 from __future__ import annotations
 
+import asyncio
+
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -104,6 +106,20 @@ class BatchedTable(Generic[V]):
                 del self._unflushed[key]
         if metadata is not None and hasattr(store, "set_persisted_offset"):
             store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    async def checkpoint(self, partition_of: Callable[[str], int]) -> None:
+        """`persist()` everything set since the last checkpoint, each key to the partition
+        `partition_of(key)` names (a writer whose keys come from records of several
+        partitions: the deliver agents' dispatchers); partitions are written concurrently."""
+        taken = self.take()
+        by_partition: dict[int, dict[str, V]] = {}
+        for key, value in taken.items():
+            by_partition.setdefault(partition_of(key), {})[key] = value
+        await asyncio.gather(*(self.persist(p, items) for p, items in by_partition.items()))
 
     async def _send_changelog(
         self, topic: str, partition: int, records: list[tuple[bytes, bytes]]
