@@ -9,6 +9,11 @@ Customer.io gets v2 batches, Zendesk `*_many`). Rules:
 - **In order per customer.** A customer is in at most one call at a time; its actions go
   in the order they were submitted. Different customers are delivered concurrently (within a
   call by `Sink.deliver`, and by up to `calls_per_lane` calls per lane).
+- **Batches under steady load.** A lane starts its next call when the previous one returned
+  (or has taken longer than `overlap_after`): what arrived meanwhile goes in one call. The
+  busier the platform (a call waits for rate tokens), the larger the batches. The normal
+  lane also starts at most one call per `normal_linger` (100 ms): enrichment a little later,
+  in few requests, leaves the account's budget to suppression.
 - **Two lanes.** A customer with a pending suppression write is served by the *urgent* lane,
   which takes that customer's actions up to its last suppression write; everything else
   (enrichment, analytics) by the *normal* lane. The urgent lane never waits for the normal
@@ -98,6 +103,8 @@ class Dispatcher:
         max_call_actions: int = 1_000,
         calls_per_lane: int = 2,
         checkpoint_interval: float = 0.1,
+        overlap_after: float = 0.25,
+        normal_linger: float = 0.1,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -113,6 +120,9 @@ class Dispatcher:
         self.max_call_actions = max_call_actions
         self.calls_per_lane = calls_per_lane
         self.checkpoint_interval = checkpoint_interval
+        self.overlap_after = overlap_after
+        self.normal_linger = normal_linger
+        self._last_start = [float("-inf"), float("-inf")]  # per lane, loop time
 
         self._queues: dict[str, deque[_Item]] = {}
         self._urgent_pending: dict[str, int] = {}  # customer → pending suppression writes
@@ -121,7 +131,8 @@ class Dispatcher:
             OrderedDict(), OrderedDict()
         )
         self._busy: set[str] = set()
-        self._calls: tuple[dict[asyncio.Task[None], float], ...] = ({}, {})  # task → oldest
+        # Calls in flight per lane: task → (oldest action's created_at, loop time started).
+        self._calls: tuple[dict[asyncio.Task[None], tuple[float, float]], ...] = ({}, {})
         self._open: set[_Record] = set()
         self._complete: list[_Record] = []
         self._action_partition: dict[str, int] = {}
@@ -247,7 +258,7 @@ class Dispatcher:
     def _update_since(self) -> None:
         # Oldest action this sink is working on or waiting for (the backlog age gauge): the
         # calls in flight, and the first customer waiting in each lane.
-        oldest = [t for calls in self._calls for t in calls.values()]
+        oldest = [t for calls in self._calls for t, _ in calls.values()]
         for lane in LANES:
             for customer in self._waiting[lane]:
                 oldest.append(self._queues[customer][0].action.created_at.timestamp())
@@ -274,15 +285,27 @@ class Dispatcher:
             if loop.time() < self._paused_until:
                 continue
             for lane in LANES:
-                while len(self._calls[lane]) < self.calls_per_lane:
+                while self._may_call(lane, loop.time()):
                     items = self._take(lane)
                     if not items:
                         break
                     oldest = min(i.action.created_at.timestamp() for i in items)
                     task = loop.create_task(self._call(items))
-                    self._calls[lane][task] = oldest
+                    self._calls[lane][task] = (oldest, loop.time())
+                    self._last_start[lane] = loop.time()
                     task.add_done_callback(functools.partial(self._call_done, lane))
             self._update_since()
+
+    def _may_call(self, lane: int, now: float) -> bool:
+        # One call at a time per lane while calls are quick: what arrives meanwhile goes
+        # together in the next call (batches form under steady load, not only in bursts).
+        # A call slower than `overlap_after` (retries, a slow platform) lets another start.
+        calls = self._calls[lane]
+        if len(calls) >= self.calls_per_lane:
+            return False
+        if lane == NORMAL and now - self._last_start[NORMAL] < self.normal_linger:
+            return False
+        return all(now - started >= self.overlap_after for _, started in calls.values())
 
     def _call_done(self, lane: int, task: asyncio.Task[None]) -> None:
         self._calls[lane].pop(task, None)

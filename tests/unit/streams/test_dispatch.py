@@ -87,6 +87,8 @@ class Harness:
             self.checkpoints.append(list(self.handled))
 
         kwargs.setdefault("checkpoint_interval", 0.0)
+        kwargs.setdefault("overlap_after", 0.0)  # a second call may start at once
+        kwargs.setdefault("normal_linger", 0.0)
         self.dispatcher = Dispatcher(
             cast(Sink, sink),
             order=WriteOrder("customerio", Writer()),
@@ -157,7 +159,7 @@ class TestOrderPerCustomer:
     async def test_records_are_taken_while_deliveries_are_in_flight(
         self, sink: GatedSink
     ) -> None:
-        h = Harness(sink, calls_per_lane=1)
+        h = Harness(sink, overlap_after=60.0)  # the second call waits for the first
         await h.submit("r0", identify(0, "p0"))
         await until(lambda: len(sink.calls) == 1)
         for n in range(1, 6):  # the agent is never held up by the call in flight
@@ -305,8 +307,8 @@ class TestWithCustomerIO:
     ) -> None:
         fake = await fake_customerio()
         h = Harness(cio_sink(fake, session, TokenBucket(40, 1)))
-        for n in range(300):  # one-off events: ~7 s of requests at 40/s
-            await h.submit(f"e{n}", event(n, f"busy{n}"))
+        for n in range(150):  # two events per person: one v1 request each, ~7 s at 40/s
+            await h.submit(f"e{n}", event(n, f"busy{n}"), event(1000 + n, f"busy{n}"))
         assert h.dispatcher.backlog == 300  # all taken in, none delivered yet
         await until(lambda: len(fake.requests) >= 5)
         await h.submit("s", identify(999, "urgent", priority="suppression", has_open_ticket=True))
