@@ -84,6 +84,7 @@ class TokenBucket:
         on_wait: WaitHook | None = None,
         default_pause: float = 1.0,
         name: str = "",
+        window: float = 1.0,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
@@ -91,6 +92,7 @@ class TokenBucket:
         self.burst = burst
         self.base_rate = rate  # the account's budget; `share()` gives this worker a part
         self.base_burst = burst
+        self.window = window  # the platform's limit window: burst + rate * window requests
         self.name = name
         self._clock = clock
         self._on_wait = on_wait
@@ -167,8 +169,10 @@ class TokenBucket:
         0 (the worker owns nothing to deliver) keeps a trickle so a stray caller still ends."""
         fraction = min(1.0, max(0.0, fraction))
         self._refill()
-        self.rate = max(self.base_rate * fraction, 1e-3)
+        budget = fraction * (self.base_burst + self.base_rate * self.window)  # per window
         self.burst = max(1.0, self.base_burst * fraction)
+        # A burst rounded up to one token is paid for by the rate, within the window.
+        self.rate = max((budget - self.burst) / self.window, 1e-3)
         self._tokens = min(self._tokens, self.burst)
 
     # -- adapting to the platform ------------------------------------------------------
