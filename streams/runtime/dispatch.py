@@ -34,7 +34,9 @@ Customer.io gets v2 batches, Zendesk `*_many`). Rules:
   ids and last-sent entries set so far to their changelogs (`checkpoint`, at most every
   `checkpoint_interval`). Offsets are never committed past a record that is not.
 - **Rebalances.** While `halted()` (a rebalance or shutdown is under way) no call starts;
-  once the calls in flight returned, a checkpoint finishes what is complete, every other
+  once the calls in flight returned (or were cancelled after `halt_grace`, 3 s: a platform
+  that is down must not hold the group's rebalance up), a checkpoint finishes what is
+  complete, every other
   record is `abandoned` (read again by whoever owns its partition next; effects are
   idempotent) and the queues are emptied.
 """
@@ -105,6 +107,7 @@ class Dispatcher:
         checkpoint_interval: float = 0.1,
         overlap_after: float = 0.25,
         normal_linger: float = 0.1,
+        halt_grace: float = 3.0,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -122,6 +125,7 @@ class Dispatcher:
         self.checkpoint_interval = checkpoint_interval
         self.overlap_after = overlap_after
         self.normal_linger = normal_linger
+        self.halt_grace = halt_grace
         self._last_start = [float("-inf"), float("-inf")]  # per lane, loop time
 
         self._queues: dict[str, deque[_Item]] = {}
@@ -413,7 +417,15 @@ class Dispatcher:
         try:
             calls = [t for lane in self._calls for t in lane]
             if calls:
-                await asyncio.wait(calls)
+                # A call stuck in retries (a platform down) must not hold the rebalance up:
+                # after `halt_grace` it is cancelled and its records are read again.
+                _, stuck = await asyncio.wait(calls, timeout=self.halt_grace)
+                for task in stuck:
+                    task.cancel()
+                if stuck:
+                    log.warning("sink %s: %d calls cancelled for a rebalance", self.name,
+                                len(stuck))
+                    await asyncio.wait(stuck)
             if self._failure is None:
                 await self.checkpoint()
             for record in list(self._open):

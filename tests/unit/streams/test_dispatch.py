@@ -264,6 +264,18 @@ class TestRebalance:
         h.dispatcher.stop()
 
 
+    async def test_call_stuck_in_retries_is_cancelled_after_the_grace(
+        self, sink: GatedSink
+    ) -> None:
+        h = Harness(sink, halt_grace=0.05)
+        await h.submit("r1", identify(1, "ann"))
+        await until(lambda: len(sink.calls) == 1)  # never answered (a platform down)
+        h.halted = True
+        await until(lambda: h.abandoned == ["r1"])
+        assert h.handled == []
+        h.dispatcher.stop()
+
+
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
