@@ -143,7 +143,11 @@ class Delivery:
             checkpoint=checkpoint,
             handled=acks.mark_handled,
             abandoned=acks.abandon,
-            halted=lambda: bool(app.rebalancing) or bool(app.should_stop),
+            # Faust suspends the flow for a rebalance (before it waits for unfinished records)
+            # and resumes it after seeking every partition to its committed offset: records
+            # abandoned while it is suspended are read again. (`app.rebalancing` stays set
+            # until after the resume: records taken then must not be abandoned.)
+            halted=lambda: not app.flow_control.is_active() or bool(app.should_stop),
             since=self.delivering_since,
             on_stale=stale,
             max_backlog=self.max_backlog,
