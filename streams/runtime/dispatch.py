@@ -19,7 +19,8 @@ Customer.io gets v2 batches, Zendesk `*_many`). Rules:
   (enrichment, analytics) by the *normal* lane. The urgent lane never waits for the normal
   one: its calls start as soon as a slot of its own is free, and the sink's token bucket
   serves suppression callers first. A suppression write waits only for the one call in
-  flight for its own customer (the normal lane cuts its calls at `max_call_actions`).
+  flight for its own customer, if any: calls are cut at `max_call_actions` (200, one
+  Customer.io v2 batch) so that call stays short.
 - **Write order.** Stale attribute writes are dropped (`WriteOrder.drop_stale`) when a call
   is made — after every earlier action of that customer was handed over — and the writes
   handed over are recorded (`handed_over`) when the call returns.
@@ -102,7 +103,7 @@ class Dispatcher:
         since: dict[str, float] | None = None,
         on_stale: Callable[[int], None] = lambda _n: None,
         max_backlog: int = 20_000,
-        max_call_actions: int = 1_000,
+        max_call_actions: int = 200,
         calls_per_lane: int = 2,
         checkpoint_interval: float = 0.1,
         overlap_after: float = 0.25,
@@ -313,13 +314,33 @@ class Dispatcher:
 
     def _call_done(self, lane: int, task: asyncio.Task[None]) -> None:
         self._calls[lane].pop(task, None)
-        if not task.cancelled() and task.exception() is not None and self._failure is None:
-            # Only infrastructure failures get here (the sink dead-letters delivery errors):
-            # stop; the records stay uncommitted and the agent raises on its next record.
-            self._failure = task.exception()
-            log.error("sink %s: delivery failed", self.name, exc_info=self._failure)
-            self._space.set()  # wake a waiting submit so the agent sees the failure
+        if not task.cancelled() and task.exception() is not None:
+            # Only infrastructure failures get here (the sink dead-letters delivery errors).
+            self._fail(task.exception())
         self._wake.set()
+
+    def _fail(self, exc: BaseException | None) -> None:
+        """Stop: every unfinished record is abandoned (never committed, read again by the
+        partition's next owner) and the agent raises `exc` on its next record."""
+        if self._failure is not None or exc is None:
+            return
+        log.error("sink %s: delivery stopped", self.name, exc_info=exc)
+        self._failure = exc
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        for record in list(self._open):
+            self._finish(record)
+            self._abandoned(record.message)
+        self._queues.clear()
+        self._urgent_pending.clear()
+        for waiting in self._waiting:
+            waiting.clear()
+        self._busy.clear()
+        self._complete.clear()
+        self.backlog = 0
+        self._space.set()  # a submit waiting for space sees the failure or the halt
+        self._update_since()
 
     async def _call(self, items: list[_Item]) -> None:
         self.calls_made += 1
@@ -375,10 +396,8 @@ class Dispatcher:
             await asyncio.sleep(self.checkpoint_interval)  # gather more records per write
             try:
                 await self.checkpoint()
-            except Exception as exc:
-                log.exception("sink %s: checkpoint failed", self.name)
-                self._failure = exc
-                self._space.set()
+            except Exception as exc:  # noqa: BLE001 - any failure stops delivery (logged)
+                self._fail(exc)
                 return
 
     async def checkpoint(self) -> None:
@@ -426,20 +445,11 @@ class Dispatcher:
                     log.warning("sink %s: %d calls cancelled for a rebalance", self.name,
                                 len(stuck))
                     await asyncio.wait(stuck)
-            if self._failure is None:
+            try:
                 await self.checkpoint()
-            for record in list(self._open):
-                self._finish(record)
-                self._abandoned(record.message)
-            self._queues.clear()
-            self._urgent_pending.clear()
-            for waiting in self._waiting:
-                waiting.clear()
-            self._busy.clear()
-            self._complete.clear()
-            self.backlog = 0
-            self._space.set()
-            self._update_since()
+            except Exception as exc:  # noqa: BLE001 - any failure stops delivery (logged)
+                self._fail(exc)
+            self._drop_all()  # read again after the rebalance
             while self._halted():  # noqa: ASYNC110 - a flag of Faust's, no event to wait on
                 await asyncio.sleep(0.05)
         finally:

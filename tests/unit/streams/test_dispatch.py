@@ -216,6 +216,26 @@ class TestHandledAfterCheckpoint:
         h.dispatcher.stop()
 
 
+class TestFailure:
+    """A checkpoint that cannot be written stops delivery with nothing committed."""
+
+    async def test_failed_checkpoint_abandons_records_and_the_agent_raises(
+        self, sink: GatedSink
+    ) -> None:
+        async def broken(by_action: PartitionOf, by_customer: PartitionOf) -> None:
+            raise ConnectionError("broker gone")
+
+        h = Harness(sink)
+        h.dispatcher._checkpoint_fn = broken
+        sink.auto = True
+        await h.submit("r1", identify(1, "ann"))
+        await until(lambda: h.abandoned == ["r1"])
+        assert h.handled == []
+        with pytest.raises(ConnectionError):
+            await h.submit("r2", identify(2, "bob"))
+        h.dispatcher.stop()
+
+
 class TestBackpressure:
     """The platform's pause puts actions back in order; a full backlog holds the agent."""
 
