@@ -21,7 +21,9 @@ from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
 from connectors.delivery.retry import RetryPolicy
 from connectors.delivery.sink import DeliveryReport, Outcome, Sink
-from connectors.testing.fakes import FakeCustomerIO, FakeFactory
+from connectors.testing.fakes import FakeCustomerIO, FakeFactory, FakeZendesk
+from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.sink import ZendeskSink
 from contracts.actions import Action
 from streams.runtime.dispatch import Dispatcher, PartitionOf
 from streams.writeorder import WriteOrder
@@ -348,4 +350,26 @@ class TestWithCustomerIO:
         put = fake.requests_to("PUT", r"/api/v1/customers/urgent")[0]
         before = fake.requests.index(put)
         assert before < 30  # behind at most the requests already granted, not the backlog
+        h.dispatcher.stop()
+
+    async def test_zendesk_users_of_many_records_go_in_one_create_or_update_many(
+        self, fake_zendesk: FakeFactory[FakeZendesk], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_zendesk()
+        bucket = TokenBucket(1000, 100)
+        http = HttpClient(session, base_url=fake.base_url, bucket=bucket,
+                          auth=("agent@example.com/token", "test-token"))
+        sink = ZendeskSink(
+            client=ZendeskClient(http, job_poll_interval=0.01), bucket=bucket,
+            store=InMemoryDeliveredStore(), dead_letters=InMemoryDeadLetterWriter(),
+            policy=RetryPolicy(base=0.01, max_backoff=0.05, deadline=5.0), rng=random.Random(2),
+        )
+        h = Harness(sink)
+        for n in range(5):  # one record per person, all pending at once
+            user = make_action(n, sink="zendesk", operation="update_user",
+                               person=f"u{n}@example.com", attributes={"name": f"U{n}"})
+            await h.submit(f"r{n}", user)
+        await until(lambda: len(h.handled) == 5)
+        assert len(fake.requests_to("POST", "/api/v2/users/create_or_update_many")) == 1
+        assert len(fake.users) == 5
         h.dispatcher.stop()
