@@ -13,6 +13,8 @@ The pipelined agents use `take()` and `persist()` instead: `take()` hands over w
 record set (still visible to reads, as *unflushed*), and `persist()` later — once the
 record's effects are acknowledged, off the stream iteration — writes the changelog batch,
 waits for it, then files the values in the local store under an explicit partition.
+`checkpoint(partition_of)` does the same for a writer whose keys belong to several
+partitions (the deliver agents' dispatchers), each key to the partition it names.
 The changelog records are the same key → value records Faust writes, so Faust's own recovery
 (and compaction on Apache Kafka) work unchanged; decoded objects are cached (LRU) so a hot
 customer is not re-parsed on every event.
@@ -21,7 +23,6 @@ customer is not re-parsed on every event.
 from __future__ import annotations
 
 import asyncio
-
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
