@@ -152,7 +152,6 @@ class Dispatcher:
         self._completed = asyncio.Event()
         self._checkpoint_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self.calls_made = 0  # sink.deliver calls (for tests and the bench)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -169,11 +168,6 @@ class Dispatcher:
         for task in [*self._tasks, *self._calls[URGENT], *self._calls[NORMAL]]:
             task.cancel()
         self._tasks = []
-
-    @property
-    def idle(self) -> bool:
-        """Nothing pending, in flight or waiting for a checkpoint."""
-        return not self._open
 
     # -- the agent's side ---------------------------------------------------------------------
 
@@ -343,7 +337,6 @@ class Dispatcher:
         self._update_since()
 
     async def _call(self, items: list[_Item]) -> None:
-        self.calls_made += 1
         sendable, stale = self._order.drop_stale([i.action for i in items])
         if stale:
             self._on_stale(stale)

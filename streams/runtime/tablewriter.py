@@ -108,10 +108,6 @@ class BatchedTable(Generic[V]):
         if metadata is not None and hasattr(store, "set_persisted_offset"):
             store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
 
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._pending)
-
     async def checkpoint(self, partition_of: Callable[[str], int]) -> None:
         """`persist()` everything set since the last checkpoint, each key to the partition
         `partition_of(key)` names (a writer whose keys come from records of several

@@ -89,7 +89,7 @@ class TestCheckpoint:
         for partition, records in producer.sent:
             by_partition.setdefault(partition, []).extend(k for k, _ in records)
         assert by_partition == {0: [b"a1", b"a2"], 5: [b"b1"]}
-        assert not writer.has_pending
+        assert writer.take() == {}  # nothing left to write
 
     async def test_rocksdb_store_written_for_the_explicit_partition(self) -> None:
         store, producer = RocksStore(), Producer()
