@@ -28,7 +28,9 @@ def _print(title: str, rows: list[Row]) -> None:
     sys.stdout.flush()
 
 
-SECTIONS = ("pipeline", "scale", "latency", "keepup", "state", "ingress", "sinks")
+SECTIONS = ("pipeline", "scale", "latency", "keepup") + tuple(
+    m.rsplit(".", 1)[1].removesuffix("_bench") for m in STANDALONE
+)
 
 
 def main() -> int:
