@@ -4,7 +4,9 @@
 `route_event(event, state, received_at)` runs the event recipes for every applied event
 (including events that change no support state: engagement, lifecycle, track, group).
 Each call builds one `Emit`, so action ids derive from the transition id or from
-`event:<event id>` and replays produce the same ids (the sinks deduplicate them).
+`event:<event id>` and replays produce the same ids (the sinks deduplicate them); an
+attribute write's id also covers its payload, so a replay under a changed mapping writes
+the changed values.
 
 Only the enabled recipes that can act on a transition/event kind are called (a table
 built once), so routing stays cheap on the hot path: most transitions need two or three.
