@@ -200,6 +200,7 @@ def _from_rating(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEven
                 scale="one_to_five",
                 ticket_id=str(item["id"]),
                 comment=bool(_text(rating.get("remark"))),
+                comment_text=_text(rating.get("remark")),
             ),
         )
     ]

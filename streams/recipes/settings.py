@@ -71,6 +71,8 @@ class R5VipRouting(_Section):
 class R6Csat(_Section):
     score_attribute: str = "last_csat_score"
     at_attribute: str = "last_csat_at"
+    #: Customer.io event for every rating ("" sends none)
+    event: str = "csat_received"
     low_event: str = "low_csat_received"
 
 

@@ -19,6 +19,11 @@ Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hin
 
 
 def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
+    """A rating updates the CSAT; a low one starts recovery, once per rated ticket.
+
+    Zendesk triggers render the ticket's current rating into every later update of the
+    ticket, so the newest rating seen again (same ticket, score and comment) is not a new
+    rating, and a ticket whose rating was already low does not start recovery again."""
     rating = event.rating
     if rating is None:
         raise InvalidEvent(f"{event.kind} without a rating payload")
@@ -26,9 +31,22 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
         low = rating.is_low
     except ValueError as exc:
         raise InvalidEvent(f"rating score {rating.score!r} is not on its scale") from exc
+    previous = state.csat
+    same_ticket = (
+        previous is not None
+        and rating.ticket_id is not None
+        and previous.ticket_id == rating.ticket_id
+        and previous.scale == rating.scale
+    )
+    if same_ticket and previous is not None and (previous.score, previous.comment) == (
+        rating.score,
+        rating.comment,
+    ):
+        return state, [], None
+    first_low = low and not (same_ticket and previous is not None and previous.low)
     at = as_utc(event.occurred_at)
     update: dict[str, Any] = {}
-    if state.csat is None or at >= state.csat.at:
+    if previous is None or at >= previous.at:
         update["csat"] = construct(
             Csat,
             {
@@ -40,18 +58,20 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
                 "ticket_id": rating.ticket_id,
             },
         )
-    if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
+    if first_low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
         update["last_low_csat_at"] = at
     payload = {
         "score": rating.score,
         "scale": rating.scale,
         "low": low,
+        "first_low": first_low,  # starts recovery (R6's low event)
         "comment": rating.comment,
+        "comment_text": rating.comment_text,
         "ticket_id": rating.ticket_id,
         "source": event.source,
         "at": at.isoformat(),
     }
-    fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
+    fact = Fact("csat_received", reason="low_csat" if first_low else "csat", rating=payload)
     return replace(state, update), [fact], None
 
 

@@ -1,0 +1,97 @@
+"""Recipes keep what SPEC S5 promises (issue 15, items 11–15), end to end through the
+broker against the contract-validating fakes.
+
+One worker (every sink live) serves the module; every test uses its own customers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.testing import WorkerProcess
+from streams.runtime.broker import EmbeddedBroker
+from tests.integration.support import minutes_ago, state_of
+from tests.integration.test_recipe_harness import (
+    Platforms,
+    cio_action,
+    cio_metric,
+    eventually,
+    platforms,
+    send_customerio,
+    send_intercom,
+    send_zendesk,
+    settle,
+    start_worker,
+    zendesk_ticket,
+)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Platforms]:
+    with platforms() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def worker(
+    broker: EmbeddedBroker, fakes: Platforms, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    config: dict[str, Any] = {"replay": {"one_off_horizon_hours": 24}}
+    tmp = tmp_path_factory.mktemp("recipes-promises")
+    with start_worker(broker.bootstrap_servers, fakes, config, tmp) as proc:
+        yield proc
+
+
+def events_of(fakes: Platforms, email: str, name: str | None = None) -> list[dict[str, Any]]:
+    person = fakes.cio.people.get(email)
+    found = [] if person is None else list(person.events)
+    return [e for e in found if name is None or e.get("name") == name]
+
+
+def attributes_of(fakes: Platforms, email: str) -> dict[str, Any]:
+    person = fakes.cio.people.get(email)
+    return {} if person is None else dict(person.attributes)
+
+
+class TestItem11CsatEveryRating:
+    """Every rating is a CSAT event with score and comment; rendered ratings are parsed;
+    a low rating starts recovery once, however often a trigger repeats it."""
+
+    def test_item11_every_rating_tracks_csat_and_low_recovers_once(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i11.ann@example.com"
+        send_zendesk(worker, zendesk_ticket(11601, "open", minutes_ago(40), email))
+        good = zendesk_ticket(11601, "solved", minutes_ago(30), email)
+        good["satisfaction"] = {"score": "Good, I'm satisfied", "comment": "Quick and kind"}
+        send_zendesk(worker, good)
+        csat = eventually(lambda: events_of(fakes, email, "csat_received"), "good CSAT event")
+        assert csat[0]["data"]["score"] == "good"
+        assert csat[0]["data"]["comment"] == "Quick and kind"
+        assert csat[0]["data"]["low"] is False
+
+        send_zendesk(worker, zendesk_ticket(11602, "open", minutes_ago(20), email))
+        for minutes in (10, 8, 6):  # the trigger renders the same rating into each update
+            bad = zendesk_ticket(11602, "solved", minutes_ago(minutes), email)
+            bad["satisfaction"] = {"score": "Bad, I'm unsatisfied", "comment": "Too slow"}
+            send_zendesk(worker, bad)
+        low = eventually(lambda: events_of(fakes, email, "low_csat_received"), "low event")
+        assert low[0]["data"]["comment"] == "Too slow"
+        eventually(lambda: attributes_of(fakes, email).get("support_state") == "recovery",
+                   "recovery")
+        settle()
+        assert len(events_of(fakes, email, "low_csat_received")) == 1
+        bad_events = [e for e in events_of(fakes, email, "csat_received")
+                      if e["data"]["score"] == "bad"]
+        assert len(bad_events) == 1
+        doc = state_of(worker.port, email)
+        assert doc is not None
+        lows = [n for n in doc.get("recent_transitions", [])
+                if n.get("kind") == "csat_received" and n.get("reason") == "low_csat"]
+        assert len(lows) == 1
