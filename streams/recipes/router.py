@@ -74,6 +74,8 @@ def transition_table(
          lambda e, t, s: tickets.r5(e, t, s, c)),
         (c.r7_churn_outreach.enabled, ("segments_changed",), zd,
          lambda e, t, s: tickets.r7(e, t, s, c)),
+        (c.r3_engagement.enabled, ("engagement_aged",), (*zd, *ic),
+         lambda e, t, s: zendesk_users.r3_aged(e, t, c)),
         (c.r10_profile_sync.enabled, ("profile_changed",), (*zd, *ic),
          lambda e, t, s: profiles.r10(e, t, s, c)),
         (c.r16_data_out.enabled, ("support_state_changed",), ("webhook", "warehouse"),

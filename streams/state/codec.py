@@ -48,8 +48,8 @@ _FLAGS = ("high_priority_open", "refund_risk", "recent_ticket")  # bit 0, 1, 2 o
 FIELDS = frozenset(
     {
         "customer_key", "identities", "tickets", "csat", "consent", "segments", "profile",
-        "support_state", "last_resolved_at", "last_low_csat_at", "as_of", "seq",
-        "processed_ids", "holdout", "merged_into", "recent_transitions", *_FLAGS,
+        "support_state", "last_resolved_at", "last_low_csat_at", "last_email_open_at", "as_of",
+        "seq", "processed_ids", "holdout", "merged_into", "recent_transitions", *_FLAGS,
     }
 )
 
@@ -120,6 +120,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["r"] = _time(state.last_resolved_at)
     if state.last_low_csat_at is not None:
         doc["l"] = _time(state.last_low_csat_at)
+    if state.last_email_open_at is not None:
+        doc["e"] = _time(state.last_email_open_at)
     if state.as_of is not None:
         doc["a"] = _time(state.as_of)
     if state.seq:
@@ -180,6 +182,7 @@ def decode_state(data: bytes | str) -> SupportState:
             "support_state": get("s", "clear"),
             "last_resolved_at": _parse_or_none(get("r")),
             "last_low_csat_at": _parse_or_none(get("l")),
+            "last_email_open_at": _parse_or_none(get("e")),
             "as_of": _parse_or_none(get("a")),
             "seq": get("q", 0),
             "processed_ids": ids,

@@ -75,6 +75,17 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
     return replace(state, update), [fact], None
 
 
+def fold_engagement(state: SupportState, event: SupportEvent) -> Folded:
+    """An email open moves `last_email_open_at` (R3's days since last open); no fact:
+    R3 acts on the event itself, and the machine's timers on the days that pass."""
+    if str(event.attributes.get("metric")) != "opened":
+        return state, [], None
+    at = as_utc(event.occurred_at)
+    if state.last_email_open_at is not None and state.last_email_open_at >= at:
+        return state, [], None
+    return replace(state, {"last_email_open_at": at}), [], None
+
+
 def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
     channel = str(event.attributes.get("channel") or "email").strip().lower()
     flag = f"{event.source}:{channel}"

@@ -74,6 +74,9 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
             "profile": _profile(survivor, absorbed),
             "last_resolved_at": _later(survivor.last_resolved_at, absorbed.last_resolved_at),
             "last_low_csat_at": _later(survivor.last_low_csat_at, absorbed.last_low_csat_at),
+            "last_email_open_at": _later(
+                survivor.last_email_open_at, absorbed.last_email_open_at
+            ),
             "as_of": _later(survivor.as_of, absorbed.as_of),
             "seq": survivor.seq + absorbed.seq,
             "processed_ids": processed[-config.processed_ids_max :],

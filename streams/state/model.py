@@ -358,6 +358,7 @@ class SupportState(_Frozen):
     support_state: SupportStateName = "clear"
     last_resolved_at: datetime | None = None
     last_low_csat_at: datetime | None = None
+    last_email_open_at: datetime | None = None  # newest email open (R3 days since)
     as_of: datetime | None = None  # newest time the state was evaluated at (never decreases)
     seq: int = 0
     processed_ids: ProcessedIds = ProcessedIds()  # event_digest() values, oldest first

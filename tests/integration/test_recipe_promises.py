@@ -32,9 +32,16 @@ from tests.integration.test_recipe_harness import (
 pytestmark = pytest.mark.broker
 
 
+USER_FIELDS = ("last_email_open_at", "last_campaign", "days_since_last_open")
+
+
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Platforms]:
     with platforms() as found:
+        found.zendesk.user_fields = [  # the Zendesk account defines R3's user fields
+            {"id": i, "key": key, "type": "text", "title": key}
+            for i, key in enumerate(USER_FIELDS, 1)
+        ]
         yield found
 
 
@@ -95,3 +102,39 @@ class TestItem11CsatEveryRating:
         lows = [n for n in doc.get("recent_transitions", [])
                 if n.get("kind") == "csat_received" and n.get("reason") == "low_csat"]
         assert len(lows) == 1
+
+
+def seed_zendesk_user(fakes: Platforms, email: str, name: str) -> int:
+    user_id = 95000 + len(fakes.zendesk.users)
+    fakes.zendesk.users[user_id] = {"id": user_id, "email": email, "name": name,
+                                    "role": "end-user", "user_fields": {}}
+    return user_id
+
+
+class TestItem13DaysSinceLastOpen:
+    """days_since_last_open follows the days that pass after an open (0 on the day)."""
+
+    def test_item13_days_since_last_open_counts_the_days_passed(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i13.bea@example.com"
+        user_id = seed_zendesk_user(fakes, email, "Bea")
+        send_zendesk(worker, zendesk_ticket(13601, "solved", minutes_ago(4 * 1440), email,
+                                            requester_id=str(user_id)))
+        eventually(lambda: attributes_of(fakes, email).get("last_ticket_status"), "ticket seen")
+        # The state has seen nothing newer than the open: the machine's daily timer (not
+        # the open itself) has to count the three days that passed since.
+        opened = cio_metric("opened", email, campaign_id=13)
+        opened["timestamp"] = int(time.time()) - 3 * 86400 - 3600  # three days and an hour ago
+        send_customerio(worker, opened)
+        fields = eventually(
+            lambda: (f := fakes.zendesk.users[user_id]["user_fields"]).get("last_email_open_at")
+            and f.get("days_since_last_open") == 3 and f,
+            "three days since the last open",
+        )
+        assert fields["last_campaign"] == "13"
+        today = cio_metric("opened", email, campaign_id=14)
+        send_customerio(worker, today)
+        eventually(lambda: fakes.zendesk.users[user_id]["user_fields"].get(
+            "days_since_last_open") == 0 and fakes.zendesk.users[user_id]["user_fields"].get(
+            "last_campaign") == "14", "0 on the day of an open")
