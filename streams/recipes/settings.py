@@ -174,6 +174,9 @@ class R17AdAudiences(_Section):
     suppress_audience: str = "suppress_promos"
     recovery_audience: str = "service_recovery"
     suppress_states: list[str] = ["open", "escalated", "cooldown"]
+    #: opt_in: only people who opted in to ads (a `subscribed` event for channel ads);
+    #: opt_out: everyone who has not withdrawn ads consent
+    ads_consent: Literal["opt_in", "opt_out"] = "opt_in"
 
 
 class R18Reporting(_Section):

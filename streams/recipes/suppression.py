@@ -9,7 +9,9 @@ R15  a `consent_changed` on one platform → the email subscription on the other
      propagates once no platform holds an unsubscribe.
 R17  entering/leaving the suppressing states → add/remove in the "suppress promos"
      audience; entering/leaving `recovery` → the "service recovery" audience. Only with ads
-     consent and an email; holdout customers never join the suppression audience.
+     consent (by default an explicit opt-in: `ads_consent: opt_in`) and an email; holdout
+     customers never join the suppression audience. Withdrawing ads consent removes the
+     person from every audience; opting in adds them where their state puts them.
 """
 
 from __future__ import annotations
@@ -92,17 +94,40 @@ def r15(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> No
                  priority="suppression")
 
 
+def ads_allowed(t: Transition, config: RecipesConfig) -> bool:
+    """Ads use needs no withdrawal anywhere and, in `opt_in` mode (the default), an
+    explicit opt-in (a `subscribed` event for the ads channel)."""
+    if not t.consent.ads:
+        return False
+    return config.r17_ad_audiences.ads_consent == "opt_out" or t.consent.opted_in_to("ads")
+
+
 def r17(emit: Emit, t: Transition, config: RecipesConfig) -> None:
-    if t.kind != "support_state_changed":
-        return
     email = t.identities.email
-    if not email or not t.consent.ads:
-        return  # never for customers without ads consent (nor without an email to hash)
+    if not email:
+        return  # nothing to hash
     settings = config.r17_ad_audiences
     suppress = set(settings.suppress_states)
     memberships = [(settings.recovery_audience, {"recovery"})]
     if not t.holdout:
         memberships.insert(0, (settings.suppress_audience, suppress))
+    allowed = ads_allowed(t, config)
+    if t.kind == "consent_changed":
+        if not t.details or str(t.details.get("channel")) != "ads":
+            return
+        state = str(t.attributes.get("support_state"))
+        for audience in (settings.suppress_audience, settings.recovery_audience):
+            if not allowed:  # withdrawn: out of every audience, whatever the state
+                emit.add("R17", "audiences", "audience_remove", email,
+                         {"audience": audience, "ads_consent": False, "email": email},
+                         priority="analytics", discriminator=audience)
+            elif any(a == audience and state in states for a, states in memberships):
+                emit.add("R17", "audiences", "audience_add", email,
+                         {"audience": audience, "ads_consent": True, "email": email},
+                         priority="analytics", discriminator=audience)
+        return
+    if t.kind != "support_state_changed" or not allowed:
+        return  # never for customers without ads consent
     for audience, states in memberships:
         was, now = t.old_state in states, t.new_state in states
         if was == now:

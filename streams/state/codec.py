@@ -107,6 +107,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["c"] = [csat.score, csat.scale, _time(csat.at), csat.comment, csat.low, csat.ticket_id]
     if state.consent.unsubscribed:
         doc["u"] = {flag: _time(at) for flag, at in state.consent.unsubscribed.items()}
+    if state.consent.subscribed:
+        doc["y"] = {flag: _time(at) for flag, at in state.consent.subscribed.items()}
     if state.segments:
         doc["g"] = list(state.segments)
     if state.profile:
@@ -155,6 +157,7 @@ def decode_state(data: bytes | str) -> SupportState:
         tickets[ticket_key(ticket.source, ticket.id)] = ticket
     csat = get("c")
     consent = get("u")
+    subscribed = get("y")
     profile = get("p")
     notes = get("n")
     flags = get("f", 0)
@@ -168,8 +171,14 @@ def decode_state(data: bytes | str) -> SupportState:
             "tickets": tickets,
             "csat": None if csat is None else _decode_csat(csat),
             "consent": _NO_CONSENT
-            if consent is None
-            else construct(Consent, {"unsubscribed": {f: _parse(t) for f, t in consent.items()}}),
+            if consent is None and subscribed is None
+            else construct(
+                Consent,
+                {
+                    "unsubscribed": {f: _parse(t) for f, t in (consent or {}).items()},
+                    "subscribed": {f: _parse(t) for f, t in (subscribed or {}).items()},
+                },
+            ),
             "segments": tuple(get("g", ())),
             "profile": {}
             if profile is None

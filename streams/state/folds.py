@@ -17,6 +17,9 @@ from streams.state.transitions import Fact
 
 Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hint
 
+#: Channels whose `subscribed` events are remembered as opt-ins (R17 may require one).
+OPT_IN_CHANNELS = frozenset({"ads"})
+
 
 def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
     """A rating updates the CSAT; a low one starts recovery, once per rated ticket.
@@ -91,16 +94,22 @@ def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
     flag = f"{event.source}:{channel}"
     at = as_utc(event.occurred_at)
     flags = dict(state.consent.unsubscribed)
+    granted = dict(state.consent.subscribed)
     if event.kind == EventKind.UNSUBSCRIBED:
         # A late unsubscribe is never ignored: on consent, err on the side of "no".
         flags[flag] = max(at, flags.get(flag, at))
-    elif flag in flags and flags[flag] <= at:
-        del flags[flag]
-    if flags == state.consent.unsubscribed:
+        if flag in granted and granted[flag] <= at:
+            del granted[flag]
+    else:
+        if flag in flags and flags[flag] <= at:
+            del flags[flag]
+        if flag not in flags and channel in OPT_IN_CHANNELS:  # an explicit opt-in
+            granted[flag] = max(at, granted.get(flag, at))
+    if flags == state.consent.unsubscribed and granted.keys() == state.consent.subscribed.keys():
         return state, [], None
     details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
     fact = Fact("consent_changed", flag, str(event.kind), details=details)
-    consent = construct(Consent, {"unsubscribed": flags})
+    consent = construct(Consent, {"unsubscribed": flags, "subscribed": granted})
     return replace(state, {"consent": consent}), [fact], None
 
 

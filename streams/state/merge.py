@@ -43,7 +43,10 @@ def _consent(survivor: SupportState, absorbed: SupportState) -> Consent:
     flags = dict(absorbed.consent.unsubscribed)
     for flag, at in survivor.consent.unsubscribed.items():
         flags[flag] = max(at, flags.get(flag, at))
-    return Consent(unsubscribed=flags)
+    subscribed = dict(absorbed.consent.subscribed)
+    for flag, at in survivor.consent.subscribed.items():
+        subscribed[flag] = max(at, subscribed.get(flag, at))
+    return Consent(unsubscribed=flags, subscribed=subscribed)
 
 
 def _profile(survivor: SupportState, absorbed: SupportState) -> dict[str, ProfileField]:

@@ -6,6 +6,7 @@ One worker (every sink live) serves the module; every test uses its own customer
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -138,3 +139,32 @@ class TestItem13DaysSinceLastOpen:
         eventually(lambda: fakes.zendesk.users[user_id]["user_fields"].get(
             "days_since_last_open") == 0 and fakes.zendesk.users[user_id]["user_fields"].get(
             "last_campaign") == "14", "0 on the day of an open")
+
+
+def audience_calls(fakes: Platforms, operation: str, email: str) -> set[str]:
+    """The audiences a hashed email was sent to with `operation` (add/remove)."""
+    hashed = hashlib.sha256(email.encode()).hexdigest()
+    return {call["audience"] for call in fakes.collector.audiences
+            if call["operation"] == operation and hashed in call["members"]}
+
+
+class TestItem12AdsConsent:
+    """Ads audiences need an opt-in by default; withdrawing ads consent removes the person
+    from every audience."""
+
+    def test_item12_withdrawal_removes_from_every_audience_and_opt_in_is_default(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        opted, silent = "i12.cal@example.com", "i12.dan@example.com"
+        send_customerio(worker, cio_action("subscribed", opted, channel="ads"))
+        time.sleep(1)
+        send_zendesk(worker, zendesk_ticket(12601, "open", minutes_ago(5), opted))
+        send_zendesk(worker, zendesk_ticket(12602, "open", minutes_ago(5), silent))
+        eventually(lambda: "suppress_promos" in audience_calls(fakes, "add", opted),
+                   "opted-in customer added")
+        send_customerio(worker, cio_action("unsubscribed", opted, channel="ads"))
+        eventually(lambda: audience_calls(fakes, "remove", opted)
+                   >= {"suppress_promos", "service_recovery"}, "removed from every audience")
+        eventually(lambda: attributes_of(fakes, silent).get("has_open_ticket"), "silent open")
+        settle()
+        assert audience_calls(fakes, "add", silent) == set()  # never opted in
