@@ -65,6 +65,8 @@ def transition_table(
         (c.r17_ad_audiences.enabled, ("support_state_changed", "consent_changed"),
          ("audiences",),
          lambda e, t, s: suppression.r17(e, t, c)),
+        (True, ("states_merged",), (*cio, "audiences"),
+         lambda e, t, s: suppression.merged_away(e, t, c, ident)),
         (c.r2_post_resolution.enabled, ("ticket_opened", "ticket_resolved"), cio,
          lambda e, t, s: campaigns.r2(e, t, c, ident)),
         (c.r6_csat.enabled, ("attributes_changed", "csat_received"), cio,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.actions import Priority
+from contracts.events import Identities
 from streams.recipes.base import Emit, customerio_person, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.transitions import Transition
@@ -136,6 +137,31 @@ def r17(emit: Emit, t: Transition, config: RecipesConfig) -> None:
         payload = {"audience": audience, "ads_consent": True, "email": email}
         emit.add("R17", "audiences", operation, email, payload, priority="analytics",
                  discriminator=audience)
+
+
+def merged_away(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    """An identity merge: the absorbed customer's Customer.io profile is merged into the
+    survivor's (`merge_customers`: Customer.io deletes the secondary, so its suppression
+    attributes never stay on), and its email, if another, leaves every ad audience (the
+    survivor's memberships follow the merged state)."""
+    if t.kind != "states_merged" or not t.details:
+        return
+    found = t.details.get("absorbed_identities")
+    absorbed = Identities.model_validate(found) if isinstance(found, dict) else Identities()
+    absorbed_key = str(t.details.get("absorbed") or "")
+    if config.r1_suppression.enabled:
+        survivor = customerio_person(t.identities, t.customer_key, identifier)
+        secondary = customerio_person(absorbed, absorbed_key, identifier)
+        if survivor and secondary and secondary != survivor:
+            emit.add("R1", "customerio", "merge", survivor, {"secondary_person": secondary},
+                     priority="suppression")
+    email = absorbed.email
+    if config.r17_ad_audiences.enabled and email and email != t.identities.email:
+        settings = config.r17_ad_audiences
+        for audience in (settings.suppress_audience, settings.recovery_audience):
+            emit.add("R17", "audiences", "audience_remove", email,
+                     {"audience": audience, "ads_consent": False, "email": email},
+                     priority="analytics", discriminator=audience)
 
 
 def _record(t: Transition) -> dict[str, Any]:

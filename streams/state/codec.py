@@ -49,7 +49,7 @@ FIELDS = frozenset(
     {
         "customer_key", "identities", "tickets", "csat", "consent", "segments", "profile",
         "support_state", "last_resolved_at", "last_low_csat_at", "last_email_open_at", "as_of",
-        "seq", "processed_ids", "holdout", "merged_into", "recent_transitions", *_FLAGS,
+        "seq", "processed_ids", "holdout", "merged_into", "other_emails", "recent_transitions", *_FLAGS,
     }
 )
 
@@ -132,6 +132,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["h"] = 1
     if state.merged_into is not None:
         doc["m"] = state.merged_into
+    if state.other_emails:
+        doc["x"] = list(state.other_emails)
     if state.recent_transitions:
         doc["n"] = [_note(n) for n in state.recent_transitions]
     flags = state.high_priority_open | state.refund_risk << 1 | state.recent_ticket << 2
@@ -197,6 +199,7 @@ def decode_state(data: bytes | str) -> SupportState:
             "processed_ids": ids,
             "holdout": bool(get("h", 0)),
             "merged_into": get("m"),
+            "other_emails": tuple(get("x", ())),
             "recent_transitions": () if notes is None else tuple(_decode_note(n) for n in notes),
             "high_priority_open": bool(flags & 1),
             "refund_risk": bool(flags & 2),

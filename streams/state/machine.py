@@ -144,6 +144,8 @@ def merge_states(
             "survivor": survivor.customer_key,
             "absorbed": absorbed.customer_key,
             "tickets_moved": sorted(set(absorbed.tickets) - set(survivor.tickets)),
+            # who the absorbed customer was on the platforms (R1 merges its profile away)
+            "absorbed_identities": {k: v for k, v in absorbed.identities.__dict__.items() if v},
         },
     )
     return _finish(

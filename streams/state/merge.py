@@ -67,9 +67,16 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
     processed = ProcessedIds.of(
         (*survivor.processed_ids, *(d for d in absorbed.processed_ids if d not in seen))
     )
+    identities = survivor.identities.merged(absorbed.identities)
+    emails = {
+        *survivor.other_emails,
+        *absorbed.other_emails,
+        *(e for e in (survivor.identities.email, absorbed.identities.email) if e),
+    }
     return survivor.model_copy(
         update={
-            "identities": survivor.identities.merged(absorbed.identities),
+            "identities": identities,
+            "other_emails": tuple(sorted(emails - {identities.email})),
             "tickets": _tickets(survivor, absorbed),
             "csat": csat,
             "consent": _consent(survivor, absorbed),

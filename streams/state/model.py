@@ -374,6 +374,8 @@ class SupportState(_Frozen):
     processed_ids: ProcessedIds = ProcessedIds()  # event_digest() values, oldest first
     holdout: bool = False
     merged_into: str | None = None
+    #: emails of customers merged into this one that differ from `identities.email`
+    other_emails: tuple[str, ...] = ()
     recent_transitions: tuple[TransitionNote, ...] = ()
     # Set by the machine on every evaluation (they need the config).
     high_priority_open: bool = False

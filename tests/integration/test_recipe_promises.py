@@ -168,3 +168,48 @@ class TestItem12AdsConsent:
         eventually(lambda: attributes_of(fakes, silent).get("has_open_ticket"), "silent open")
         settle()
         assert audience_calls(fakes, "add", silent) == set()  # never opted in
+
+
+class TestItem14Merges:
+    """Merging two customers keeps both emails, merges the absorbed Customer.io profile
+    into the survivor's (its suppression never stays on) and takes the absorbed email out
+    of the ad audiences."""
+
+    def test_item14_merge_keeps_every_email_and_lifts_the_absorbed_suppression(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        first, second = "i14.eve@example.com", "i14.fay@example.com"
+        send_zendesk(worker, zendesk_ticket(14601, "open", minutes_ago(30), first,
+                                            requester_id="14001"))
+        send_zendesk(worker, zendesk_ticket(14602, "open", minutes_ago(29), second))
+        for email in (first, second):
+            eventually(lambda e=email: attributes_of(fakes, e).get(  # type: ignore[misc]
+                "has_open_ticket") is True, f"{email} suppressed")
+        # The same Zendesk user now shows the second email: the two customers are one.
+        send_zendesk(worker, zendesk_ticket(14602, "open", minutes_ago(20), second,
+                                            requester_id="14001"))
+
+        def merged() -> dict[str, Any] | None:
+            doc = state_of(worker.port, first)
+            if doc is None or not doc.get("other_emails"):
+                return None
+            return doc
+
+        doc = eventually(merged, "one customer with both emails")
+        emails = {doc["identities"]["email"], *doc["other_emails"]}
+        assert emails == {first, second}
+        survivor = doc["identities"]["email"]
+        absorbed = (emails - {survivor}).pop()
+        calls = eventually(lambda: [r.json for r in fakes.cio.requests
+                                    if r.path.endswith("/merge_customers")], "merge_customers")
+        assert calls[0]["primary"] == {"email": survivor}
+        assert calls[0]["secondary"] == {"email": absorbed}
+        eventually(lambda: absorbed not in fakes.cio.people, "absorbed profile merged away")
+        for ticket_id in (14601, 14602):
+            send_zendesk(worker, zendesk_ticket(ticket_id, "solved", minutes_ago(5), survivor,
+                                                requester_id="14001"))
+        eventually(lambda: attributes_of(fakes, survivor).get("has_open_ticket") is False,
+                   "survivor lifted")
+        assert absorbed not in fakes.cio.people  # no profile left suppressed
+        assert {"suppress_promos", "service_recovery"} <= audience_calls(
+            fakes, "remove", absorbed)
