@@ -49,7 +49,8 @@ FIELDS = frozenset(
     {
         "customer_key", "identities", "tickets", "csat", "consent", "segments", "profile",
         "support_state", "last_resolved_at", "last_low_csat_at", "last_email_open_at", "as_of",
-        "seq", "processed_ids", "holdout", "merged_into", "other_emails", "recent_transitions", *_FLAGS,
+        "seq", "processed_ids", "holdout", "merged_into", "other_emails", "recent_transitions",
+        *_FLAGS,
     }
 )
 
