@@ -87,6 +87,10 @@ class IntercomClient:
     async def tag_contact(self, contact_id: str, tag_id: str, budget: RequestBudget) -> None:
         await self._post(budget, f"/contacts/{contact_id}/tags", {"id": tag_id})
 
+    async def untag_contact(self, contact_id: str, tag_id: str, budget: RequestBudget) -> None:
+        await budget.take()
+        await self.http.delete(f"/contacts/{contact_id}/tags/{tag_id}")
+
     # -- conversations ---------------------------------------------------------------------
 
     async def reply(

@@ -8,6 +8,7 @@ Operations (`Action.operation`; `Action.person` is the contact's email or extern
                           on create means "exists": take its id (from the error or a search)
                           and update it.
     tag_contact           payload tag_id
+    untag_contact         payload tag_id (DELETE /contacts/{id}/tags/{tag_id})
     reply_conversation    payload conversation_id, body (public comment as an admin)
     note_conversation     payload conversation_id, body (internal note)
     close_conversation / open_conversation / snooze_conversation (snoozed_until) /
@@ -109,9 +110,13 @@ class IntercomSink(Sink):
         payload = action.payload
         if op == "update_contact":
             await self._upsert(action, budget)
-        elif op == "tag_contact":
+        elif op in ("tag_contact", "untag_contact"):
             contact_id = await self._contact_id(action, budget)
-            await self.client.tag_contact(contact_id, _required(payload, "tag_id"), budget)
+            tag_id = _required(payload, "tag_id")
+            if op == "tag_contact":
+                await self.client.tag_contact(contact_id, tag_id, budget)
+            else:
+                await self.client.untag_contact(contact_id, tag_id, budget)
         elif op in ("reply_conversation", "note_conversation"):
             reply = {
                 "message_type": "comment" if op == "reply_conversation" else "note",

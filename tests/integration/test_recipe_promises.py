@@ -43,14 +43,22 @@ def fakes() -> Iterator[Platforms]:
             {"id": i, "key": key, "type": "text", "title": key}
             for i, key in enumerate(USER_FIELDS, 1)
         ]
+        found.intercom.add_tag("Gold")
         yield found
+
+
+def gold_tag(fakes: Platforms) -> str:
+    return next(tag_id for tag_id, name in fakes.intercom.tags.items() if name == "Gold")
 
 
 @pytest.fixture(scope="module")
 def worker(
     broker: EmbeddedBroker, fakes: Platforms, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
-    config: dict[str, Any] = {"replay": {"one_off_horizon_hours": 24}}
+    config: dict[str, Any] = {
+        "replay": {"one_off_horizon_hours": 24},
+        "recipes": {"r13_cio_to_intercom": {"segment_tag_ids": {"gold": gold_tag(fakes)}}},
+    }
     tmp = tmp_path_factory.mktemp("recipes-promises")
     with start_worker(broker.bootstrap_servers, fakes, config, tmp) as proc:
         yield proc
@@ -213,3 +221,35 @@ class TestItem14Merges:
         assert absorbed not in fakes.cio.people  # no profile left suppressed
         assert {"suppress_promos", "service_recovery"} <= audience_calls(
             fakes, "remove", absorbed)
+
+
+def intercom_contact(fakes: Platforms, email: str) -> dict[str, Any]:
+    return next((c for c in fakes.intercom.contacts.values() if c.get("email") == email), {})
+
+
+def intercom_person(email: str, contact_id: str, **fields: Any) -> dict[str, Any]:
+    return {"type": "contact", "id": contact_id, "email": email, "role": "user",
+            "updated_at": int(time.time()), **fields}
+
+
+class TestItem15R13TagRemovedOnSegmentExit:
+    """The segment's Intercom tag follows membership: added on entry, removed on exit."""
+
+    def test_item15_r13_removes_the_tag_on_segment_exit(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i15.gil@example.com"
+        send_intercom(worker, "contact.user.created", intercom_person(email, "ic-i15-gil"))
+        eventually(lambda: attributes_of(fakes, email).get("intercom_contact_id"), "known")
+        tag = gold_tag(fakes)
+
+        def tags() -> list[str]:
+            return [t["id"] for t in intercom_contact(fakes, email).get("tags", {}).get(
+                "data", [])]
+
+        send_customerio(worker, cio_action("segment_entered", email, segment="gold"))
+        eventually(lambda: tag in tags(), "tag on entry")
+        send_customerio(worker, cio_action("segment_exited", email, segment="gold"))
+        eventually(lambda: intercom_contact(fakes, email)["custom_attributes"].get(
+            "cio_segment_gold") is False, "attribute on exit")
+        eventually(lambda: tag not in tags(), "tag removed on exit")

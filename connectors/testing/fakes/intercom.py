@@ -105,6 +105,7 @@ class FakeIntercom(OpenAPIFake):
             ("GET", "/contacts/{contact_id}", self._contact_show),
             ("POST", "/contacts/search", self._contact_search),
             ("POST", "/contacts/{contact_id}/tags", self._contact_tag),
+            ("DELETE", "/contacts/{contact_id}/tags/{tag_id}", self._contact_untag),
             ("POST", "/conversations/{conversation_id}/reply", self._reply),
             ("POST", "/conversations/{conversation_id}/parts", self._parts),
             ("POST", "/conversations/{conversation_id}/tags", self._conversation_tag),
@@ -242,6 +243,15 @@ class FakeIntercom(OpenAPIFake):
         contact, tag = self._contact(call), self._tag(call)
         if tag not in contact["tags"]["data"]:
             contact["tags"]["data"].append(tag)
+        return web.json_response(tag)
+
+    async def _contact_untag(self, call: Call) -> web.Response:
+        contact = self._contact(call)
+        tag_id = call.params["tag_id"]
+        if tag_id not in self.tags:
+            raise Rejection(404, "Resource Not Found", violation=False)
+        tag = {"type": "tag", "id": tag_id, "name": self.tags[tag_id]}
+        contact["tags"]["data"] = [t for t in contact["tags"]["data"] if t.get("id") != tag_id]
         return web.json_response(tag)
 
     # -- conversations ---------------------------------------------------------------------
