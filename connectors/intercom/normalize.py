@@ -13,7 +13,9 @@ A notification is `{"type": "notification_event", "id": "notif_…", "topic": "�
 - contact.{user,lead}.{created,updated} → contact_updated (name, role, custom attributes),
   plus unsubscribed/subscribed from `unsubscribed_from_emails`; contact.unsubscribed →
   unsubscribed;
-- ticket.created → ticket_opened (ticket state category mapped to new/open/pending/solved).
+- ticket.created → ticket_opened, ticket.state.updated → ticket_status_changed (ticket state
+  category mapped to new/open/pending/solved, so a resolved ticket closes), ticket.closed →
+  ticket_status_changed with status closed.
 
 Anything else (including `ping`) yields no events. Ids are strings; times are unix seconds.
 """
@@ -60,6 +62,9 @@ _TICKET_STATUS = {
     "waiting_on_customer": "pending",
     "resolved": "solved",
 }
+
+
+_TICKET_TOPICS = frozenset({"ticket.created", "ticket.state.updated", "ticket.closed"})
 
 
 def _time(value: Any) -> datetime | None:
@@ -134,8 +139,8 @@ def normalize(body: bytes, received_at: datetime) -> list[SupportEvent]:
         return _from_rating(item, base)
     if topic in _CONTACT_TOPICS or topic == "contact.unsubscribed":
         return _from_contact(topic, item, base)
-    if topic == "ticket.created":
-        return _from_ticket(item, base)
+    if topic in _TICKET_TOPICS:
+        return _from_ticket(item, base, topic)
     return []
 
 
@@ -232,12 +237,18 @@ def _from_contact(topic: str, item: dict[str, Any], base: dict[str, Any]) -> lis
     return events
 
 
-def _from_ticket(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEvent]:
+def _from_ticket(
+    item: dict[str, Any], base: dict[str, Any], topic: str = "ticket.created"
+) -> list[SupportEvent]:
     state = item.get("ticket_state")
     category = state.get("category") if isinstance(state, dict) else state
+    if topic == "ticket.closed" or item.get("open") is False:
+        status = "closed"
+    else:
+        status = _TICKET_STATUS.get(str(category), "new")
     ticket = TicketInfo(
         id=str(item["id"]),
-        status=_TICKET_STATUS.get(str(category), "new"),
+        status=status,
         priority=_PRIORITY.get(str(item.get("priority")), None),
         subject=_text((item.get("ticket_attributes") or {}).get("_default_title_")),
         assignee=_text(item.get("admin_assignee_id")),
@@ -247,7 +258,9 @@ def _from_ticket(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEven
     return [
         SupportEvent(
             **base,
-            kind=EventKind.TICKET_OPENED,
+            kind=EventKind.TICKET_OPENED
+            if topic == "ticket.created"
+            else EventKind.TICKET_STATUS_CHANGED,
             identities=_identities(first_contact(item)),
             ticket=ticket,
         )

@@ -253,3 +253,28 @@ class TestItem15R13TagRemovedOnSegmentExit:
         eventually(lambda: intercom_contact(fakes, email)["custom_attributes"].get(
             "cio_segment_gold") is False, "attribute on exit")
         eventually(lambda: tag not in tags(), "tag removed on exit")
+
+
+class TestItem15IntercomTicketsClose:
+    """An Intercom ticket suppresses while open and is lifted by its state update."""
+
+    def test_item15_intercom_ticket_closes_on_state_update(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i15.hue@example.com"
+        now = int(time.time())
+        item: dict[str, Any] = {
+            "type": "ticket", "id": "15701", "ticket_id": "57",
+            "ticket_state": {"type": "ticket_state", "id": "1", "category": "submitted"},
+            "ticket_attributes": {"_default_title_": "Broken invoice"},
+            "contacts": {"type": "contact.list", "contacts": [
+                {"type": "contact", "id": "ic-i15-hue", "email": email}]},
+            "created_at": now - 600, "updated_at": now - 600, "open": True,
+        }
+        send_intercom(worker, "ticket.created", item)
+        eventually(lambda: attributes_of(fakes, email).get("has_open_ticket") is True, "open")
+        resolved = {**item, "updated_at": now - 60,
+                    "ticket_state": {"type": "ticket_state", "id": "4", "category": "resolved"}}
+        send_intercom(worker, "ticket.state.updated", resolved)
+        eventually(lambda: attributes_of(fakes, email).get("has_open_ticket") is False,
+                   "lifted by the state update")

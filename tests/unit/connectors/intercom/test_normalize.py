@@ -152,6 +152,17 @@ class TestTicketsAndOthers:
         )
         assert ev.ticket is not None and ev.ticket.status == "open"
 
+    def test_ticket_state_updates_close_tickets(self) -> None:
+        resolved = ticket(ticket_state={"type": "ticket_state", "category": "resolved"})
+        [ev] = normalize(notification("ticket.state.updated", resolved), RECEIVED)
+        assert ev.kind is EventKind.TICKET_STATUS_CHANGED
+        assert ev.ticket is not None and ev.ticket.status == "solved"
+        [closed] = normalize(notification("ticket.closed", ticket(open=False)), RECEIVED)
+        assert closed.ticket is not None and closed.ticket.status == "closed"
+        [waiting] = normalize(notification("ticket.state.updated", ticket(
+            ticket_state={"category": "waiting_on_customer"})), RECEIVED)
+        assert waiting.ticket is not None and waiting.ticket.status == "pending"
+
     @pytest.mark.parametrize("topic", ["ping", "company.created", "visitor.signed_up", ""])
     def test_unknown_topics_yield_nothing(self, topic: str) -> None:
         assert normalize(notification(topic, contact()), RECEIVED) == []
