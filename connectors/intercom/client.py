@@ -109,6 +109,10 @@ class IntercomClient:
         body = {"id": tag_id, "admin_id": admin_id}
         await self._post(budget, f"/conversations/{conversation_id}/tags", body)
 
+    async def create_message(self, body: dict[str, Any], budget: RequestBudget) -> dict[str, Any]:
+        found = await self._post(budget, "/messages", body)
+        return found if isinstance(found, dict) else {}
+
     # -- data events -----------------------------------------------------------------------
 
     async def create_event(self, body: dict[str, Any], budget: RequestBudget) -> None:

@@ -17,6 +17,7 @@ from app.testing import WorkerProcess
 from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import minutes_ago, state_of
 from tests.integration.test_recipe_harness import (
+    ADMIN_ID,
     Platforms,
     cio_action,
     cio_metric,
@@ -57,7 +58,12 @@ def worker(
 ) -> Iterator[WorkerProcess]:
     config: dict[str, Any] = {
         "replay": {"one_off_horizon_hours": 24},
-        "recipes": {"r13_cio_to_intercom": {"segment_tag_ids": {"gold": gold_tag(fakes)}}},
+        "recipes": {
+            "r13_cio_to_intercom": {"segment_tag_ids": {"gold": gold_tag(fakes)}},
+            "r12_acknowledge": {"mode": "message"},
+            "r7_churn_outreach": {"intercom_conversation": True,
+                                  "default_csm_admin_id": ADMIN_ID},
+        },
     }
     tmp = tmp_path_factory.mktemp("recipes-promises")
     with start_worker(broker.bootstrap_servers, fakes, config, tmp) as proc:
@@ -278,3 +284,56 @@ class TestItem15IntercomTicketsClose:
         send_intercom(worker, "ticket.state.updated", resolved)
         eventually(lambda: attributes_of(fakes, email).get("has_open_ticket") is False,
                    "lifted by the state update")
+
+
+def known_intercom_contact(worker: WorkerProcess, fakes: Platforms, email: str,
+                           contact_id: str) -> None:
+    """A contact that exists in Intercom, and whose webhook the worker has applied."""
+    fakes.intercom.seed_contact(email, contact_id)
+    send_intercom(worker, "contact.user.created", intercom_person(email, contact_id))
+    eventually(lambda: attributes_of(fakes, email).get("intercom_contact_id"), "known")
+
+
+class TestItem15R12SendsAnIntercomMessage:
+    """With mode: message, a new web-form ticket is acknowledged by a real Intercom email."""
+
+    def test_item15_r12_sends_a_real_intercom_message(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email, contact_id = "i15.ivy@example.com", "0000000000000000000ac015"
+        known_intercom_contact(worker, fakes, email, contact_id)
+        send_zendesk(worker, zendesk_ticket(15801, "new", minutes_ago(2), email,
+                                            channel="web", priority="high"))
+        sent = eventually(lambda: [m for m in fakes.intercom.messages
+                                   if m["to"]["id"] == contact_id], "message sent")
+        assert sent[0]["message_type"] == "email"
+        assert sent[0]["from"] == {"type": "admin", "id": int(ADMIN_ID)}
+        assert "#15801" in sent[0]["subject"] and "4 hours" in sent[0]["body"]
+        send_zendesk(worker, zendesk_ticket(15801, "open", minutes_ago(1), email,
+                                            channel="web", priority="high"))
+        settle()
+        assert len([m for m in fakes.intercom.messages if m["to"]["id"] == contact_id]) == 1
+
+
+class TestItem15R7OpensAnIntercomConversation:
+    """Entering churn-risk also opens an Intercom conversation assigned to the CSM, with
+    the support context as an internal note (never sent to the customer)."""
+
+    def test_item15_r7_opens_the_intercom_conversation_for_the_csm(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email, contact_id = "i15.jay@example.com", "0000000000000000000ac016"
+        known_intercom_contact(worker, fakes, email, contact_id)
+        send_customerio(worker, cio_action("segment_entered", email, segment="churn-risk"))
+
+        def opened() -> list[dict[str, Any]]:
+            return [c for c in fakes.intercom.conversations.values()
+                    if any(p.get("id") == contact_id
+                           for p in c.get("contacts", {}).get("contacts", []))
+                    and c.get("admin_assignee_id") == ADMIN_ID]
+
+        conversation = eventually(opened, "conversation assigned to the CSM")[0]
+        parts = conversation["conversation_parts"]["conversation_parts"]
+        notes = [p["body"] for p in parts if p["part_type"] == "note"]
+        assert notes and "churn-risk" in notes[0]
+        assert "churn-risk" not in conversation["source"]["body"]  # the customer sees no context
