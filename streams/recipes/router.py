@@ -75,7 +75,7 @@ def transition_table(
          lambda e, t, s: campaigns.r14_transition(e, t, c, ident)),
         (c.r5_vip_routing.enabled, ("ticket_opened",), zd,
          lambda e, t, s: tickets.r5(e, t, s, c)),
-        (c.r7_churn_outreach.enabled, ("segments_changed",), zd,
+        (c.r7_churn_outreach.enabled, ("segments_changed",), (*zd, *ic),
          lambda e, t, s: tickets.r7(e, t, s, c)),
         (c.r3_engagement.enabled, ("engagement_aged",), (*zd, *ic),
          lambda e, t, s: zendesk_users.r3_aged(e, t, c)),
@@ -84,7 +84,7 @@ def transition_table(
         (c.r16_data_out.enabled, ("support_state_changed",), ("webhook", "warehouse"),
          lambda e, t, s: data_out.r16(e, t, c)),
         (c.r18_reporting.enabled, ("ticket_opened", "ticket_resolved", "csat_received"),
-         ("webhook", *r18_metrics), lambda e, t, s: data_out.r18(e, t, c)),
+         ("webhook", "warehouse", *r18_metrics), lambda e, t, s: data_out.r18(e, t, c)),
     ]
     return _index(rules, sinks)
 

@@ -211,6 +211,7 @@ class R17AdAudiences(_Section):
 
 class R18Reporting(_Section):
     webhook: bool = True
+    warehouse: bool = True
     metrics: bool = True
 
 

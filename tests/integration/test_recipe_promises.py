@@ -6,11 +6,13 @@ One worker (every sink live) serves the module; every test uses its own customer
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from app.testing import WorkerProcess
@@ -18,6 +20,7 @@ from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import minutes_ago, state_of
 from tests.integration.test_recipe_harness import (
     ADMIN_ID,
+    DSN,
     Platforms,
     cio_action,
     cio_metric,
@@ -337,3 +340,40 @@ class TestItem15R7OpensAnIntercomConversation:
         notes = [p["body"] for p in parts if p["part_type"] == "note"]
         assert notes and "churn-risk" in notes[0]
         assert "churn-risk" not in conversation["source"]["body"]  # the customer sees no context
+
+
+def report_rows(schema: str, customer_key: str) -> list[dict[str, Any]]:
+    async def run() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(DSN)
+        try:
+            rows = await conn.fetch(
+                f"SELECT * FROM {schema}.support_report WHERE customer_key = $1", customer_key)
+        except asyncpg.UndefinedTableError:
+            return []
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
+    return asyncio.run(run())
+
+
+class TestItem15R18WarehouseRows:
+    """Ticket volume, resolution time and CSAT land as support_report rows in PostgreSQL."""
+
+    def test_item15_r18_writes_warehouse_rows(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i15.kim@example.com"
+        send_zendesk(worker, zendesk_ticket(15901, "open", minutes_ago(30), email))
+        rated = zendesk_ticket(15901, "solved", minutes_ago(10), email)
+        rated["satisfaction"] = {"score": "good"}
+        send_zendesk(worker, rated)
+        doc = eventually(lambda: state_of(worker.port, email), "state")
+        key = doc["customer_key"]
+        rows = eventually(lambda: len(r := report_rows(fakes.schema, key)) >= 3 and r,
+                          "three report rows")
+        by_event = {r["event"]: r for r in rows}
+        assert set(by_event) == {"ticket_opened", "ticket_resolved", "csat"}
+        assert by_event["ticket_resolved"]["resolution_seconds"] == 20 * 60
+        assert by_event["csat"]["score"] == "good" and by_event["csat"]["low"] is False
+        assert all(r["ticket_id"] == "15901" and r["source"] == "zendesk" for r in rows)
