@@ -39,8 +39,9 @@ idempotent) and is the stable, documented contract for analysts:
 Rows are written with `INSERT ... ON CONFLICT (transition_id) DO NOTHING`: a retry, a replay
 or a redelivery after a crash never duplicates or rewrites a row. Operations:
 `support_state_changed` and `support_report`, payload keys as the columns (transition_id
-defaults to the action id). Bursts are written with one `executemany` in a transaction per chunk; a chunk that
-fails on bad data falls back to row-by-row so only the bad rows reach the dlq.
+defaults to the action id). Bursts are written with one `executemany` in a transaction per
+chunk (one table per chunk); a chunk that fails on bad data falls back to row-by-row so
+only the bad rows reach the dlq.
 """
 
 from __future__ import annotations
