@@ -8,7 +8,8 @@ A notification is `{"type": "notification_event", "id": "notif_…", "topic": "�
   unsnoozed} → conversation_opened: the conversation is active; `conversation.state` says
   open/snoozed and `attributes.topic` keeps the topic;
 - conversation.admin.closed → conversation_closed;
-- conversation_part.tag.created → conversation_tagged (the tags added);
+- conversation_part.tag.created → conversation_tagged (the tags added; the transcript the
+  notification carries, as plain text, in `attributes.transcript` for R8);
 - conversation.rating.added → conversation_rated (1–5; anything else is a bad shape);
 - contact.{user,lead}.{created,updated} → contact_updated (name, role, custom attributes),
   plus unsubscribed/subscribed from `unsubscribed_from_emails`; contact.unsubscribed →
@@ -22,6 +23,8 @@ Anything else (including `ping`) yields no events. Ids are strings; times are un
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime
 from typing import Any
 
@@ -163,10 +166,13 @@ def _from_conversation(
     topic: str, item: dict[str, Any], base: dict[str, Any]
 ) -> list[SupportEvent]:
     identities = _identities(first_contact(item), conversation_author(item))
+    attributes: dict[str, Any] = {"topic": topic}
     if topic == "conversation_part.tag.created":
         kind = EventKind.CONVERSATION_TAGGED
         added = _tags(item.get("tags_added")) or _tags(item.get("tags"))
         conversation = _conversation(item, None, added)
+        if text := transcript(item):
+            attributes["transcript"] = text
     elif topic == "conversation.admin.closed":
         kind = EventKind.CONVERSATION_CLOSED
         conversation = _conversation(item, "closed", _tags(item.get("tags")))
@@ -179,10 +185,53 @@ def _from_conversation(
             kind=kind,
             identities=identities,
             conversation=conversation,
-            attributes={"topic": topic},
+            attributes=attributes,
             author_id=part_author(item),
         )
     ]
+
+
+TRANSCRIPT_MAX = 20_000  # characters; the newest are kept
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
+
+
+def _plain(body: Any) -> str:
+    text = _text(body)
+    if text is None:
+        return ""
+    text = _TAG.sub("", _BREAK.sub("\n", text))
+    return html.unescape(text).strip()
+
+
+def _speaker(author: Any) -> str:
+    if not isinstance(author, dict):
+        return "unknown"
+    kind = _text(author.get("type")) or "unknown"
+    name = _text(author.get("name")) or _text(author.get("email"))
+    return f"{name} ({kind})" if name else kind
+
+
+def transcript(item: dict[str, Any]) -> str:
+    """The conversation's messages as plain text, oldest first: the opening message, then
+    every comment and note part with a body ("speaker: text"; notes marked)."""
+    lines: list[str] = []
+    source = item.get("source")
+    if isinstance(source, dict) and (text := _plain(source.get("body"))):
+        lines.append(f"{_speaker(source.get('author'))}: {text}")
+    parts = item.get("conversation_parts")
+    found = parts.get("conversation_parts") if isinstance(parts, dict) else None
+    for part in found if isinstance(found, list) else []:
+        if not isinstance(part, dict) or part.get("part_type") not in _MESSAGE_PARTS:
+            continue
+        if text := _plain(part.get("body")):
+            marker = " [internal note]" if part.get("part_type") == "note" else ""
+            lines.append(f"{_speaker(part.get('author'))}{marker}: {text}")
+    joined = "\n\n".join(lines)
+    return joined[-TRANSCRIPT_MAX:]
+
+
+_MESSAGE_PARTS = frozenset({"comment", "note", "open", "close", "assignment"})
 
 
 def _from_rating(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEvent]:

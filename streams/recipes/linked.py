@@ -67,8 +67,11 @@ def r8(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     note = (
         f"Escalated from Intercom conversation {conversation.id} "
         f"(tags: {', '.join(conversation.tags)}).\n"
-        f"Transcript: https://app.intercom.com/a/inbox/_/inbox/conversation/{conversation.id}"
+        f"Conversation: https://app.intercom.com/a/inbox/_/inbox/conversation/{conversation.id}"
     )
+    transcript = event.attributes.get("transcript")
+    if isinstance(transcript, str) and transcript:
+        note += f"\n\nTranscript:\n\n{transcript}"
     emit.add("R8", "zendesk", "create_ticket", person, {"ticket": ticket, "note": note},
              one_off=True, key=f"r8:{conversation.id}")
 

@@ -377,3 +377,36 @@ class TestItem15R18WarehouseRows:
         assert by_event["ticket_resolved"]["resolution_seconds"] == 20 * 60
         assert by_event["csat"]["score"] == "good" and by_event["csat"]["low"] is False
         assert all(r["ticket_id"] == "15901" and r["source"] == "zendesk" for r in rows)
+
+
+class TestItem15R8TranscriptInTicket:
+    """An escalated conversation's transcript is in the Zendesk ticket, not only a link."""
+
+    def test_item15_r8_puts_the_transcript_in_the_ticket(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "i15.lee@example.com"
+        now = int(time.time())
+        conv: dict[str, Any] = {
+            "type": "conversation", "id": "conv-i15-lee", "state": "open",
+            "created_at": now - 600, "updated_at": now - 60,
+            "contacts": {"contacts": [{"id": "ic-i15-lee", "email": email}]},
+            "source": {"type": "conversation", "body": "<p>My invoice is wrong twice</p>",
+                       "author": {"type": "user", "name": "Lee"}},
+            "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [
+                {"type": "conversation_part", "part_type": "comment",
+                 "body": "<p>Sorry &amp; checking now</p>",
+                 "author": {"type": "admin", "name": "Sam"}}]},
+        }
+        send_intercom(worker, "conversation.user.created", conv)
+        send_intercom(worker, "conversation_part.tag.created",
+                      {**conv, "tags_added": {"tags": [{"name": "escalate"}]}})
+
+        def linked() -> list[dict[str, Any]]:
+            return [t for t in fakes.zendesk.tickets.values()
+                    if "intercom_conversation_conv-i15-lee" in (t.get("tags") or [])]
+
+        ticket = eventually(linked, "escalated ticket")[0]
+        body = ticket["_comments"][0]["body"]
+        assert "Lee (user): My invoice is wrong twice" in body
+        assert "Sam (admin): Sorry & checking now" in body

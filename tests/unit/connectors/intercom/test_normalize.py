@@ -163,6 +163,19 @@ class TestTicketsAndOthers:
             ticket_state={"category": "waiting_on_customer"})), RECEIVED)
         assert waiting.ticket is not None and waiting.ticket.status == "pending"
 
+    def test_tag_event_carries_the_transcript(self) -> None:
+        item = conversation(
+            source={"body": "<p>Help, <b>please</b></p>", "author": {"type": "user"}},
+            conversation_parts={"conversation_parts": [
+                {"part_type": "note", "body": "VIP", "author": {"type": "admin", "name": "Al"}},
+                {"part_type": "assignment", "body": None},
+            ]},
+            tags_added={"tags": [{"name": "escalate"}]},
+        )
+        [ev] = normalize(notification("conversation_part.tag.created", item), RECEIVED)
+        expected = "user: Help, please\n\nAl (admin) [internal note]: VIP"
+        assert ev.attributes["transcript"] == expected
+
     @pytest.mark.parametrize("topic", ["ping", "company.created", "visitor.signed_up", ""])
     def test_unknown_topics_yield_nothing(self, topic: str) -> None:
         assert normalize(notification(topic, contact()), RECEIVED) == []
