@@ -46,6 +46,8 @@ class Windows(_Strict):
     holdout_percent: float = Field(default=0.0, ge=0, le=100)
     high_priorities: list[str] = ["high", "urgent"]
     refund_markers: list[str] = ["refund", "chargeback", "refund_request"]
+    #: R3's days_since_last_open is refreshed every day up to this many days
+    days_since_open_max: int = Field(default=90, ge=0)
 
 
 class Replay(_Strict):
@@ -96,6 +98,7 @@ class SupportsyncConfig(_Strict):
             recent_ticket_window=timedelta(days=w.recent_ticket_days),
             stale_after=timedelta(days=w.stale_days),
             holdout_percent=w.holdout_percent,
+            open_age_max=timedelta(days=w.days_since_open_max),
             high_priorities=frozenset(p.lower() for p in w.high_priorities),
             refund_markers=frozenset(m.lower() for m in w.refund_markers),
         )

@@ -143,6 +143,7 @@ class RatingInfo(_Model):
     scale: Literal["good_bad", "one_to_five"]
     ticket_id: str | None = None
     comment: bool = False
+    comment_text: str | None = None  # what the customer wrote, for the CSAT event (R6)
 
     @property
     def is_low(self) -> bool:

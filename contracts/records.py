@@ -355,6 +355,7 @@ class _RatingWire(_Wire):
     scale: Literal["good_bad", "one_to_five"]
     ticket_id: str | None = None
     comment: bool = False
+    comment_text: str | None = None
 
 
 class _EventWire(_Wire):

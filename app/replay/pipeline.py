@@ -10,9 +10,10 @@ out end:
   fallback when the broker cannot seek by time (Tansu, see `app.replay.offsets`);
 - actions caused by records received before the replay started lose `received_at`, so
   replayed history does not count against the end-to-end latency SLO histogram.
-Attribute updates pass: the live sinks' LastWrittenCache sends only fields that differ
-from what was last delivered, and action ids derived from transition ids make exact
-repeats no-ops.
+Attribute updates pass: their action ids cover the payload (`streams.recipes.base`), so
+identical writes are skipped as delivered while writes changed by a new mapping reach the
+live sinks, whose LastWrittenCache sends only the fields that differ from what was last
+delivered.
 """
 
 from __future__ import annotations

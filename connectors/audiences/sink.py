@@ -4,8 +4,9 @@ Setting: `SUPPORTSYNC_AUDIENCES_URL` (and optionally `SUPPORTSYNC_AUDIENCES_TOKE
 `Authorization: Bearer`). Operations `audience_add` and `audience_remove`; payload:
 
     audience     the audience name ("suppress_promos", "service_recovery", ...)
-    ads_consent  true (or consent: {"ads": true}) -- REQUIRED: an action without ads
-                 consent is refused (dlq, `MissingAdsConsent`) and never sent
+    ads_consent  true (or consent: {"ads": true}) -- REQUIRED to add: an `audience_add`
+                 without ads consent is refused (dlq, `MissingAdsConsent`) and never
+                 sent. Removals need none: withdrawing consent is what removes people.
     email        optional; defaults to `Action.person`
 
 Request (one per audience and operation, up to `max_batch` members):
@@ -60,11 +61,11 @@ def has_ads_consent(payload: dict[str, Any]) -> bool:
 
 def member(action: Action) -> tuple[str, str, str]:
     """(operation, audience, hashed email) or a refusal."""
-    if not has_ads_consent(action.payload):
-        raise MissingAdsConsent()
     operation = OPERATIONS.get(action.operation)
     if operation is None:
         raise InvalidForAudiences(f"unknown operation {action.operation!r}")
+    if operation == "add" and not has_ads_consent(action.payload):
+        raise MissingAdsConsent()
     audience = action.payload.get("audience")
     email = str(action.payload.get("email") or action.person)
     if not audience or "@" not in email:

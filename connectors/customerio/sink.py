@@ -8,7 +8,8 @@ Operations (`Action.operation`, `Action.person` is the person's identifier):
                        several people: POST /api/v2/batch     (action event, data in attributes)
     suppress           POST /api/v1/customers/{id}/suppress
     unsuppress         POST /api/v1/customers/{id}/unsuppress
-    merge              POST /api/v1/merge_customers           payload["secondary"]: {kind: v}
+    merge              POST /api/v1/merge_customers           payload["secondary"]: {kind: v},
+                       or payload["secondary_person"]: an identifier of the configured kind
     trigger_campaign   POST {app}/v1/campaigns/{campaign_id}/triggers   (bearer app key)
                        payload: campaign_id, and optionally data / recipients / emails / ids
 
@@ -96,6 +97,8 @@ class CustomerIOSink(BatchingSink):
                 contract.check_attributes(action.attributes)
             elif action.operation == "event":
                 contract.check_event(action.payload.get("name"), action.payload.get("data"))
+            elif action.operation == "merge" and action.payload.get("secondary_person"):
+                contract.check_identifier(str(action.payload["secondary_person"]))
         except contract.ContractViolation as exc:
             raise InvalidForCustomerIO(str(exc)) from exc
 
@@ -113,10 +116,10 @@ class CustomerIOSink(BatchingSink):
         elif op in ("suppress", "unsuppress"):
             await self.client.post(_customer_path(action.person, f"/{op}"))
         elif op == "merge":
-            body = {
-                "primary": {self.identifier_key: action.person},
-                "secondary": action.payload.get("secondary"),
-            }
+            secondary = action.payload.get("secondary")
+            if secondary is None and action.payload.get("secondary_person"):
+                secondary = {self.identifier_key: str(action.payload["secondary_person"])}
+            body = {"primary": {self.identifier_key: action.person}, "secondary": secondary}
             await self.client.post("/api/v1/merge_customers", json=body)
         elif op == "trigger_campaign":
             await self._trigger(action)

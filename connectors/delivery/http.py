@@ -149,3 +149,6 @@ class HttpClient:
 
     async def put(self, url: str, **kwargs: Any) -> Response:
         return await self.request("PUT", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> Response:
+        return await self.request("DELETE", url, **kwargs)

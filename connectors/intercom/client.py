@@ -87,6 +87,10 @@ class IntercomClient:
     async def tag_contact(self, contact_id: str, tag_id: str, budget: RequestBudget) -> None:
         await self._post(budget, f"/contacts/{contact_id}/tags", {"id": tag_id})
 
+    async def untag_contact(self, contact_id: str, tag_id: str, budget: RequestBudget) -> None:
+        await budget.take()
+        await self.http.delete(f"/contacts/{contact_id}/tags/{tag_id}")
+
     # -- conversations ---------------------------------------------------------------------
 
     async def reply(
@@ -104,6 +108,10 @@ class IntercomClient:
     ) -> None:
         body = {"id": tag_id, "admin_id": admin_id}
         await self._post(budget, f"/conversations/{conversation_id}/tags", body)
+
+    async def create_message(self, body: dict[str, Any], budget: RequestBudget) -> dict[str, Any]:
+        found = await self._post(budget, "/messages", body)
+        return found if isinstance(found, dict) else {}
 
     # -- data events -----------------------------------------------------------------------
 

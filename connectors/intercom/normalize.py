@@ -8,18 +8,23 @@ A notification is `{"type": "notification_event", "id": "notif_…", "topic": "�
   unsnoozed} → conversation_opened: the conversation is active; `conversation.state` says
   open/snoozed and `attributes.topic` keeps the topic;
 - conversation.admin.closed → conversation_closed;
-- conversation_part.tag.created → conversation_tagged (the tags added);
+- conversation_part.tag.created → conversation_tagged (the tags added; the transcript the
+  notification carries, as plain text, in `attributes.transcript` for R8);
 - conversation.rating.added → conversation_rated (1–5; anything else is a bad shape);
 - contact.{user,lead}.{created,updated} → contact_updated (name, role, custom attributes),
   plus unsubscribed/subscribed from `unsubscribed_from_emails`; contact.unsubscribed →
   unsubscribed;
-- ticket.created → ticket_opened (ticket state category mapped to new/open/pending/solved).
+- ticket.created → ticket_opened, ticket.state.updated → ticket_status_changed (ticket state
+  category mapped to new/open/pending/solved, so a resolved ticket closes), ticket.closed →
+  ticket_status_changed with status closed.
 
 Anything else (including `ping`) yields no events. Ids are strings; times are unix seconds.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +66,9 @@ _TICKET_STATUS = {
     "waiting_on_customer": "pending",
     "resolved": "solved",
 }
+
+
+_TICKET_TOPICS = frozenset({"ticket.created", "ticket.state.updated", "ticket.closed"})
 
 
 def _time(value: Any) -> datetime | None:
@@ -150,8 +158,8 @@ def normalize(
         return _from_rating(item, base)
     if topic in _CONTACT_TOPICS or topic == "contact.unsubscribed":
         return _from_contact(topic, item, base)
-    if topic == "ticket.created":
-        return _from_ticket(item, base)
+    if topic in _TICKET_TOPICS:
+        return _from_ticket(item, base, topic)
     return []
 
 
@@ -174,10 +182,13 @@ def _from_conversation(
     topic: str, item: dict[str, Any], base: dict[str, Any], rule: ReasonRule = NO_REASON
 ) -> list[SupportEvent]:
     identities = _identities(first_contact(item), conversation_author(item))
+    attributes: dict[str, Any] = {"topic": topic}
     if topic == "conversation_part.tag.created":
         kind = EventKind.CONVERSATION_TAGGED
         added = _tags(item.get("tags_added")) or _tags(item.get("tags"))
         conversation = _conversation(item, None, added, rule)
+        if text := transcript(item):
+            attributes["transcript"] = text
     elif topic == "conversation.admin.closed":
         kind = EventKind.CONVERSATION_CLOSED
         conversation = _conversation(item, "closed", _tags(item.get("tags")), rule)
@@ -190,10 +201,53 @@ def _from_conversation(
             kind=kind,
             identities=identities,
             conversation=conversation,
-            attributes={"topic": topic},
+            attributes=attributes,
             author_id=part_author(item),
         )
     ]
+
+
+TRANSCRIPT_MAX = 20_000  # characters; the newest are kept
+_TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\s*/?>", re.IGNORECASE)
+
+
+def _plain(body: Any) -> str:
+    text = _text(body)
+    if text is None:
+        return ""
+    text = _TAG.sub("", _BREAK.sub("\n", text))
+    return html.unescape(text).strip()
+
+
+def _speaker(author: Any) -> str:
+    if not isinstance(author, dict):
+        return "unknown"
+    kind = _text(author.get("type")) or "unknown"
+    name = _text(author.get("name")) or _text(author.get("email"))
+    return f"{name} ({kind})" if name else kind
+
+
+def transcript(item: dict[str, Any]) -> str:
+    """The conversation's messages as plain text, oldest first: the opening message, then
+    every comment and note part with a body ("speaker: text"; notes marked)."""
+    lines: list[str] = []
+    source = item.get("source")
+    if isinstance(source, dict) and (text := _plain(source.get("body"))):
+        lines.append(f"{_speaker(source.get('author'))}: {text}")
+    parts = item.get("conversation_parts")
+    found = parts.get("conversation_parts") if isinstance(parts, dict) else None
+    for part in found if isinstance(found, list) else []:
+        if not isinstance(part, dict) or part.get("part_type") not in _MESSAGE_PARTS:
+            continue
+        if text := _plain(part.get("body")):
+            marker = " [internal note]" if part.get("part_type") == "note" else ""
+            lines.append(f"{_speaker(part.get('author'))}{marker}: {text}")
+    joined = "\n\n".join(lines)
+    return joined[-TRANSCRIPT_MAX:]
+
+
+_MESSAGE_PARTS = frozenset({"comment", "note", "open", "close", "assignment"})
 
 
 def _from_rating(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEvent]:
@@ -216,6 +270,7 @@ def _from_rating(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEven
                 scale="one_to_five",
                 ticket_id=str(item["id"]),
                 comment=bool(_text(rating.get("remark"))),
+                comment_text=_text(rating.get("remark")),
             ),
         )
     ]
@@ -247,12 +302,18 @@ def _from_contact(topic: str, item: dict[str, Any], base: dict[str, Any]) -> lis
     return events
 
 
-def _from_ticket(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEvent]:
+def _from_ticket(
+    item: dict[str, Any], base: dict[str, Any], topic: str = "ticket.created"
+) -> list[SupportEvent]:
     state = item.get("ticket_state")
     category = state.get("category") if isinstance(state, dict) else state
+    if topic == "ticket.closed" or item.get("open") is False:
+        status = "closed"
+    else:
+        status = _TICKET_STATUS.get(str(category), "new")
     ticket = TicketInfo(
         id=str(item["id"]),
-        status=_TICKET_STATUS.get(str(category), "new"),
+        status=status,
         priority=_PRIORITY.get(str(item.get("priority")), None),
         subject=_text((item.get("ticket_attributes") or {}).get("_default_title_")),
         assignee=_text(item.get("admin_assignee_id")),
@@ -262,7 +323,9 @@ def _from_ticket(item: dict[str, Any], base: dict[str, Any]) -> list[SupportEven
     return [
         SupportEvent(
             **base,
-            kind=EventKind.TICKET_OPENED,
+            kind=EventKind.TICKET_OPENED
+            if topic == "ticket.created"
+            else EventKind.TICKET_STATUS_CHANGED,
             identities=_identities(first_contact(item)),
             ticket=ticket,
         )

@@ -8,12 +8,19 @@ Operations (`Action.operation`; `Action.person` is the contact's email or extern
                           on create means "exists": take its id (from the error or a search)
                           and update it.
     tag_contact           payload tag_id
+    untag_contact         payload tag_id (DELETE /contacts/{id}/tags/{tag_id})
     reply_conversation    payload conversation_id, body (public comment as an admin)
     note_conversation     payload conversation_id, body (internal note)
     close_conversation / open_conversation / snooze_conversation (snoozed_until) /
     assign_conversation (assignee_id, assignee_type admin|team)   payload conversation_id
     tag_conversation      payload conversation_id, tag_id
     data_event            payload event_name, created_at (unix s), metadata
+    send_message          POST /messages from an admin to the contact: payload message_type
+                          (email | in_app), subject (email), body, contact_id (else looked
+                          up), recipient_type (user | lead); with open_conversation, a
+                          conversation opens without the contact replying and `note` (if
+                          any) is added to it as an internal note, then it is assigned to
+                          the sending admin
 
 Admin-authored operations use `payload["admin_id"]` or the sink's `admin_id`.
 
@@ -109,9 +116,13 @@ class IntercomSink(Sink):
         payload = action.payload
         if op == "update_contact":
             await self._upsert(action, budget)
-        elif op == "tag_contact":
+        elif op in ("tag_contact", "untag_contact"):
             contact_id = await self._contact_id(action, budget)
-            await self.client.tag_contact(contact_id, _required(payload, "tag_id"), budget)
+            tag_id = _required(payload, "tag_id")
+            if op == "tag_contact":
+                await self.client.tag_contact(contact_id, tag_id, budget)
+            else:
+                await self.client.untag_contact(contact_id, tag_id, budget)
         elif op in ("reply_conversation", "note_conversation"):
             reply = {
                 "message_type": "comment" if op == "reply_conversation" else "note",
@@ -138,8 +149,41 @@ class IntercomSink(Sink):
             await self.client.tag_conversation(conversation, tag, self._admin(action), budget)
         elif op == "data_event":
             await self.client.create_event(self._event(action), budget)
+        elif op == "send_message":
+            await self._message(action, budget)
         else:
             raise InvalidForIntercom(f"unknown operation {op!r}")
+
+    async def _message(self, action: Action, budget: RequestBudget) -> None:
+        payload = action.payload
+        admin = self._admin(action)
+        if not admin.isdigit():
+            raise InvalidForIntercom("an admin id for messages must be numeric")
+        contact_id = str(payload.get("contact_id") or await self._contact_id(action, budget))
+        message_type = str(payload.get("message_type") or "email")
+        body: dict[str, Any] = {
+            "message_type": message_type,
+            "body": _required(payload, "body"),
+            "from": {"type": "admin", "id": int(admin)},
+            "to": {"type": str(payload.get("recipient_type") or "user"), "id": contact_id},
+        }
+        if message_type == "email":
+            body["subject"] = _required(payload, "subject")
+            body["template"] = str(payload.get("template") or "plain")
+        opens = bool(payload.get("open_conversation"))
+        if opens:
+            body["create_conversation_without_contact_reply"] = True
+        created = await self.client.create_message(body, budget)
+        conversation = created.get("conversation_id")
+        if not opens or not conversation:
+            return
+        if payload.get("note"):
+            note = {"message_type": "note", "type": "admin", "admin_id": admin,
+                    "body": str(payload["note"])}
+            await self.client.reply(str(conversation), note, budget)
+        assign = {"message_type": "assignment", "type": "admin", "admin_id": admin,
+                  "assignee_id": admin}
+        await self.client.manage(str(conversation), assign, budget)
 
     def _admin(self, action: Action) -> str:
         admin = action.payload.get("admin_id") or self.admin_id

@@ -1,4 +1,5 @@
-"""PostgreSQL warehouse sink (SPEC S5 R16): `support_state_changed` rows, idempotent.
+"""PostgreSQL warehouse sink (SPEC S5 R16, R18): `support_state_changed` and
+`support_report` rows, idempotent.
 
 Setting: `SUPPORTSYNC_WAREHOUSE_DSN` (asyncpg DSN); `SUPPORTSYNC_WAREHOUSE_SCHEMA` (default
 `supportsync`). The schema below is created when the sink first connects (`SCHEMA_SQL`,
@@ -18,11 +19,29 @@ idempotent) and is the stable, documented contract for analysts:
       holdout           boolean            customer is in the measurement holdout
       inserted_at       timestamptz        when the row was written
 
+    support_report    (R18: one row per ticket/conversation opened or resolved, or rating;
+                       no identifiers)
+      transition_id     text PRIMARY KEY
+      action_id         text NOT NULL
+      customer_key      text NOT NULL
+      event             text NOT NULL      ticket_opened | ticket_resolved | csat
+      source            text               zendesk | intercom
+      ticket_id         text
+      priority          text
+      reason            text
+      resolution_seconds bigint            for ticket_resolved
+      score             text               for csat (good/bad or 1-5, as text)
+      scale             text               good_bad | one_to_five
+      low               boolean
+      occurred_at       timestamptz
+      inserted_at       timestamptz
+
 Rows are written with `INSERT ... ON CONFLICT (transition_id) DO NOTHING`: a retry, a replay
-or a redelivery after a crash never duplicates or rewrites a row. Operation:
-`support_state_changed`, payload keys as the columns (transition_id defaults to the action
-id). Bursts are written with one `executemany` in a transaction per chunk; a chunk that
-fails on bad data falls back to row-by-row so only the bad rows reach the dlq.
+or a redelivery after a crash never duplicates or rewrites a row. Operations:
+`support_state_changed` and `support_report`, payload keys as the columns (transition_id
+defaults to the action id). Bursts are written with one `executemany` in a transaction per
+chunk (one table per chunk); a chunk that fails on bad data falls back to row-by-row so
+only the bad rows reach the dlq.
 """
 
 from __future__ import annotations
@@ -58,6 +77,32 @@ CREATE TABLE IF NOT EXISTS {schema}.support_state_changed (
 );
 CREATE INDEX IF NOT EXISTS support_state_changed_customer
     ON {schema}.support_state_changed (customer_key, occurred_at);
+CREATE TABLE IF NOT EXISTS {schema}.support_report (
+    transition_id      text PRIMARY KEY,
+    action_id          text NOT NULL,
+    customer_key       text NOT NULL,
+    event              text NOT NULL,
+    source             text,
+    ticket_id          text,
+    priority           text,
+    reason             text,
+    resolution_seconds bigint,
+    score              text,
+    scale              text,
+    low                boolean,
+    occurred_at        timestamptz,
+    inserted_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS support_report_event
+    ON {schema}.support_report (event, occurred_at);
+"""
+REPORT = "support_report"
+REPORT_SQL = """
+INSERT INTO {schema}.support_report
+    (transition_id, action_id, customer_key, event, source, ticket_id, priority, reason,
+     resolution_seconds, score, scale, low, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (transition_id) DO NOTHING
 """
 INSERT_SQL = """
 INSERT INTO {schema}.support_state_changed
@@ -85,8 +130,36 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def report_row(action: Action) -> Row:
+    p = action.payload
+    try:
+        occurred = _when(p.get("occurred_at"))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ClientError(400, str(exc), "warehouse: bad occurred_at") from exc
+    if not p.get("event"):
+        raise ClientError(400, None, "warehouse: support_report needs an event")
+    seconds, low = p.get("resolution_seconds"), p.get("low")
+    return (
+        str(p.get("transition_id") or action.action_id),
+        action.action_id,
+        action.customer_key,
+        str(p["event"]),
+        _text(p.get("source")),
+        _text(p.get("ticket_id")),
+        _text(p.get("priority")),
+        _text(p.get("reason")),
+        seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else None,
+        _text(p.get("score")),
+        _text(p.get("scale")),
+        low if isinstance(low, bool) else None,
+        occurred,
+    )
+
+
 def row_for(action: Action) -> Row:
     p = action.payload
+    if action.operation == REPORT:
+        return report_row(action)
     if action.operation != TABLE:
         raise ClientError(400, None, f"warehouse: unknown operation {action.operation!r}")
     try:
@@ -156,16 +229,19 @@ class WarehouseSink(BatchingSink):
             await self._pool.close()
             self._pool = None
 
+    def _sql(self, operation: str) -> str:
+        return (REPORT_SQL if operation == REPORT else INSERT_SQL).format(schema=self.schema)
+
     async def send(self, action: Action) -> None:
         row = row_for(action)
         pool = await self.pool()
         try:
-            await pool.execute(INSERT_SQL.format(schema=self.schema), *row)
+            await pool.execute(self._sql(action.operation), *row)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise classify(exc) from exc
 
     def batch_key(self, action: Action) -> str | None:
-        return "rows" if action.operation == TABLE else None
+        return f"rows:{action.operation}" if action.operation in (TABLE, REPORT) else None
 
     async def send_batch(self, actions: list[Action]) -> BatchResult:
         results: BatchResult = [None] * len(actions)
@@ -176,7 +252,7 @@ class WarehouseSink(BatchingSink):
             except ClientError as exc:
                 results[index] = exc
         pool = await self.pool()
-        sql = INSERT_SQL.format(schema=self.schema)
+        sql = self._sql(actions[0].operation)  # one batch key per operation
         try:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.executemany(sql, [r for _, r in rows])

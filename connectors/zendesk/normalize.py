@@ -57,7 +57,10 @@ TRIGGER_BODY_TEMPLATE: dict[str, Any] = {
         "external_id": "{{ticket.requester.external_id}}",
         "phone": "{{ticket.requester.phone}}",
     },
-    "satisfaction": {"score": "{{satisfaction.current_rating}}"},
+    "satisfaction": {
+        "score": "{{satisfaction.current_rating}}",
+        "comment": "{{satisfaction.current_comment}}",
+    },
     # who made this update: supportsync drops its own (loop prevention by author)
     "updater": {"email": "{{current_user.email}}"},
 }
@@ -91,6 +94,15 @@ def _text(value: Any) -> str | None:
     text = str(value).strip()
     # Trigger placeholders for empty fields render as "" (or "-" for priority).
     return text if text and text != "-" else None
+
+
+def satisfaction_score(value: Any) -> str | None:
+    """"good" or "bad" from a rating as Zendesk renders `{{satisfaction.current_rating}}`
+    ("Good, I'm satisfied", "Bad, I'm unsatisfied") or as the API names it ("good",
+    "good_with_comment"); None for "offered", "unoffered" and empty placeholders."""
+    text = (_text(value) or "").lower()
+    word = text.replace(",", " ").replace("_", " ").split(" ", 1)[0]
+    return word if word in ("good", "bad") else None
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -387,11 +399,15 @@ def _from_trigger(
             author_id=author,
         )
     ]
-    score = (_text((doc.get("satisfaction") or {}).get("score")) or "").lower()
-    if score in ("good", "bad"):
+    found = doc.get("satisfaction")
+    satisfaction: dict[str, Any] = found if isinstance(found, dict) else {}
+    score = satisfaction_score(satisfaction.get("score"))
+    if score is not None:
+        comment = _text(satisfaction.get("comment"))
         rating = construct(
             RatingInfo,
-            {"score": score, "scale": "good_bad", "ticket_id": ticket.id, "comment": False},
+            {"score": score, "scale": "good_bad", "ticket_id": ticket.id,
+             "comment": comment is not None, "comment_text": comment},
         )
         events.append(
             _event(

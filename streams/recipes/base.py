@@ -6,19 +6,27 @@ once per ticket/conversation/contact whatever event carries it), stamps the reci
 payload (`payload["recipe"]`, read by the demo summary and the webhook schema) and applies
 the replay horizon of SPEC S7: a one-off action caused by a replayed or backfilled event
 older than the horizon is recorded (metric, debug log) but not produced.
+
+The id of an attribute write (`ATTRIBUTE_OPERATIONS`, not one-off) also covers a digest of
+its payload: the same inputs and mapping give the same id (a crash replay or an unchanged
+replay is skipped as delivered), while a replay after a mapping change produces new ids, so
+its writes reach the sink, which sends only what differs from what it last wrote (S7).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.actions import Action, Priority, SinkName, derive_action_id
+import orjson
+
+from contracts.actions import ATTRIBUTE_OPERATIONS, Action, Priority, SinkName, derive_action_id
 from contracts.deadletters import StageDeadLetter
 from contracts.events import Identities
-from contracts.fast import construct
+from contracts.fast import construct, json_default
 from streams.tally import RecipeTally
 
 log = logging.getLogger(__name__)
@@ -85,6 +93,8 @@ class Emit:
         if self.sinks is not None and sink not in self.sinks:
             return
         base = key if key is not None else self.source_id
+        if not one_off and operation in ATTRIBUTE_OPERATIONS:
+            discriminator = f"{discriminator}:{content_digest(payload)}"
         action_id = derive_action_id(base, sink, operation, f"{recipe}:{discriminator}")
         if one_off and self.historical():
             self.tally.one_offs_skipped[recipe] += 1
@@ -130,6 +140,13 @@ class Emit:
                 record=record if isinstance(record, dict) else {"record": record},
             )
         )
+
+
+def content_digest(payload: dict[str, Any]) -> str:
+    """A short digest of what an attribute write says (keys sorted: order never matters)."""
+    raw = orjson.dumps(payload, default=json_default,
+                       option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
 
 
 def customerio_person(identities: Identities, customer_key: str, kind: str) -> str | None:

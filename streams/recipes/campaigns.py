@@ -3,8 +3,10 @@
 R2   Zendesk ticket opened → Customer.io event `zendesk_ticket_created`; solved/closed (never
      merged or deleted: the machine emits no `ticket_resolved` then) → `support_ticket_resolved`
      with ticket id, reason, priority, tags, agent and resolution time. One-off.
-R6   rating → Customer.io `last_csat_score` / `last_csat_at` (attributes); a low score (bad,
-     or ≤ 2 of 5) also tracks `low_csat_received` (one-off; the machine enters `recovery`).
+R6   rating → Customer.io `last_csat_score` / `last_csat_at` (attributes) and, for every
+     rating, the event `csat_received` with score, scale, comment, ticket and source
+     (one-off); a low score (bad, or ≤ 2 of 5) also tracks `low_csat_received` once per
+     rated ticket (the machine enters `recovery` then).
 R14  Intercom contact created/updated → Customer.io person (configured attributes) and, once
      per Intercom contact, a nurture event; Intercom conversation closed → `support_resolved`.
 """
@@ -59,12 +61,21 @@ def r6(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
             settings.at_attribute: t.attributes.get("last_csat_at"),
         }
         emit.add("R6", "customerio", "identify", person, {"attributes": attributes})
-    elif t.kind == "csat_received" and t.rating and t.rating.get("low"):
-        data = {k: t.rating.get(k) for k in ("score", "scale", "source", "ticket_id", "comment")}
-        payload = {"name": settings.low_event, "data": {k: v for k, v in data.items()
-                                                        if v is not None},
-                   "timestamp": int(t.occurred_at.timestamp())}
-        emit.add("R6", "customerio", "event", person, payload, one_off=True)
+    elif t.kind == "csat_received" and t.rating:
+        rating = t.rating
+        fields = ("score", "scale", "low", "source", "ticket_id")
+        data = {k: rating.get(k) for k in fields if rating.get(k) is not None}
+        if rating.get("comment_text"):
+            data["comment"] = rating["comment_text"]
+        timestamp = int(t.occurred_at.timestamp())
+        if settings.event:
+            emit.add("R6", "customerio", "event", person,
+                     {"name": settings.event, "data": data, "timestamp": timestamp},
+                     one_off=True, discriminator="csat")
+        if rating.get("first_low", rating.get("low")):
+            emit.add("R6", "customerio", "event", person,
+                     {"name": settings.low_event, "data": data, "timestamp": timestamp},
+                     one_off=True)
 
 
 def r14_transition(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:

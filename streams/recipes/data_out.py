@@ -9,7 +9,8 @@ R16  every `support_state_changed` → the signed HTTP webhook and the PostgreSQ
      leaves no identifiers in the warehouse.
 R18  ticket/conversation opened and resolved (with resolution time) and CSAT, from both
      helpdesks → Prometheus metrics and `support_report` rows on the webhook (analytics
-     collector). Identifier-free: rows carry the customer key only.
+     collector) and in the PostgreSQL table `support_report`. Identifier-free: rows carry
+     the customer key only.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def r16(emit: Emit, t: Transition, config: RecipesConfig) -> None:
 
 def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
     settings = config.r18_reporting
-    report = settings.webhook and emit.wants("webhook")
+    to_webhook = settings.webhook and emit.wants("webhook")
+    to_warehouse = settings.warehouse and emit.wants("warehouse")
+    report = to_webhook or to_warehouse
     row: dict[str, Any]
     if t.kind in ("ticket_opened", "ticket_resolved") and t.ticket:
         source = str(t.ticket.get("source"))
@@ -89,7 +92,10 @@ def r18(emit: Emit, t: Transition, config: RecipesConfig) -> None:
                "low": t.rating.get("low")}
     else:
         return
-    if report:
-        row.update(customer_key=t.customer_key, occurred_at=t.occurred_at.isoformat(),
-                   transition_id=t.transition_id)
+    row.update(customer_key=t.customer_key, occurred_at=t.occurred_at.isoformat(),
+               transition_id=t.transition_id)
+    if to_webhook:
         emit.add("R18", "webhook", "support_report", t.customer_key, row, priority="analytics")
+    if to_warehouse:
+        emit.add("R18", "warehouse", "support_report", t.customer_key, row,
+                 priority="analytics")

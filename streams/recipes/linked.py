@@ -12,11 +12,14 @@ R9   a linked Zendesk ticket changes status → a note (or reply) on the Interco
 R11  mapped tags both ways between linked conversations and tickets; a tag already on the
      other side is not written again, so the echo of our own write ends the exchange.
 R12  a new Zendesk ticket from the web form / email → an Intercom data event carrying the
-     ticket reference and the expected response time (drives an Intercom message), once
-     per ticket, for customers Intercom knows.
+     ticket reference and the expected response time (drives an Intercom message), or with
+     `mode: message` the message itself (email or in-app, from the admin), once per
+     ticket, for customers Intercom knows.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, helpdesk_person
@@ -64,8 +67,11 @@ def r8(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     note = (
         f"Escalated from Intercom conversation {conversation.id} "
         f"(tags: {', '.join(conversation.tags)}).\n"
-        f"Transcript: https://app.intercom.com/a/inbox/_/inbox/conversation/{conversation.id}"
+        f"Conversation: https://app.intercom.com/a/inbox/_/inbox/conversation/{conversation.id}"
     )
+    transcript = event.attributes.get("transcript")
+    if isinstance(transcript, str) and transcript:
+        note += f"\n\nTranscript:\n\n{transcript}"
     emit.add("R8", "zendesk", "create_ticket", person, {"ticket": ticket, "note": note},
              one_off=True, key=f"r8:{conversation.id}")
 
@@ -144,6 +150,18 @@ def r12(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
         "expected_response": settings.response_times.get(priority, settings.response_times.get(
             "normal", "")),
     }
+    if settings.mode == "message":
+        message: dict[str, Any] = {
+            "message_type": settings.message_type,
+            "body": settings.body.format(**metadata),
+            "contact_id": state.identities.intercom_contact_id,
+            "ticket_id": held.id,
+        }
+        if settings.message_type == "email":
+            message["subject"] = settings.subject.format(**metadata)
+        emit.add("R12", "intercom", "send_message", person, message, one_off=True,
+                 key=f"r12:{held.id}")
+        return
     payload = {"event_name": settings.event_name,
                "created_at": int(event.occurred_at.timestamp()), "metadata": metadata}
     emit.add("R12", "intercom", "data_event", person, payload, one_off=True,

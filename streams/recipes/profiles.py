@@ -64,8 +64,9 @@ def r13(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesCon
         attributes = {f"{settings.attribute_prefix}{slug(segment)}": entered}
         emit.add("R13", "intercom", "update_contact", person, {"attributes": attributes})
         tag = settings.segment_tag_ids.get(segment)
-        if tag and entered:
-            emit.add("R13", "intercom", "tag_contact", person, {"tag_id": tag})
+        if tag:  # the tag follows membership: added on entry, removed on exit
+            operation = "tag_contact" if entered else "untag_contact"
+            emit.add("R13", "intercom", operation, person, {"tag_id": tag})
     elif event.kind == EventKind.EMAIL_ENGAGEMENT and event.attributes.get("metric") == "converted":
         converted = {settings.conversion_attribute: int(event.occurred_at.timestamp())}
         emit.add("R13", "intercom", "update_contact", person, {"attributes": converted})

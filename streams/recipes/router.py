@@ -4,7 +4,9 @@
 `route_event(event, state, received_at)` runs the event recipes for every applied event
 (including events that change no support state: engagement, lifecycle, track, group).
 Each call builds one `Emit`, so action ids derive from the transition id or from
-`event:<event id>` and replays produce the same ids (the sinks deduplicate them).
+`event:<event id>` and replays produce the same ids (the sinks deduplicate them); an
+attribute write's id also covers its payload, so a replay under a changed mapping writes
+the changed values.
 
 Only the enabled recipes that can act on a transition/event kind are called (a table
 built once), so routing stays cheap on the hot path: most transitions need two or three.
@@ -60,8 +62,11 @@ def transition_table(
          lambda e, t, s: suppression.r1(e, t, c, ident)),
         (c.r15_unsubscribe_sync.enabled, ("consent_changed",), (*cio, *ic),
          lambda e, t, s: suppression.r15(e, t, c, ident)),
-        (c.r17_ad_audiences.enabled, ("support_state_changed",), ("audiences",),
+        (c.r17_ad_audiences.enabled, ("support_state_changed", "consent_changed"),
+         ("audiences",),
          lambda e, t, s: suppression.r17(e, t, c)),
+        (True, ("states_merged",), (*cio, "audiences"),
+         lambda e, t, s: suppression.merged_away(e, t, c, ident)),
         (c.r2_post_resolution.enabled, ("ticket_opened", "ticket_resolved"), cio,
          lambda e, t, s: campaigns.r2(e, t, c, ident)),
         (c.r6_csat.enabled, ("attributes_changed", "csat_received"), cio,
@@ -70,14 +75,16 @@ def transition_table(
          lambda e, t, s: campaigns.r14_transition(e, t, c, ident)),
         (c.r5_vip_routing.enabled, ("ticket_opened",), zd,
          lambda e, t, s: tickets.r5(e, t, s, c)),
-        (c.r7_churn_outreach.enabled, ("segments_changed",), zd,
+        (c.r7_churn_outreach.enabled, ("segments_changed",), (*zd, *ic),
          lambda e, t, s: tickets.r7(e, t, s, c)),
+        (c.r3_engagement.enabled, ("engagement_aged",), (*zd, *ic),
+         lambda e, t, s: zendesk_users.r3_aged(e, t, c)),
         (c.r10_profile_sync.enabled, ("profile_changed",), (*zd, *ic),
          lambda e, t, s: profiles.r10(e, t, s, c)),
         (c.r16_data_out.enabled, ("support_state_changed",), ("webhook", "warehouse"),
          lambda e, t, s: data_out.r16(e, t, c)),
         (c.r18_reporting.enabled, ("ticket_opened", "ticket_resolved", "csat_received"),
-         ("webhook", *r18_metrics), lambda e, t, s: data_out.r18(e, t, c)),
+         ("webhook", "warehouse", *r18_metrics), lambda e, t, s: data_out.r18(e, t, c)),
     ]
     return _index(rules, sinks)
 

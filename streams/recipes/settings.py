@@ -6,6 +6,7 @@ them. Models are strict (unknown keys are errors) so a typo never silently does 
 
 from __future__ import annotations
 
+from string import Formatter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -71,6 +72,8 @@ class R5VipRouting(_Section):
 class R6Csat(_Section):
     score_attribute: str = "last_csat_score"
     at_attribute: str = "last_csat_at"
+    #: Customer.io event for every rating ("" sends none)
+    event: str = "csat_received"
     low_event: str = "low_csat_received"
 
 
@@ -83,6 +86,13 @@ class R7ChurnOutreach(_Section):
     region_attribute: str = "region"
     groups_by_tier: dict[str, int] = {}
     groups_by_region: dict[str, int] = {}
+    #: also open an Intercom conversation with the customer for their CSM (contacts
+    #: Intercom knows): the admin id is the profile attribute `csm_attribute`, else
+    #: `default_csm_admin_id`; the support context goes in as an internal note
+    intercom_conversation: bool = False
+    csm_attribute: str = "csm_admin_id"
+    default_csm_admin_id: str | None = None
+    conversation_body: str = "Hi! I'm checking in to see how things are going. Can I help?"
 
 
 class R8Escalation(_Section):
@@ -109,15 +119,37 @@ class R11TagMapping(_Section):
     tags: list[TagMapping] = []
 
 
+_ACK_FIELDS = frozenset({"ticket_id", "expected_response"})
+
+
 class R12Acknowledge(_Section):
     channels: list[str] = ["web", "email", "mail"]
+    #: event: an Intercom data event (an Intercom series sends the message);
+    #: message: supportsync sends the message itself (POST /messages, from the admin)
+    mode: Literal["event", "message"] = "event"
     event_name: str = "zendesk_ticket_acknowledged"
+    message_type: Literal["email", "in_app"] = "email"
+    #: templates: {ticket_id} and {expected_response} are filled in
+    subject: str = "We received your request #{ticket_id}"
+    body: str = (
+        "Thanks for getting in touch. Your request #{ticket_id} is with our support team;"
+        " expect an answer within {expected_response}."
+    )
     response_times: dict[str, str] = {
         "urgent": "1 hour",
         "high": "4 hours",
         "normal": "1 business day",
         "low": "2 business days",
     }
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> R12Acknowledge:
+        for name in ("subject", "body"):
+            used = {f for _, f, _, _ in Formatter().parse(getattr(self, name)) if f}
+            if used - _ACK_FIELDS:
+                raise ValueError(f"{name}: unknown placeholder(s) {sorted(used - _ACK_FIELDS)};"
+                                 f" use {sorted(_ACK_FIELDS)}")
+        return self
 
 
 class FieldRule(BaseModel):
@@ -172,10 +204,14 @@ class R17AdAudiences(_Section):
     suppress_audience: str = "suppress_promos"
     recovery_audience: str = "service_recovery"
     suppress_states: list[str] = ["open", "escalated", "cooldown"]
+    #: opt_in: only people who opted in to ads (a `subscribed` event for channel ads);
+    #: opt_out: everyone who has not withdrawn ads consent
+    ads_consent: Literal["opt_in", "opt_out"] = "opt_in"
 
 
 class R18Reporting(_Section):
     webhook: bool = True
+    warehouse: bool = True
     metrics: bool = True
 
 

@@ -9,7 +9,9 @@ R15  a `consent_changed` on one platform → the email subscription on the other
      propagates once no platform holds an unsubscribe.
 R17  entering/leaving the suppressing states → add/remove in the "suppress promos"
      audience; entering/leaving `recovery` → the "service recovery" audience. Only with ads
-     consent and an email; holdout customers never join the suppression audience.
+     consent (by default an explicit opt-in: `ads_consent: opt_in`) and an email; holdout
+     customers never join the suppression audience. Withdrawing ads consent removes the
+     person from every audience; opting in adds them where their state puts them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.actions import Priority
+from contracts.events import Identities
 from streams.recipes.base import Emit, customerio_person, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.transitions import Transition
@@ -93,17 +96,40 @@ def r15(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> No
                  priority="suppression")
 
 
+def ads_allowed(t: Transition, config: RecipesConfig) -> bool:
+    """Ads use needs no withdrawal anywhere and, in `opt_in` mode (the default), an
+    explicit opt-in (a `subscribed` event for the ads channel)."""
+    if not t.consent.ads:
+        return False
+    return config.r17_ad_audiences.ads_consent == "opt_out" or t.consent.opted_in_to("ads")
+
+
 def r17(emit: Emit, t: Transition, config: RecipesConfig) -> None:
-    if t.kind != "support_state_changed":
-        return
     email = t.identities.email
-    if not email or not t.consent.ads:
-        return  # never for customers without ads consent (nor without an email to hash)
+    if not email:
+        return  # nothing to hash
     settings = config.r17_ad_audiences
     suppress = set(settings.suppress_states)
     memberships = [(settings.recovery_audience, {"recovery"})]
     if not t.holdout:
         memberships.insert(0, (settings.suppress_audience, suppress))
+    allowed = ads_allowed(t, config)
+    if t.kind == "consent_changed":
+        if not t.details or str(t.details.get("channel")) != "ads":
+            return
+        state = str(t.attributes.get("support_state"))
+        for audience in (settings.suppress_audience, settings.recovery_audience):
+            if not allowed:  # withdrawn: out of every audience, whatever the state
+                emit.add("R17", "audiences", "audience_remove", email,
+                         {"audience": audience, "ads_consent": False, "email": email},
+                         priority="analytics", discriminator=audience)
+            elif any(a == audience and state in states for a, states in memberships):
+                emit.add("R17", "audiences", "audience_add", email,
+                         {"audience": audience, "ads_consent": True, "email": email},
+                         priority="analytics", discriminator=audience)
+        return
+    if t.kind != "support_state_changed" or not allowed:
+        return  # never for customers without ads consent
     for audience, states in memberships:
         was, now = t.old_state in states, t.new_state in states
         if was == now:
@@ -112,6 +138,31 @@ def r17(emit: Emit, t: Transition, config: RecipesConfig) -> None:
         payload = {"audience": audience, "ads_consent": True, "email": email}
         emit.add("R17", "audiences", operation, email, payload, priority="analytics",
                  discriminator=audience)
+
+
+def merged_away(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    """An identity merge: the absorbed customer's Customer.io profile is merged into the
+    survivor's (`merge_customers`: Customer.io deletes the secondary, so its suppression
+    attributes never stay on), and its email, if another, leaves every ad audience (the
+    survivor's memberships follow the merged state)."""
+    if t.kind != "states_merged" or not t.details:
+        return
+    found = t.details.get("absorbed_identities")
+    absorbed = Identities.model_validate(found) if isinstance(found, dict) else Identities()
+    absorbed_key = str(t.details.get("absorbed") or "")
+    if config.r1_suppression.enabled:
+        survivor = customerio_person(t.identities, t.customer_key, identifier)
+        secondary = customerio_person(absorbed, absorbed_key, identifier)
+        if survivor and secondary and secondary != survivor:
+            emit.add("R1", "customerio", "merge", survivor, {"secondary_person": secondary},
+                     priority="suppression")
+    email = absorbed.email
+    if config.r17_ad_audiences.enabled and email and email != t.identities.email:
+        settings = config.r17_ad_audiences
+        for audience in (settings.suppress_audience, settings.recovery_audience):
+            emit.add("R17", "audiences", "audience_remove", email,
+                     {"audience": audience, "ads_consent": False, "email": email},
+                     priority="analytics", discriminator=audience)
 
 
 def _record(t: Transition) -> dict[str, Any]:

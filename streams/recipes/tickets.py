@@ -5,8 +5,10 @@ R5   a new Zendesk ticket whose requester is in a configured Customer.io segment
      matching rule wins; no API is queried at ticket time.
 R7   entering the churn-risk segment → an internal Zendesk ticket tagged
      `proactive-outreach` with the customer's support context, routed to a group by plan
-     tier or region. One per segment entry (one-off). (An Intercom conversation for the
-     CSM is not offered: the Intercom sink has no conversation-create operation.)
+     tier or region. One per segment entry (one-off). With `intercom_conversation`, also
+     an Intercom conversation with the customer, opened by their CSM (the profile's
+     `csm_attribute`, else `default_csm_admin_id`), assigned to the CSM, with the support
+     context as an internal note.
 
 The Intercom ↔ Zendesk ticket recipes R8, R9, R11, R12 are in `streams.recipes.linked`.
 """
@@ -96,6 +98,14 @@ def r7(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) ->
         ticket["group_id"] = group
     emit.add("R7", "zendesk", "create_ticket", person,
              {"ticket": ticket, "note": _context(state)}, one_off=True)
+    if settings.intercom_conversation and state.identities.intercom_contact_id:
+        csm = state.profile.get(settings.csm_attribute)
+        admin = str(csm.value) if csm is not None and csm.value else settings.default_csm_admin_id
+        if admin:
+            message = {"message_type": "in_app", "body": settings.conversation_body,
+                       "contact_id": state.identities.intercom_contact_id, "admin_id": admin,
+                       "open_conversation": True, "note": _context(state)}
+            emit.add("R7", "intercom", "send_message", person, message, one_off=True)
 
 
 def _group(state: SupportState, config: RecipesConfig) -> int | None:

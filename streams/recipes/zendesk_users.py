@@ -3,7 +3,9 @@
 R3   Customer.io reporting webhooks (opened, clicked, ...) → Zendesk user fields (last email
      open/click time, last campaign, days since last open) for users Zendesk knows, and the
      same Intercom contact attributes (for contacts Intercom knows). Zendesk drops fields
-     the account does not define (the sink counts them).
+     the account does not define (the sink counts them). An open sets days since last open
+     to 0; every day after it the machine's timer emits `engagement_aged` and the field
+     follows (up to `windows.days_since_open_max`).
 R4   lifecycle events (signed_up, trial_started, plan_changed) and entering configured
      segments (churn-risk) → Zendesk create_or_update user with plan tier and lifecycle
      stage; `company.id` → organization membership (removed with `company.remove`).
@@ -13,12 +15,14 @@ R19 (Segment-spec calls → Zendesk) lives in `streams.recipes.destination`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, helpdesk_person
 from streams.recipes.settings import RecipesConfig
 from streams.state.model import SupportState
+from streams.state.transitions import Transition
 
 
 def _present(value: Any) -> bool:
@@ -40,7 +44,11 @@ def r3(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     stamps: dict[str, Any] = {}
     if metric == "opened":
         fields[settings.open_field] = stamps[settings.open_field] = at
-        fields[settings.days_since_open_field] = 0
+        if state.last_email_open_at is not None and state.as_of is not None:
+            # Whole days from the newest open to what the state has seen (0 on the day);
+            # the machine's timer moves it on as days pass (`r3_aged`).
+            days = (state.as_of - state.last_email_open_at) // timedelta(days=1)
+            fields[settings.days_since_open_field] = max(0, days)
     elif metric == "clicked":
         fields[settings.click_field] = stamps[settings.click_field] = at
     campaign = event.attributes.get("campaign_id") or event.attributes.get("broadcast_id")
@@ -54,6 +62,21 @@ def r3(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     if settings.intercom and state.identities.intercom_contact_id:
         intercom = {k: (int(v.timestamp()) if k in stamps else v) for k, v in fields.items()}
         emit.add("R3", "intercom", "update_contact", person, {"attributes": intercom})
+
+
+def r3_aged(emit: Emit, t: Transition, config: RecipesConfig) -> None:
+    """A day passed since the last open: the new `days_since_last_open` on both helpdesks."""
+    settings = config.r3_engagement
+    if t.kind != "engagement_aged" or not t.details:
+        return
+    person = helpdesk_person(t.identities)
+    if person is None:
+        return
+    fields = {settings.days_since_open_field: t.details.get("days_since_last_open")}
+    if t.identities.zendesk_user_id:
+        emit.add("R3", "zendesk", "update_user", person, {"attributes": fields})
+    if settings.intercom and t.identities.intercom_contact_id:
+        emit.add("R3", "intercom", "update_contact", person, {"attributes": fields})
 
 
 def r4(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConfig) -> None:

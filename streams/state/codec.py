@@ -48,8 +48,9 @@ _FLAGS = ("high_priority_open", "refund_risk", "recent_ticket")  # bit 0, 1, 2 o
 FIELDS = frozenset(
     {
         "customer_key", "identities", "tickets", "csat", "consent", "segments", "profile",
-        "support_state", "last_resolved_at", "last_low_csat_at", "as_of", "seq",
-        "processed_ids", "holdout", "merged_into", "recent_transitions", "parked", *_FLAGS,
+        "support_state", "last_resolved_at", "last_low_csat_at", "last_email_open_at", "as_of",
+        "seq", "processed_ids", "holdout", "merged_into", "other_emails", "recent_transitions",
+        "parked", *_FLAGS,
     }
 )
 
@@ -107,6 +108,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["c"] = [csat.score, csat.scale, _time(csat.at), csat.comment, csat.low, csat.ticket_id]
     if state.consent.unsubscribed:
         doc["u"] = {flag: _time(at) for flag, at in state.consent.unsubscribed.items()}
+    if state.consent.subscribed:
+        doc["y"] = {flag: _time(at) for flag, at in state.consent.subscribed.items()}
     if state.segments:
         doc["g"] = list(state.segments)
     if state.profile:
@@ -120,6 +123,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["r"] = _time(state.last_resolved_at)
     if state.last_low_csat_at is not None:
         doc["l"] = _time(state.last_low_csat_at)
+    if state.last_email_open_at is not None:
+        doc["e"] = _time(state.last_email_open_at)
     if state.as_of is not None:
         doc["a"] = _time(state.as_of)
     if state.seq:
@@ -128,6 +133,8 @@ def encode_state(state: SupportState) -> bytes:
         doc["h"] = 1
     if state.merged_into is not None:
         doc["m"] = state.merged_into
+    if state.other_emails:
+        doc["x"] = list(state.other_emails)
     if state.recent_transitions:
         doc["n"] = [_note(n) for n in state.recent_transitions]
     if state.parked:
@@ -155,6 +162,7 @@ def decode_state(data: bytes | str) -> SupportState:
         tickets[ticket_key(ticket.source, ticket.id)] = ticket
     csat = get("c")
     consent = get("u")
+    subscribed = get("y")
     profile = get("p")
     notes = get("n")
     flags = get("f", 0)
@@ -168,8 +176,14 @@ def decode_state(data: bytes | str) -> SupportState:
             "tickets": tickets,
             "csat": None if csat is None else _decode_csat(csat),
             "consent": _NO_CONSENT
-            if consent is None
-            else construct(Consent, {"unsubscribed": {f: _parse(t) for f, t in consent.items()}}),
+            if consent is None and subscribed is None
+            else construct(
+                Consent,
+                {
+                    "unsubscribed": {f: _parse(t) for f, t in (consent or {}).items()},
+                    "subscribed": {f: _parse(t) for f, t in (subscribed or {}).items()},
+                },
+            ),
             "segments": tuple(get("g", ())),
             "profile": {}
             if profile is None
@@ -182,11 +196,13 @@ def decode_state(data: bytes | str) -> SupportState:
             "support_state": get("s", "clear"),
             "last_resolved_at": _parse_or_none(get("r")),
             "last_low_csat_at": _parse_or_none(get("l")),
+            "last_email_open_at": _parse_or_none(get("e")),
             "as_of": _parse_or_none(get("a")),
             "seq": get("q", 0),
             "processed_ids": ids,
             "holdout": bool(get("h", 0)),
             "merged_into": get("m"),
+            "other_emails": tuple(get("x", ())),
             "recent_transitions": () if notes is None else tuple(_decode_note(n) for n in notes),
             "parked": tuple(get("w", ())),
             "high_priority_open": bool(flags & 1),

@@ -23,6 +23,8 @@ class StateConfig:
     refund_markers: frozenset[str] = field(
         default_factory=lambda: frozenset({"refund", "chargeback", "refund_request"})
     )
+    #: `days_since_last_open` is refreshed daily up to this age (then it stays there)
+    open_age_max: timedelta = timedelta(days=90)
     processed_ids_max: int = 200
     holdout_percent: float = 0.0
     max_transitions_kept: int = 10

@@ -50,6 +50,7 @@ def explain_state(state: SupportState) -> dict[str, Any]:
         "holdout": state.holdout,
         "as_of": _iso(state.as_of),
         "identities": state.identities.model_dump(exclude_none=True),
+        "other_emails": list(state.other_emails),
         "attributes": state.exported_attributes(),
         "tickets": [t.model_dump(mode="json", exclude_defaults=True) for t in tickets],
         "csat": None if state.csat is None else state.csat.model_dump(mode="json"),

@@ -17,8 +17,16 @@ from streams.state.transitions import Fact
 
 Folded = tuple[SupportState, list[Fact], str | None]  # state, facts, reason hint
 
+#: Channels whose `subscribed` events are remembered as opt-ins (R17 may require one).
+OPT_IN_CHANNELS = frozenset({"ads"})
+
 
 def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
+    """A rating updates the CSAT; a low one starts recovery, once per rated ticket.
+
+    Zendesk triggers render the ticket's current rating into every later update of the
+    ticket, so the newest rating seen again (same ticket, score and comment) is not a new
+    rating, and a ticket whose rating was already low does not start recovery again."""
     rating = event.rating
     if rating is None:
         raise InvalidEvent(f"{event.kind} without a rating payload")
@@ -26,9 +34,22 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
         low = rating.is_low
     except ValueError as exc:
         raise InvalidEvent(f"rating score {rating.score!r} is not on its scale") from exc
+    previous = state.csat
+    same_ticket = (
+        previous is not None
+        and rating.ticket_id is not None
+        and previous.ticket_id == rating.ticket_id
+        and previous.scale == rating.scale
+    )
+    if same_ticket and previous is not None and (previous.score, previous.comment) == (
+        rating.score,
+        rating.comment,
+    ):
+        return state, [], None
+    first_low = low and not (same_ticket and previous is not None and previous.low)
     at = as_utc(event.occurred_at)
     update: dict[str, Any] = {}
-    if state.csat is None or at >= state.csat.at:
+    if previous is None or at >= previous.at:
         update["csat"] = construct(
             Csat,
             {
@@ -40,19 +61,32 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
                 "ticket_id": rating.ticket_id,
             },
         )
-    if low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
+    if first_low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
         update["last_low_csat_at"] = at
     payload = {
         "score": rating.score,
         "scale": rating.scale,
         "low": low,
+        "first_low": first_low,  # starts recovery (R6's low event)
         "comment": rating.comment,
+        "comment_text": rating.comment_text,
         "ticket_id": rating.ticket_id,
         "source": event.source,
         "at": at.isoformat(),
     }
-    fact = Fact("csat_received", reason="low_csat" if low else "csat", rating=payload)
+    fact = Fact("csat_received", reason="low_csat" if first_low else "csat", rating=payload)
     return replace(state, update), [fact], None
+
+
+def fold_engagement(state: SupportState, event: SupportEvent) -> Folded:
+    """An email open moves `last_email_open_at` (R3's days since last open); no fact:
+    R3 acts on the event itself, and the machine's timers on the days that pass."""
+    if str(event.attributes.get("metric")) != "opened":
+        return state, [], None
+    at = as_utc(event.occurred_at)
+    if state.last_email_open_at is not None and state.last_email_open_at >= at:
+        return state, [], None
+    return replace(state, {"last_email_open_at": at}), [], None
 
 
 def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
@@ -60,16 +94,22 @@ def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
     flag = f"{event.source}:{channel}"
     at = as_utc(event.occurred_at)
     flags = dict(state.consent.unsubscribed)
+    granted = dict(state.consent.subscribed)
     if event.kind == EventKind.UNSUBSCRIBED:
         # A late unsubscribe is never ignored: on consent, err on the side of "no".
         flags[flag] = max(at, flags.get(flag, at))
-    elif flag in flags and flags[flag] <= at:
-        del flags[flag]
-    if flags == state.consent.unsubscribed:
+        if flag in granted and granted[flag] <= at:
+            del granted[flag]
+    else:
+        if flag in flags and flags[flag] <= at:
+            del flags[flag]
+        if flag not in flags and channel in OPT_IN_CHANNELS:  # an explicit opt-in
+            granted[flag] = max(at, granted.get(flag, at))
+    if flags == state.consent.unsubscribed and granted.keys() == state.consent.subscribed.keys():
         return state, [], None
     details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
     fact = Fact("consent_changed", flag, str(event.kind), details=details)
-    consent = construct(Consent, {"unsubscribed": flags})
+    consent = construct(Consent, {"unsubscribed": flags, "subscribed": granted})
     return replace(state, {"consent": consent}), [fact], None
 
 

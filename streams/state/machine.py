@@ -21,7 +21,14 @@ from contracts.events import EventKind, Identities, SupportEvent
 from contracts.fast import construct, replace
 from contracts.timebounds import TimeOutOfRange, bounded
 from streams.state.config import StateConfig
-from streams.state.folds import Folded, fold_consent, fold_profile, fold_rating, fold_segment
+from streams.state.folds import (
+    Folded,
+    fold_consent,
+    fold_engagement,
+    fold_profile,
+    fold_rating,
+    fold_segment,
+)
 from streams.state.merge import combine
 from streams.state.model import SupportState, as_utc, event_digest_bytes
 from streams.state.tickets import (
@@ -33,7 +40,7 @@ from streams.state.tickets import (
     fold_ticket,
 )
 from streams.state.transitions import Fact, Transition, build_transitions, notes_for, ticket_payload
-from streams.state.windows import evaluate
+from streams.state.windows import evaluate, open_age_days
 from streams.state.windows import next_deadline as next_deadline
 
 __all__ = [
@@ -137,6 +144,8 @@ def merge_states(
             "survivor": survivor.customer_key,
             "absorbed": absorbed.customer_key,
             "tickets_moved": sorted(set(absorbed.tickets) - set(survivor.tickets)),
+            # who the absorbed customer was on the platforms (R1 merges its profile away)
+            "absorbed_identities": {k: v for k, v in absorbed.identities.__dict__.items() if v},
         },
     )
     return _finish(
@@ -175,6 +184,13 @@ def _finish(
     processed: bytes | None = None,  # the event's digest, when an event (not a timer) ran
     scope: str = "",
 ) -> tuple[SupportState, list[Transition]]:
+    if after.last_email_open_at is not None and (
+        after.last_email_open_at == before.last_email_open_at
+    ):
+        days = open_age_days(after, config)
+        if days is not None and days != open_age_days(before, config):
+            details = {"days_since_last_open": days}
+            facts = [*facts, Fact("engagement_aged", str(days), "days_passed", details=details)]
     transitions = build_transitions(
         before, after, facts, cause=cause, at=at, reason=reason, hint=hint, scope=scope
     )
@@ -268,4 +284,5 @@ _FOLDERS: dict[EventKind, Callable[[SupportState, SupportEvent], Folded]] = {
     EventKind.SEGMENT_EXITED: fold_segment,
     EventKind.CONTACT_UPDATED: fold_profile,
     EventKind.IDENTIFY: fold_profile,
+    EventKind.EMAIL_ENGAGEMENT: fold_engagement,
 }

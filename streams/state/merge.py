@@ -43,7 +43,10 @@ def _consent(survivor: SupportState, absorbed: SupportState) -> Consent:
     flags = dict(absorbed.consent.unsubscribed)
     for flag, at in survivor.consent.unsubscribed.items():
         flags[flag] = max(at, flags.get(flag, at))
-    return Consent(unsubscribed=flags)
+    subscribed = dict(absorbed.consent.subscribed)
+    for flag, at in survivor.consent.subscribed.items():
+        subscribed[flag] = max(at, subscribed.get(flag, at))
+    return Consent(unsubscribed=flags, subscribed=subscribed)
 
 
 def _profile(survivor: SupportState, absorbed: SupportState) -> dict[str, ProfileField]:
@@ -64,9 +67,16 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
     processed = ProcessedIds.of(
         (*survivor.processed_ids, *(d for d in absorbed.processed_ids if d not in seen))
     )
+    identities = survivor.identities.merged(absorbed.identities)
+    emails = {
+        *survivor.other_emails,
+        *absorbed.other_emails,
+        *(e for e in (survivor.identities.email, absorbed.identities.email) if e),
+    }
     return survivor.model_copy(
         update={
-            "identities": survivor.identities.merged(absorbed.identities),
+            "identities": identities,
+            "other_emails": tuple(sorted(emails - {identities.email})),
             "tickets": _tickets(survivor, absorbed),
             "csat": csat,
             "consent": _consent(survivor, absorbed),
@@ -74,6 +84,9 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
             "profile": _profile(survivor, absorbed),
             "last_resolved_at": _later(survivor.last_resolved_at, absorbed.last_resolved_at),
             "last_low_csat_at": _later(survivor.last_low_csat_at, absorbed.last_low_csat_at),
+            "last_email_open_at": _later(
+                survivor.last_email_open_at, absorbed.last_email_open_at
+            ),
             "as_of": _later(survivor.as_of, absorbed.as_of),
             "seq": survivor.seq + absorbed.seq,
             "processed_ids": processed[-config.processed_ids_max :],

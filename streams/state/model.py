@@ -277,6 +277,12 @@ class ConsentSnapshot(_Frozen):
     sms: bool = True
     ads: bool = True
     unsubscribed: tuple[str, ...] = ()  # "platform:channel" flags currently set
+    #: channels someone explicitly opted in to (a `subscribed` event) and still allows:
+    #: what opt-in channels (R17's ads by default) need
+    opted_in: tuple[str, ...] = ()
+
+    def opted_in_to(self, channel: str) -> bool:
+        return channel in self.opted_in
 
     def allows(self, channel: str) -> bool:
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
@@ -290,18 +296,22 @@ class Consent(_Frozen):
     """
 
     unsubscribed: dict[str, datetime] = {}
+    #: "platform:channel" -> when that platform last said the person subscribed (opt-in)
+    subscribed: dict[str, datetime] = {}
 
     def allows(self, channel: str) -> bool:
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
 
     def snapshot(self) -> ConsentSnapshot:
-        if not self.unsubscribed:
+        if not self.unsubscribed and not self.subscribed:
             return _ALL_ALLOWED  # most customers: skip building one per transition
+        channels = {flag.rsplit(":", 1)[-1] for flag in self.subscribed}
         return ConsentSnapshot(
             email=self.allows("email"),
             sms=self.allows("sms"),
             ads=self.allows("ads"),
             unsubscribed=tuple(sorted(self.unsubscribed)),
+            opted_in=tuple(sorted(c for c in channels if self.allows(c))),
         )
 
 
@@ -358,11 +368,14 @@ class SupportState(_Frozen):
     support_state: SupportStateName = "clear"
     last_resolved_at: datetime | None = None
     last_low_csat_at: datetime | None = None
+    last_email_open_at: datetime | None = None  # newest email open (R3 days since)
     as_of: datetime | None = None  # newest time the state was evaluated at (never decreases)
     seq: int = 0
     processed_ids: ProcessedIds = ProcessedIds()  # event_digest() values, oldest first
     holdout: bool = False
     merged_into: str | None = None
+    #: emails of customers merged into this one that differ from `identities.email`
+    other_emails: tuple[str, ...] = ()
     recent_transitions: tuple[TransitionNote, ...] = ()
     #: events held back until the customer can be addressed (streams.parking), oldest first
     parked: tuple[str, ...] = ()

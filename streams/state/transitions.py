@@ -30,6 +30,7 @@ TransitionKind = Literal[
     "segments_changed",
     "profile_changed",
     "states_merged",
+    "engagement_aged",  # a day passed since the last email open (R3)
 ]
 
 # Kinds worth remembering in `SupportState.recent_transitions` (attribute and profile

@@ -15,7 +15,7 @@ Recovery needs the *newest* rating to be low: a later good rating ends it.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from contracts.fast import replace
@@ -134,6 +134,18 @@ def evaluate(
     return evaluated, stale
 
 
+_DAY = timedelta(days=1)
+
+
+def open_age_days(state: SupportState, config: StateConfig) -> int | None:
+    """Whole days from the newest email open to `as_of`, capped at `open_age_max`."""
+    opened, now = state.last_email_open_at, state.as_of
+    if opened is None or now is None:
+        return None
+    days = max(0, (now - opened) // _DAY)
+    return int(min(days, config.open_age_max // _DAY))
+
+
 def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:
     """The earliest moment after `as_of` at which `evaluate` would change something."""
     candidates: list[datetime] = []
@@ -149,6 +161,11 @@ def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:
         candidates.append(state.last_low_csat_at + config.recovery)
     if last is not None:
         candidates.append(last.opened_at + config.recent_ticket_window)
+    days = open_age_days(state, config)
+    if days is not None and state.last_email_open_at is not None:
+        next_day = state.last_email_open_at + (days + 1) * _DAY  # days_since_last_open ticks
+        if next_day <= state.last_email_open_at + config.open_age_max:
+            candidates.append(next_day)
     after = state.as_of
     future = [c for c in candidates if after is None or c > after]
     return min(future, default=None)

@@ -239,6 +239,7 @@ class TestR17AdAudiences:
         self, worker: WorkerProcess, fakes: Platforms
     ) -> None:
         consenting, refusing = "r17.ivy@example.com", "r17.jon@example.com"
+        send_customerio(worker, cio_action("subscribed", consenting, channel="ads"))  # opt-in
         send_customerio(worker, cio_action("unsubscribed", refusing, channel="ads"))
         time.sleep(1)
         for ticket, email in ((7701, consenting), (7702, refusing)):

@@ -94,6 +94,7 @@ class FakeIntercom(OpenAPIFake):
         self.conversations: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, str] = {}  # id -> name; seed with add_tag
         self.events: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []  # what POST /messages sent
         self._ids = itertools.count(1)
         #: the admin the access token acts as (GET /me)
         self.me: dict[str, Any] = {"type": "admin", "id": "991", "email": "bot@example.com",
@@ -105,11 +106,13 @@ class FakeIntercom(OpenAPIFake):
             ("GET", "/contacts/{contact_id}", self._contact_show),
             ("POST", "/contacts/search", self._contact_search),
             ("POST", "/contacts/{contact_id}/tags", self._contact_tag),
+            ("DELETE", "/contacts/{contact_id}/tags/{tag_id}", self._contact_untag),
             ("POST", "/conversations/{conversation_id}/reply", self._reply),
             ("POST", "/conversations/{conversation_id}/parts", self._parts),
             ("POST", "/conversations/{conversation_id}/tags", self._conversation_tag),
             ("POST", "/conversations/search", self._conversation_search),
             ("POST", "/events", self._event),
+            ("POST", "/messages", self._message),
         ):
             self.route(method, path, handler)
 
@@ -148,6 +151,17 @@ class FakeIntercom(OpenAPIFake):
         tag_id = str(next(self._ids))
         self.tags[tag_id] = name
         return tag_id
+
+    def seed_contact(
+        self, email: str, contact_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Store a contact directly (as if it existed in Intercom) and return it."""
+        now = int(time.time())
+        contact = {"type": "contact", "id": contact_id or self._new_id(), "role": "user",
+                   "email": email, "created_at": now, "updated_at": now,
+                   "custom_attributes": {}, "tags": {"type": "list", "data": []}, **fields}
+        self.contacts[contact["id"]] = contact
+        return contact
 
     def seed_conversation(self, updated_at: int | None = None, **fields: Any) -> dict[str, Any]:
         """Store a conversation directly (for search/backfill tests) and return it."""
@@ -244,6 +258,15 @@ class FakeIntercom(OpenAPIFake):
             contact["tags"]["data"].append(tag)
         return web.json_response(tag)
 
+    async def _contact_untag(self, call: Call) -> web.Response:
+        contact = self._contact(call)
+        tag_id = call.params["tag_id"]
+        if tag_id not in self.tags:
+            raise Rejection(404, "Resource Not Found", violation=False)
+        tag = {"type": "tag", "id": tag_id, "name": self.tags[tag_id]}
+        contact["tags"]["data"] = [t for t in contact["tags"]["data"] if t.get("id") != tag_id]
+        return web.json_response(tag)
+
     # -- conversations ---------------------------------------------------------------------
     def _conversation(self, call: Call) -> dict[str, Any]:
         conv = self.conversations.get(call.params["conversation_id"])
@@ -299,6 +322,28 @@ class FakeIntercom(OpenAPIFake):
             key=lambda c: (c["updated_at"], c["id"]),
         )
         return web.json_response(_page(found, body, "conversation.list"))
+
+    async def _message(self, call: Call) -> web.Response:
+        body = call.json or {}
+        recipient = body.get("to")
+        target = recipient[0] if isinstance(recipient, list) and recipient else recipient
+        if not isinstance(target, dict) or str(target.get("id")) not in self.contacts:
+            raise Rejection(404, "User Not Found", violation=False)
+        self.messages.append(body)
+        answer: dict[str, Any] = {
+            "type": "admin_message", "id": self._new_id(), "created_at": int(time.time()),
+            "subject": body.get("subject", ""), "body": body.get("body"),
+            "message_type": body.get("message_type"),
+        }
+        if body.get("create_conversation_without_contact_reply"):
+            conv = self.seed_conversation(
+                source={"type": "conversation", "body": body.get("body"),
+                        "author": {"type": "admin", "id": str(body["from"]["id"])}},
+                contacts={"type": "contact.list",
+                          "contacts": [{"type": "contact", "id": str(target["id"])}]},
+            )
+            answer["conversation_id"] = conv["id"]
+        return web.json_response(answer)
 
     async def _event(self, call: Call) -> web.Response:
         self.events.append(call.json or {})

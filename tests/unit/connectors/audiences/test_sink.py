@@ -70,8 +70,9 @@ class TestAudiences:
             actions = [act(i, f"U{i}@Example.com", ads_consent=True) for i in range(5)]
             actions.append(act(10, "nope@example.com"))  # no consent
             actions.append(act(11, "r@example.com", "audience_remove", consent={"ads": True}))
+            actions.append(act(12, "gone@example.com", "audience_remove"))  # withdrawn: removed
             report = await sink.deliver(actions)
-        assert report.delivered == 6 and report.dead_lettered == 1
+        assert report.delivered == 7 and report.dead_lettered == 1
         adds = [r for r in received if r["operation"] == "add"]
         assert len(adds) == 1 and adds[0]["schema"] == "EMAIL_SHA256"
         expected = sorted(hash_email(f"u{i}@example.com") for i in range(5))
@@ -80,3 +81,6 @@ class TestAudiences:
         assert "@" not in orjson.dumps(received).decode()
         assert isinstance(sink.dead_letters, InMemoryDeadLetterWriter)
         assert sink.dead_letters.letters[0].error_class == "MissingAdsConsent"
+        removes = [r for r in received if r["operation"] == "remove"]
+        assert sorted(m for r in removes for m in r["members"]) == sorted(
+            [hash_email("r@example.com"), hash_email("gone@example.com")])

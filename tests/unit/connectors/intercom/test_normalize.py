@@ -152,6 +152,30 @@ class TestTicketsAndOthers:
         )
         assert ev.ticket is not None and ev.ticket.status == "open"
 
+    def test_ticket_state_updates_close_tickets(self) -> None:
+        resolved = ticket(ticket_state={"type": "ticket_state", "category": "resolved"})
+        [ev] = normalize(notification("ticket.state.updated", resolved), RECEIVED)
+        assert ev.kind is EventKind.TICKET_STATUS_CHANGED
+        assert ev.ticket is not None and ev.ticket.status == "solved"
+        [closed] = normalize(notification("ticket.closed", ticket(open=False)), RECEIVED)
+        assert closed.ticket is not None and closed.ticket.status == "closed"
+        [waiting] = normalize(notification("ticket.state.updated", ticket(
+            ticket_state={"category": "waiting_on_customer"})), RECEIVED)
+        assert waiting.ticket is not None and waiting.ticket.status == "pending"
+
+    def test_tag_event_carries_the_transcript(self) -> None:
+        item = conversation(
+            source={"body": "<p>Help, <b>please</b></p>", "author": {"type": "user"}},
+            conversation_parts={"conversation_parts": [
+                {"part_type": "note", "body": "VIP", "author": {"type": "admin", "name": "Al"}},
+                {"part_type": "assignment", "body": None},
+            ]},
+            tags_added={"tags": [{"name": "escalate"}]},
+        )
+        [ev] = normalize(notification("conversation_part.tag.created", item), RECEIVED)
+        expected = "user: Help, please\n\nAl (admin) [internal note]: VIP"
+        assert ev.attributes["transcript"] == expected
+
     @pytest.mark.parametrize("topic", ["ping", "company.created", "visitor.signed_up", ""])
     def test_unknown_topics_yield_nothing(self, topic: str) -> None:
         assert normalize(notification(topic, contact()), RECEIVED) == []

@@ -119,3 +119,20 @@ class TestAuthor:
         [ev] = normalize(_event("ticket.status_changed", {"id": "77", "status": "OPEN"}),
                          RECEIVED)
         assert ev.author_id is None
+    def test_rendered_satisfaction_values_are_parsed(self) -> None:
+        cases = {"Good, I'm satisfied": "good", "Bad, I'm unsatisfied": "bad",
+                 "good_with_comment": "good", "Offered": None, "Unoffered": None, "": None}
+        for rendered, expected in cases.items():
+            body = orjson.dumps({
+                "supportsync": TRIGGER_MARKER, "event_id": "78:t:solved",
+                "ticket": {"id": "78", "status": "solved", "updated_at": "2026-11-01T10:00:00Z"},
+                "requester": {"email": "jane@example.com"},
+                "satisfaction": {"score": rendered, "comment": "Thanks a lot"},
+            })
+            events = normalize(body, RECEIVED)
+            ratings = [e.rating for e in events if e.rating is not None]
+            if expected is None:
+                assert ratings == [], rendered
+            else:
+                assert [(r.score, r.comment, r.comment_text) for r in ratings] == [
+                    (expected, True, "Thanks a lot")], rendered

@@ -55,22 +55,41 @@ class TestR2:
 
 
 class TestR6:
-    """CSAT attributes; a low score tracks low_csat_received."""
+    """CSAT attributes and an event for every rating; a low score also tracks
+    low_csat_received, once per rated ticket."""
 
     def test_low_score(self) -> None:
-        rating = {"score": 2, "scale": "one_to_five", "ticket_id": "c1"}
+        rating = {"score": 2, "scale": "one_to_five", "ticket_id": "c1",
+                  "comment": True, "comment_text": "slow"}
         actions, _ = Desk().send(event("conversation_rated", "intercom", "r1", rating=rating,
                                        conversation={"id": "c1"}))
         r6 = by_recipe(actions, "R6")
-        assert {a.operation for a in r6} == {"identify", "event"}
         identify = next(a for a in r6 if a.operation == "identify")
         assert identify.attributes["last_csat_score"] == 2
-        assert next(a for a in r6 if a.operation == "event").payload["name"] == "low_csat_received"
+        events = {a.payload["name"]: a.payload["data"] for a in r6 if a.operation == "event"}
+        assert set(events) == {"csat_received", "low_csat_received"}
+        assert events["csat_received"]["comment"] == "slow"
+        assert events["csat_received"]["score"] == 2
 
-    def test_good_score_tracks_nothing(self) -> None:
+    def test_good_score_tracks_csat_only(self) -> None:
         rating = {"score": "good", "scale": "good_bad", "ticket_id": "1"}
         actions, _ = Desk().send(event("csat_received", "zendesk", "r1", rating=rating))
-        assert [a.operation for a in by_recipe(actions, "R6")] == ["identify"]
+        r6 = by_recipe(actions, "R6")
+        assert sorted(a.operation for a in r6) == ["event", "identify"]
+        assert next(a for a in r6 if a.operation == "event").payload["name"] == "csat_received"
+
+    def test_repeated_low_rating_of_a_ticket_recovers_once(self) -> None:
+        desk = Desk()
+        rating = {"score": "bad", "scale": "good_bad", "ticket_id": "7"}
+        first, _ = desk.send(event("csat_received", "zendesk", "r1", minutes=10, rating=rating))
+        again, _ = desk.send(event("csat_received", "zendesk", "r2", minutes=5, rating=rating))
+        commented = {**rating, "comment": True, "comment_text": "still slow"}
+        later, _ = desk.send(event("csat_received", "zendesk", "r3", minutes=1, rating=commented))
+        names = [a.payload["name"] for a in by_recipe(first + again + later, "R6")
+                 if a.operation == "event"]
+        assert names.count("low_csat_received") == 1
+        assert again == []  # the same rating rendered into a later update: nothing new
+        assert names.count("csat_received") == 2  # the added comment is a new rating
 
 
 class TestR14:

@@ -74,8 +74,9 @@ class TestRecipeIndex:
             assert len(everything[kind]) == 3  # R9, R11, R12: Intercom and Zendesk only
             assert kind not in lean
         assert set(transition_table(c, "email", frozenset({"audiences"}))) == {
-            "support_state_changed", "ticket_opened", "ticket_resolved", "csat_received",
-        }  # R17, and R18 for its metrics
+            "support_state_changed", "consent_changed", "states_merged",
+            "ticket_opened", "ticket_resolved", "csat_received",
+        }  # R17 (state, ads consent, merges), and R18 for its metrics
 
     def test_r18_left_out_without_metrics_or_webhook(self) -> None:
         c = RecipesConfig.model_validate({"r18_reporting": {"metrics": False}})

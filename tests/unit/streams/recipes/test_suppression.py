@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.recipes import RecipesConfig
 from streams.state.config import StateConfig
 from tests.unit.streams.recipes.helpers import Desk, by_recipe, event, ticket
 
@@ -63,10 +64,17 @@ class TestR15:
 
 
 class TestR17:
-    """Audience membership follows the state; ads consent is required."""
+    """Audience membership follows the state; ads consent (opt-in by default) is required;
+    withdrawing it removes the person from every audience."""
+
+    @staticmethod
+    def consent(kind: str, event_id: str, minutes: float) -> object:
+        return event(kind, "customerio", event_id, minutes=minutes,
+                     attributes={"channel": "ads"})
 
     def test_add_and_remove(self) -> None:
         desk = Desk(state=StateConfig(cooldown=StateConfig().cooldown * 0))
+        desk.send(self.consent("subscribed", "s1", 20))  # type: ignore[arg-type]
         added, _ = desk.send(ticket("1", "open", minutes=10))
         removed, _ = desk.send(ticket("1", "solved", minutes=1))
         [add] = by_recipe(added, "R17")
@@ -76,7 +84,28 @@ class TestR17:
 
     def test_never_without_ads_consent(self) -> None:
         desk = Desk()
-        desk.send(event("unsubscribed", "customerio", "u1", minutes=5,
-                        attributes={"channel": "ads"}))
+        desk.send(self.consent("unsubscribed", "u1", 5))  # type: ignore[arg-type]
         actions, _ = desk.send(ticket("1", "open"))
         assert by_recipe(actions, "R17") == []
+
+    def test_opt_in_by_default_and_opt_out_configurable(self) -> None:
+        assert by_recipe(Desk().send(ticket("1", "open"))[0], "R17") == []
+        opt_out = RecipesConfig.model_validate({"r17_ad_audiences": {"ads_consent": "opt_out"}})
+        assert [a.operation for a in by_recipe(Desk(opt_out).send(ticket("1", "open"))[0],
+                                                "R17")] == ["audience_add"]
+
+    def test_withdrawal_removes_from_every_audience(self) -> None:
+        desk = Desk()
+        desk.send(self.consent("subscribed", "s1", 20))  # type: ignore[arg-type]
+        desk.send(ticket("1", "open", minutes=10))
+        actions, _ = desk.send(self.consent("unsubscribed", "u1", 5))  # type: ignore[arg-type]
+        removed = by_recipe(actions, "R17")
+        assert {(a.operation, a.payload["audience"]) for a in removed} == {
+            ("audience_remove", "suppress_promos"), ("audience_remove", "service_recovery")}
+
+    def test_opting_in_adds_where_the_state_belongs(self) -> None:
+        desk = Desk()
+        desk.send(ticket("1", "open", minutes=10))
+        actions, _ = desk.send(self.consent("subscribed", "s1", 5))  # type: ignore[arg-type]
+        assert [(a.operation, a.payload["audience"]) for a in by_recipe(actions, "R17")] == [
+            ("audience_add", "suppress_promos")]

@@ -52,6 +52,7 @@ class TestMergeStates:
             "survivor": "c:a",
             "absorbed": "c:b",
             "tickets_moved": ["zendesk:1"],
+            "absorbed_identities": absorbed.identities.model_dump(exclude_none=True),
         }
         assert out[-1].reason == "identity_merge"
         assert merged.has_processed("e1") and merged.has_processed("u1")
