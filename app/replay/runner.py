@@ -175,7 +175,10 @@ def run_replay(settings: Settings, bootstrap: str, version: str, window: ReplayW
     config = load_config()  # the same recipes and windows as `supportsync run`
     router = RecipeRouter(
         config.recipes, identifier=rs.customerio_identifier, horizon=replay_horizon(),
-        sinks=frozenset(settings.destination_names),  # what the live version routes to
+        # What the live version routes to, as far as these settings tell (the same
+        # credentials); without any, every destination: no sink runs here, and the live
+        # version's sinks take what they deliver.
+        sinks=frozenset(settings.destination_names) or None,
     )
     pipeline = ReplayPipeline(
         topology,

@@ -1,25 +1,18 @@
-"""Write-behind for a Faust table: one changelog *batch* per agent iteration.
+"""Write-behind for a Faust table: changelog *batches*, written once the effects are acked.
 
 `table[key] = value` makes Faust send one changelog message through its producer buffer per
 update (~200 µs each, STACK-NOTES) — with one state update per event that is more than the
-whole state machine costs. Here updates made while processing one record are kept in
-`pending`, visible to reads at once, and on `flush()`:
-- written to the table's local store (inside stream iteration, so a RocksDB store files them
-  under the current partition), and
-- appended to the changelog partition as one aiokafka batch (`create_batch`/`send_batch`),
-  whose acknowledgement is awaited before the agent moves on — so the state is durable
-  before Faust can commit the offset of the record that caused it.
-The pipelined agents use `take()` and `persist()` instead: `take()` hands over what one
-record set (still visible to reads, as *unflushed*), and `persist()` later — once the
-record's effects are acknowledged, off the stream iteration — writes the changelog batch,
-waits for it, then files the values in the local store under an explicit partition.
-`checkpoint(partition_of)` does the same for a writer whose keys belong to several
-partitions (the deliver agents' dispatchers), each key to the partition it names.
-The changelog records are the same key → value records Faust writes, so Faust's own recovery
-(and compaction on Apache Kafka) work unchanged; decoded objects are cached (LRU) so a hot
-customer is not re-parsed on every event.
+whole state machine costs. Here an agent's updates are kept in `pending`, visible to reads
+at once. `take()` hands over what one record set (still visible to reads, as *unflushed*),
+and `persist()` later — once the record's effects are acknowledged, off the stream
+iteration — appends them to the changelog partition as aiokafka batches
+(`create_batch`/`send_batch`), waits for the broker, then files the values in the local
+store under an explicit partition. `checkpoint(partition_of)` does the same for a writer
+whose keys belong to several partitions (the deliver agents' dispatchers), each key to the
+partition it names. The changelog records are the same key → value records Faust writes, so
+Faust's own recovery (and compaction on Apache Kafka) work unchanged; decoded objects are
+cached (LRU) so a hot customer is not re-parsed on every event.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +42,8 @@ class BatchedTable(Generic[V]):
         self._encode = encode
         self._cache: OrderedDict[str, V] = OrderedDict()
         self._cache_size = cache_size
-        # One writer (agent) per BatchedTable: what it sets while processing a record is
-        # flushed, to that record's partition, before it takes the next record.
+        # One writer (agent or dispatcher) per BatchedTable: what it set since its last
+        # take() or checkpoint().
         self._pending: dict[str, V] = {}
         # Taken by the pipelined agents, not yet in the local store: reads still see them.
         self._unflushed: dict[str, V] = {}
@@ -85,7 +78,7 @@ class BatchedTable(Generic[V]):
         self._cache.clear()
 
     def take(self) -> dict[str, V]:
-        """What was set since the last take/flush; it stays visible to reads until
+        """What was set since the last take; it stays visible to reads until
         `persist()` has stored it."""
         pending, self._pending = self._pending, {}
         self._unflushed.update(pending)
@@ -140,44 +133,6 @@ class BatchedTable(Generic[V]):
         for fut in futures:
             metadata = await fut
         return metadata
-
-    async def flush(self, partition: int) -> None:
-        pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        producer = self._producer()
-        topic = self._table.changelog_topic.get_topic_name()
-        store = self._table.data
-        items = list(pending.items())
-        # The memory store drops keys of partitions this worker lost after a rebalance, using
-        # a key → partition map that its own changelog path fills in; fill it in too.
-        key_partition = getattr(store, "_key_partition", None)
-        futures = []
-        batch = producer.create_batch()
-        for index, (key, value) in enumerate(items):
-            raw_key, raw_value = key.encode(), self._encode(value)
-            store[raw_key] = raw_value
-            if key_partition is not None:
-                key_partition[raw_key] = partition
-            self._remember(key, value)
-            last = index == len(items) - 1
-            if last and batch.record_count():
-                # The last record goes alone: Tansu reports a partition's end offset as the
-                # base offset of its last batch + 1, so a lone last record keeps that right
-                # (Faust's recovery reads up to it and checks persisted offsets against it).
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-            if batch.append(key=raw_key, value=raw_value, timestamp=None) is None:
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=raw_key, value=raw_value, timestamp=None)
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-        metadata = None
-        for fut in futures:
-            metadata = await fut
-        if metadata is not None and hasattr(store, "set_persisted_offset"):
-            # Lets a RocksDB store resume recovery after this point on restart.
-            store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
 
 
 def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:

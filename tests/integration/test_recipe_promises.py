@@ -161,7 +161,7 @@ def ticket_event(kind: str, ticket_id: str, requester_id: str, **detail: Any) ->
 
 
 def metrics_text(worker: WorkerProcess) -> str:
-    with urllib.request.urlopen(worker.url("/metrics"), timeout=10) as resp:
+    with urllib.request.urlopen(worker.admin_url("/metrics"), timeout=10) as resp:
         text: str = resp.read().decode()
     return text
 
@@ -206,7 +206,7 @@ class TestItem1EventSubscribedTickets:
         email, user_id = "i1.park@example.com", "66002"
         send_zendesk(bare, ticket_event("created", "8102", user_id))
         parked = eventually(
-            lambda: (s := state_of(bare.port, f"zendesk_user_id:{user_id}"))
+            lambda: (s := state_of(bare.admin_port, f"zendesk_user_id:{user_id}"))
             and s.get("parked_events") == 1 and s, "the ticket parked",
         )
         assert parked["tickets"] == []
