@@ -31,7 +31,7 @@ from app.testing import WorkerProcess
 from bench import ROUTE_EVERYWHERE
 from connectors.testing.fakes import FakeCustomerIO
 from connectors.testing.threaded import serve_in_thread
-from contracts.records import RawEnvelope
+from contracts.records import RawEnvelope, decode_raw_batch
 from streams.runtime.broker import EmbeddedBroker, ensure_topics
 from tests.integration.support import CIO_KEY, CIO_SITE, trigger_body, worker_env, zendesk_headers
 
@@ -91,11 +91,10 @@ async def _bare_passthrough(bootstrap: str, src: str, dst: str, expected: int) -
             for records in batches.values():
                 for record in records:
                     started = started or time.perf_counter()
-                    doc = orjson.loads(record.value)
-                    for env in doc["envelopes"]:
-                        body = orjson.loads(env["body"])
-                        out = orjson.dumps({"k": env["key"], "t": body["ticket"]["status"]})
-                        await producer.send(dst, out, key=env["key"].encode())
+                    for env in decode_raw_batch(record.value):  # the raw topic's frame
+                        body = orjson.loads(env.body)
+                        out = orjson.dumps({"k": env.key, "t": body["ticket"]["status"]})
+                        await producer.send(dst, out, key=env.key.encode())
                         seen += 1
         await producer.flush()
     finally:
