@@ -57,13 +57,7 @@ class InFlight:
         self._queue: deque[_Record] = deque()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self.completed = 0
-
-    def __len__(self) -> int:
-        return len(self._queue)
 
     async def add(
         self,
@@ -77,21 +71,15 @@ class InFlight:
             self._room.clear()
             await self._room.wait()
         self._queue.append(_Record(message, partition, list(effects), [w for w in writes if w[1]]))
-        self._idle.clear()
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"inflight-{self.name}"
             )
 
-    async def wait_idle(self) -> None:
-        """Until every record handed over so far is finished."""
-        await self._idle.wait()
-
     async def _run(self) -> None:
         while True:
             if not self._queue:
-                self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -103,7 +91,6 @@ class InFlight:
                 for record in self._queue:
                     acks.abandon(record.message)
                 self._queue.clear()
-                self._idle.set()
                 self._room.set()
                 if self._on_failure is not None:
                     await self._on_failure(exc)
@@ -128,7 +115,6 @@ class InFlight:
             await asyncio.gather(*(t.persist(p, items) for t, p, items in merged.values()))
         for record in group:
             acks.mark_handled(record.message)
-        self.completed += len(group)
 
 
 def _succeeded(future: asyncio.Future[Any]) -> bool:
