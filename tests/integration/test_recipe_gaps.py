@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -364,8 +365,10 @@ class TestItem15R18WarehouseRows:
         self, worker: WorkerProcess, fakes: Platforms
     ) -> None:
         email = "i15.kim@example.com"
-        send_zendesk(worker, zendesk_ticket(15901, "open", minutes_ago(30), email))
-        rated = zendesk_ticket(15901, "solved", minutes_ago(10), email)
+        # One clock read: two would differ by a second now and then (1201 s, not 1200 s).
+        opened = minutes_ago(30)
+        send_zendesk(worker, zendesk_ticket(15901, "open", opened, email))
+        rated = zendesk_ticket(15901, "solved", opened + timedelta(minutes=20), email)
         rated["satisfaction"] = {"score": "good"}
         send_zendesk(worker, rated)
         doc = eventually(lambda: state_of(worker.admin_port, email), "state")
