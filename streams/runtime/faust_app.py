@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import aiokafka
 import faust
+import faust.streams
 from aiokafka import TopicPartition
 from faust.tables.globaltable import GlobalTable
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -24,6 +25,12 @@ from streams.runtime import acks, kafka
 from streams.runtime.endoffsets import probe_end_offsets
 from streams.runtime.faust_recovery import SeekFirstTableManager
 from streams.runtime.fetchorder import FetchOrder
+
+# Faust's compiled stream iterator (faust/_cython/streams.pyx, shipped in the 0.15 wheels)
+# acks records inline instead of calling `Consumer.ack`: deferred acks (acks.py) never saw
+# them and records still in flight were committed — a worker killed then lost them. The
+# Python iterator acks through `_LowLatencyConsumer.ack`.
+setattr(faust.streams, "_CStreamIterator", None)  # noqa: B010 - a private module global
 
 
 class Settings(kafka.SecuritySettings, Protocol):

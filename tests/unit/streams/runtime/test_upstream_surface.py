@@ -97,3 +97,13 @@ class TestUpstreamSurface:
         # If Faust ever makes the wait a setting, the override can go (STACK-NOTES).
         source = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
         assert "fetch_max_wait_ms" in source
+
+    def test_streams_ack_through_the_consumer(self) -> None:
+        """Faust's compiled iterator acks inline, past `Consumer.ack` (deferred acks): the
+        runtime switches it off, and Faust still picks its iterator by that name."""
+        import faust.streams
+
+        import streams.runtime.faust_app  # noqa: F401 - the switch is made on import
+
+        assert "_CStreamIterator" in inspect.getsource(faust.streams.Stream.__aiter__)
+        assert faust.streams._CStreamIterator is None
