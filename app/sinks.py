@@ -56,7 +56,7 @@ def window_bucket(name: str, limit: float, window: float) -> TokenBucket:
     def on_wait(seconds: float, _priority: str) -> None:
         metrics.RATE_LIMIT_WAIT.labels(name).inc(seconds)
 
-    return TokenBucket(rate, burst, name=name, on_wait=on_wait)
+    return TokenBucket(rate, burst, name=name, on_wait=on_wait, window=window)
 
 
 def requester_directory(

@@ -28,17 +28,31 @@ def _print(title: str, rows: list[Row]) -> None:
     sys.stdout.flush()
 
 
+SECTIONS = ("pipeline", "scale", "latency", "keepup") + tuple(
+    m.rsplit(".", 1)[1].removesuffix("_bench") for m in STANDALONE
+)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=f"sections: {', '.join(SECTIONS)} (default: all)"
+    )
+    parser.add_argument("sections", nargs="*", help="run only these sections")
     parser.add_argument("--only", default="", help="comma-separated section names")
     args = parser.parse_args()
-    only = {s for s in args.only.split(",") if s}
+    only = {s for s in args.only.split(",") if s} | set(args.sections)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     started = time.monotonic()
     failures = 0
 
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     def section(name: str, fn: Callable[[], list[Row]]) -> None:
         nonlocal failures
-        if only and name not in only:
+        if not wanted(name):
             return
         t0 = time.monotonic()
         try:
@@ -48,14 +62,20 @@ def main() -> int:
             rows = [("FAILED", type(exc).__name__, str(exc)[:200])]
         _print(f"{name} ({time.monotonic() - t0:.0f} s)", rows)
 
-    from bench import pipeline_bench
+    from bench import delivery_bench, pipeline_bench
 
-    with EmbeddedBroker() as broker:
-        section("pipeline", lambda: pipeline_bench.throughput(broker))
-    with EmbeddedBroker() as broker:  # a fresh broker: Tansu degrades with volume
-        section("latency", lambda: pipeline_bench.latency(broker))
+    if wanted("pipeline"):
+        with EmbeddedBroker() as broker:
+            section("pipeline", lambda: pipeline_bench.throughput(broker))
+    if wanted("scale"):
+        with EmbeddedBroker() as broker:  # a fresh broker: Tansu degrades with volume
+            section("scale", lambda: pipeline_bench.scale_out(broker))
+    section("latency", delivery_bench.latency)  # a fresh broker per scenario
+    section("keepup", delivery_bench.keep_up)
     for module_name in STANDALONE:
         short = module_name.rsplit(".", 1)[1].removesuffix("_bench")
+        if not wanted(short):
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError:

@@ -59,15 +59,22 @@ def drop_stale(
     actions: Iterable[Action], as_of: Callable[[Action], AsOf]
 ) -> tuple[list[Action], int]:
     """The actions to send, with stale attributes removed, and how many writes were dropped
-    whole. `as_of(action)` gives what was already sent for the action's customer and sink."""
+    whole. `as_of(action)` gives what was already sent for the action's customer and sink;
+    earlier actions of `actions` count as sent before later ones."""
     kept: list[Action] = []
     dropped = 0
+    # The list is in handling order: a write is also stale against an earlier, newer write
+    # of the same list (records of several offsets are delivered in one call).
+    seen: dict[str, AsOf] = {}
     for action in actions:
         fields = written_fields(action)
         if not fields:
             kept.append(action)
             continue
-        newest = as_of(action)
+        newest = seen.get(action.customer_key)
+        if newest is None:
+            newest = as_of(action)
+        seen[action.customer_key] = advance(newest, action)
         created = action.created_at.timestamp()
         fresh = [name for name in fields if newest.get(name, created) <= created]
         if len(fresh) == len(fields):

@@ -3,8 +3,9 @@
 Operations (`Action.operation`, `Action.person` is the person's identifier):
 
     identify           PUT  /api/v1/customers/{id}            body: payload["attributes"]
-                       bursts: POST /api/v2/batch             (type person, action identify)
+                       several people: POST /api/v2/batch     (type person, action identify)
     event              POST /api/v1/customers/{id}/events     name, data, timestamp, id (ULID)
+                       several people: POST /api/v2/batch     (action event, data in attributes)
     suppress           POST /api/v1/customers/{id}/suppress
     unsuppress         POST /api/v1/customers/{id}/unsuppress
     merge              POST /api/v1/merge_customers           payload["secondary"]: {kind: v},
@@ -12,7 +13,8 @@ Operations (`Action.operation`, `Action.person` is the person's identifier):
     trigger_campaign   POST {app}/v1/campaigns/{campaign_id}/triggers   (bearer app key)
                        payload: campaign_id, and optionally data / recipients / emails / ids
 
-Identify actions of many people in one `deliver()` go out as v2 batches (at most
+Identify and event actions of many people in one `deliver()` go out as v2 batches (one
+request per person in a batch; a person with several requests keeps the ordered v1 path; at most
 `max_batch` entities and `MAX_BATCH_BYTES` per request; per-item errors reach the dlq,
 the rest is delivered). v2 needs the identifier kind (`identifier_key`: id, email or
 cio_id, from the `SUPPORTSYNC_CUSTOMERIO_IDENTIFIER` setting).
@@ -154,12 +156,28 @@ class CustomerIOSink(BatchingSink):
     # -- v2 batches of identifies ----------------------------------------------------------
 
     def batch_key(self, action: Action) -> str | None:
-        return "identify" if action.operation == "identify" and not action.one_off else None
+        if action.operation == "identify" and not action.one_off:
+            return "person"
+        if action.operation == "event":
+            return "person"
+        return None
 
     def entity(self, action: Action) -> dict[str, Any]:
+        identifiers = {self.identifier_key: action.person}
+        if action.operation == "event":
+            body = self.event_body(action)  # v2 carries the event's data in `attributes`
+            entity: dict[str, Any] = {
+                "type": "person", "identifiers": identifiers, "action": "event",
+                "name": body["name"], "id": body["id"],
+            }
+            if "data" in body:
+                entity["attributes"] = body["data"]
+            if "timestamp" in body:
+                entity["timestamp"] = body["timestamp"]
+            return entity
         return {
             "type": "person",
-            "identifiers": {self.identifier_key: action.person},
+            "identifiers": identifiers,
             "action": "identify",
             "attributes": action.attributes,
         }

@@ -2,7 +2,9 @@
 
 One bucket per platform account, shared by every sink task that talks to that account:
 `rate` tokens per second, at most `burst` stored. Over any window of length T at most
-`burst + rate * T` requests are admitted.
+`burst + rate * T` requests are admitted. Workers of one group share the account:
+`share(fraction)` scales rate and burst to this worker's part (the runtime sets it to the
+fraction of the sink's out-topic partitions the worker owns, on every assignment).
 
 When tokens are scarce, queued callers are served strictly by priority
 (suppression > enrichment > analytics) and FIFO within one priority: a customer who just
@@ -82,11 +84,15 @@ class TokenBucket:
         on_wait: WaitHook | None = None,
         default_pause: float = 1.0,
         name: str = "",
+        window: float = 1.0,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate
         self.burst = burst
+        self.base_rate = rate  # the account's budget; `share()` gives this worker a part
+        self.base_burst = burst
+        self.window = window  # the platform's limit window: burst + rate * window requests
         self.name = name
         self._clock = clock
         self._on_wait = on_wait
@@ -154,6 +160,20 @@ class TokenBucket:
                 fut.set_result(None)
                 continue
             await self._clock.sleep((1 - self._tokens) / self.rate)
+
+    # -- sharing the account ------------------------------------------------------------
+
+    def share(self, fraction: float) -> None:
+        """Spend `fraction` (0..1) of the account's budget: rate and burst scale with it, so
+        workers whose fractions sum to at most 1 never exceed the budget together. A share of
+        0 (the worker owns nothing to deliver) keeps a trickle so a stray caller still ends."""
+        fraction = min(1.0, max(0.0, fraction))
+        self._refill()
+        budget = fraction * (self.base_burst + self.base_rate * self.window)  # per window
+        self.burst = max(1.0, self.base_burst * fraction)
+        # A burst rounded up to one token is paid for by the rate, within the window.
+        self.rate = max((budget - self.burst) / self.window, 1e-3)
+        self._tokens = min(self._tokens, self.burst)
 
     # -- adapting to the platform ------------------------------------------------------
 

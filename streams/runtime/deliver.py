@@ -1,32 +1,53 @@
 """The deliver agents: one per enabled sink, from `out.<sink>` to the platform.
 
+Each agent decodes a record, says `acks.begin` and hands the actions to its sink's
+`Dispatcher` (streams/runtime/dispatch.py), which delivers them with other records' actions
+and marks the record handled once its outcomes are known and checkpointed; the agent takes
+the next record at once.
+
 `Delivery` holds what they share with the rest of the worker: the sinks (built by the web
-service once the event loop runs), the delivered-ids and last-sent table writers, and the
-oldest action each sink is working on (exported as the backlog age).
+service once the event loop runs), the dispatchers, the delivered-ids and last-sent table
+writers, the oldest action each sink is working on (exported as the backlog age), and each
+sink's share of its platform account's rate budget (the part of `out.<sink>`'s partitions
+this worker owns, set on every assignment).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 
-from connectors.delivery.errors import SinkBackpressureError
-from connectors.delivery.sink import Outcome, Sink
-from contracts.actions import Action
+from connectors.delivery.sink import Sink
+from contracts.partitioner import partition_for
 from contracts.records import decode_action_batch
 from streams.runtime import acks, metrics
+from streams.runtime.dispatch import Dispatcher, PartitionOf
 from streams.runtime.faust_app import Topology
 from streams.runtime.lastsent import LastSentTables
 from streams.runtime.tablewriter import BatchedTable
 
+log = logging.getLogger(__name__)
+
 
 class Delivery:
-    def __init__(self, topology: Topology, producer: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        producer: Callable[[], AIOKafkaProducer],
+        *,
+        max_backlog: int = 20_000,
+    ) -> None:
         self.topology = topology
+        self.max_backlog = max_backlog
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self._shares: dict[str, float] = {}  # sink → this worker's part of the account
+        self._registered: list[str] = []
+        self._partitions = int(next(iter(topology.topics.values())).partitions or 1)
         self._producer_fn = producer
         self.sinks: dict[str, Sink] = {}
         self.sinks_ready = asyncio.Event()
@@ -34,6 +55,12 @@ class Delivery:
         self.delivered: dict[str, BatchedTable[bytes]] = {}
         self.last_sent = LastSentTables(topology.last_sent, producer)  # for `state show`
         self._agents: list[Any] = []
+
+        @topology.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def share_budgets(sender: Any, assigned: Any, **kwargs: Any) -> None:
+            self.on_assigned(assigned)
+
+        self._agents.append(share_budgets)
 
     def delivered_table(self, sink: str) -> BatchedTable[bytes]:
         """The delivered-ids writer of one sink's agent (one writer per BatchedTable)."""
@@ -53,47 +80,101 @@ class Delivery:
 
     def register(self, sink_name: str) -> None:
         app = self.topology.app
+        self._registered.append(sink_name)
 
         @app.agent(self.topology.topics[f"out.{sink_name}"], name=f"deliver-{sink_name}")
         async def deliver_agent(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                actions = decode_action_batch(event.value)
-                # Sinks need the running loop (HTTP sessions): built by the web service.
-                await self.sinks_ready.wait()
-                # Out-of-order records (a refetch, a replay) must not undo newer attribute
-                # values on the platform (streams/writeorder.py).
-                order = self.last_sent.write_order(sink_name)
-                actions, stale = order.drop_stale(actions)
-                if stale:
-                    metrics.STALE_WRITES.labels(sink_name).inc(stale)
-                outcomes = await self._deliver(self.sinks[sink_name], actions) if actions else []
-                order.handed_over(actions)
-                # What was last sent where (`state show`): before the ids it explains.
-                self.last_sent.record(sink_name, outcomes)
-                await self.last_sent.flush(sink_name, event.message.partition)
-                delivered = self.delivered_table(sink_name)
-                await delivered.persist(event.message.partition, delivered.take())
-                acks.mark_handled(event.message)
+            try:
+                async for event in stream.events():
+                    actions = decode_action_batch(event.value)
+                    # Sinks need the running loop (HTTP sessions): built by the web service.
+                    await self.sinks_ready.wait()
+                    # Finished later, by the dispatcher: Faust's ack waits for it (acks.py).
+                    acks.begin(event.message)
+                    await self.dispatcher(sink_name).submit(
+                        event.message, event.message.partition, actions
+                    )
+            finally:
+                dispatcher = self.dispatchers.pop(sink_name, None)
+                if dispatcher is not None:
+                    dispatcher.stop()
 
         self._agents.append(deliver_agent)
 
-    async def _deliver(self, sink: Sink, actions: list[Action]) -> list[Outcome]:
-        # Oldest action this sink is working on: a lag measure that needs no broker end
-        # offsets (Tansu reports wrong ones); exported as supportsync_sink_backlog_age_seconds.
-        self.delivering_since[sink.name] = min(a.created_at.timestamp() for a in actions)
-        pending = actions
-        outcomes: list[Outcome] = []
-        try:
-            while pending:
-                try:
-                    outcomes += (await sink.deliver(pending)).outcomes
-                    return outcomes
-                except SinkBackpressureError as exc:
-                    outcomes += exc.report.outcomes if exc.report is not None else []
-                    # Blocking here stops this agent's consumption (Faust pauses the partition
-                    # once its buffer is full): the backlog stays in Kafka, not in memory.
-                    pending = list(exc.remaining or [])
-                    await asyncio.sleep(exc.retry_after or 1.0)
-            return outcomes
-        finally:
-            self.delivering_since.pop(sink.name, None)
+    def dispatcher(self, sink_name: str) -> Dispatcher:
+        """The sink's dispatcher (streams/runtime/dispatch.py), made on first use."""
+        found = self.dispatchers.get(sink_name)
+        if found is not None:
+            return found
+        sink = self.sinks[sink_name]
+        self._share_budget(sink_name)
+        app = self.topology.app
+
+        async def checkpoint(by_action: PartitionOf, by_customer: PartitionOf) -> None:
+            suffixes = (f"|{sink_name}|as_of", f"|{sink_name}")
+
+            def customer_partition(customer: str) -> int:
+                found = by_customer(customer)
+                return found if found is not None else partition_for(customer, self._partitions)
+
+            def last_sent_partition(key: str) -> int:
+                for suffix in suffixes:
+                    if key.endswith(suffix):
+                        return customer_partition(key[: -len(suffix)])
+                return customer_partition(key)
+
+            def delivered_partition(action_id: str) -> int:
+                found = by_action(action_id)
+                if found is not None:
+                    return found
+                return partition_for(action_id, self._partitions)
+
+            # What was last sent where (`state show`): before the ids it explains.
+            await self.last_sent.writer(sink_name).checkpoint(last_sent_partition)
+            await self.delivered_table(sink_name).checkpoint(delivered_partition)
+
+        def stale(count: int) -> None:
+            metrics.STALE_WRITES.labels(sink_name).inc(count)
+
+        dispatcher = Dispatcher(
+            sink,
+            order=self.last_sent.write_order(sink_name),
+            record_outcomes=lambda outcomes: self.last_sent.record(sink_name, outcomes),
+            checkpoint=checkpoint,
+            handled=acks.mark_handled,
+            abandoned=acks.abandon,
+            # Faust suspends the flow for a rebalance (before it waits for unfinished records)
+            # and resumes it after seeking every partition to its committed offset: records
+            # abandoned while it is suspended are read again. (`app.rebalancing` stays set
+            # until after the resume: records taken then must not be abandoned.)
+            halted=lambda: not app.flow_control.is_active() or bool(app.should_stop),
+            since=self.delivering_since,
+            on_stale=stale,
+            max_backlog=self.max_backlog,
+        )
+        self.dispatchers[sink_name] = dispatcher
+        return dispatcher
+
+    # -- the account's rate budget, shared by the group ---------------------------------------
+
+    def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """Each worker spends the share of a platform account's budget that its part of the
+        sink's out-topic partitions is: the group together stays within the limit."""
+        owned: dict[str, int] = {}
+        for tp in assigned:
+            owned[tp.topic] = owned.get(tp.topic, 0) + 1
+        for sink_name in self._registered:
+            topic = self.topology.topics[f"out.{sink_name}"].get_topic_name()
+            self._shares[sink_name] = owned.get(topic, 0) / self._partitions
+        for sink_name in self.sinks:
+            self._share_budget(sink_name)
+
+    def _share_budget(self, sink_name: str) -> None:
+        share = self._shares.get(sink_name)
+        sink = self.sinks.get(sink_name)
+        if share is None or sink is None:
+            return
+        buckets = {id(b): b for b in (sink.bucket, getattr(sink, "app_bucket", None)) if b}
+        for bucket in buckets.values():
+            bucket.share(share)
+        log.info("sink %s: %.0f%% of the account's rate budget", sink_name, share * 100)

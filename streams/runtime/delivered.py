@@ -2,7 +2,8 @@
 moves with the partition to whichever worker owns it next (its changelog partition is the
 out-topic partition the sink was consuming when it wrote).
 
-Writes go through `BatchedTable`: the sink agent flushes them once per delivered batch.
+Writes go through `BatchedTable`: the sink's dispatcher checkpoints them (streams/runtime/
+dispatch.py), each id to the partition of the record that carried it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from streams.runtime.tablewriter import BatchedTable
 
 
 class TableDeliveredStore:
-    """Each sink's agent writes through its own `BatchedTable` (action ids start with the sink
-    name), so each flushes exactly what it wrote, to the partition it is consuming."""
+    """Each sink's dispatcher writes through its own `BatchedTable` (action ids start with the
+    sink name), so each checkpoints exactly what it wrote."""
 
     def __init__(self, table_for: Callable[[str], BatchedTable[bytes]]) -> None:
         self._table_for = table_for

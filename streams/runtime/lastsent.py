@@ -6,9 +6,10 @@ dead-lettered (SPEC S8: `supportsync state show` says "what was last sent where"
             when the sink confirmed or gave up), "outcome": "delivered" | "dead_lettered"}
 
 An attribute update that would change nothing on the platform counts as delivered (nothing
-needed sending). Each sink's deliver agent writes through its own `BatchedTable` and flushes
-to the out-topic partition it is consuming: routing produces a customer's actions on the
-partition number of its state, so the entries live, and move on a rebalance, with the state.
+needed sending). Each sink's dispatcher writes through its own `BatchedTable` and checkpoints
+each entry to the out-topic partition its customer's records came from: routing produces a
+customer's actions on the partition number of its state, so the entries live, and move on a
+rebalance, with the state.
 """
 
 from __future__ import annotations
@@ -83,10 +84,6 @@ class LastSentTables:
         for outcome in outcomes:
             key = entry_key(outcome.action.customer_key, sink)
             writer.set(key, orjson.dumps(entry(outcome)))
-
-    async def flush(self, sink: str, partition: int) -> None:
-        writer = self.writer(sink)
-        await writer.persist(partition, writer.take())
 
     def forget(self) -> None:
         for writer in self._writers.values():

@@ -7,12 +7,15 @@ at once. `take()` hands over what one record set (still visible to reads, as *un
 and `persist()` later — once the record's effects are acknowledged, off the stream
 iteration — appends them to the changelog partition as aiokafka batches
 (`create_batch`/`send_batch`), waits for the broker, then files the values in the local
-store under an explicit partition. The changelog records are the same key → value records
-Faust writes, so Faust's own recovery (and compaction on Apache Kafka) work unchanged;
-decoded objects are cached (LRU) so a hot customer is not re-parsed on every event.
+store under an explicit partition. `checkpoint(partition_of)` does the same for a writer
+whose keys belong to several partitions (the deliver agents' dispatchers), each key to the
+partition it names. The changelog records are the same key → value records Faust writes, so
+Faust's own recovery (and compaction on Apache Kafka) work unchanged; decoded objects are
+cached (LRU) so a hot customer is not re-parsed on every event.
 """
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -97,6 +100,16 @@ class BatchedTable(Generic[V]):
                 del self._unflushed[key]
         if metadata is not None and hasattr(store, "set_persisted_offset"):
             store.set_persisted_offset(TopicPartition(topic, partition), metadata.offset)
+
+    async def checkpoint(self, partition_of: Callable[[str], int]) -> None:
+        """`persist()` everything set since the last checkpoint, each key to the partition
+        `partition_of(key)` names (a writer whose keys come from records of several
+        partitions: the deliver agents' dispatchers); partitions are written concurrently."""
+        taken = self.take()
+        by_partition: dict[int, dict[str, V]] = {}
+        for key, value in taken.items():
+            by_partition.setdefault(partition_of(key), {})[key] = value
+        await asyncio.gather(*(self.persist(p, items) for p, items in by_partition.items()))
 
     async def _send_changelog(
         self, topic: str, partition: int, records: list[tuple[bytes, bytes]]

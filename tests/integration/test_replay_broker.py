@@ -66,7 +66,10 @@ class TestReplay:
                 for i, email in enumerate(emails):
                     body = trigger_body(f"{700 + i}", "Open", minutes_ago(30), email)
                     assert post(url, body, zendesk_headers(body))[0] == 200
-                wait_for(lambda: len(cio.requests) >= 2 * len(emails), timeout=30)
+                # Every customer's identify and event confirmed (requests may be v2 batches).
+                wait_for(lambda: all(e in cio.people and cio.people[e].events
+                                     and cio.people[e].attributes.get("has_open_ticket")
+                                     for e in emails), timeout=30)
                 time.sleep(2.0)
                 sent_before = len(cio.requests)
 

@@ -101,3 +101,21 @@ class TestHandedOver:
         order = writeorder.WriteOrder("customerio", writer)
         order.handed_over([make_action(1, operation="event", person="ann", one_off=True)])
         assert writer.values == {}
+
+
+class TestWithinOneList:
+    """A list handled at once (several records in one call) is checked in its own order."""
+
+    def test_older_write_after_a_newer_one_in_the_same_list_is_dropped(self) -> None:
+        order = writeorder.WriteOrder("customerio", FakeWriter())
+        newer = _write(2, 10.0, status="closed")
+        older = _write(1, 5.0, status="solved", csat=4)
+        kept, dropped = order.drop_stale([newer, older])
+        assert dropped == 0
+        assert [a.attributes for a in kept] == [{"status": "closed"}, {"csat": 4}]
+
+    def test_other_customers_do_not_interfere(self) -> None:
+        order = writeorder.WriteOrder("customerio", FakeWriter())
+        ann, bob = _write(2, 10.0, status="closed"), _write(1, 5.0, person="bob", status="open")
+        kept, dropped = order.drop_stale([ann, bob])
+        assert (kept, dropped) == ([ann, bob], 0)

@@ -136,6 +136,22 @@ class TestV2Batch:
         assert len(fake.requests_to("POST", "/api/v2/batch")) == 3
         assert all(fake.people[f"u{i}"].attributes == {"n": i} for i in range(450))
 
+    async def test_events_and_identifies_of_many_people_share_a_batch(
+        self, fake_customerio: FakeFactory[FakeCustomerIO], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_customerio()
+        sink = make_sink(fake, session)
+        actions = [act(i, "event", person=f"e{i}", name="opened", data={"n": i})
+                   for i in range(5)]
+        actions.append(act(9, "identify", person="i9", attributes={"vip": True}))
+        report = await sink.deliver(actions)
+        assert report.delivered == 6 and report.requests == 1
+        assert fake.requests_to("POST", "/api/v1/customers/.*/events") == []
+        assert [e["name"] for e in fake.people["e3"].events] == ["opened"]
+        assert fake.people["i9"].attributes == {"vip": True}
+        await make_sink(fake, session).deliver(actions[:1])  # after a crash: same event id
+        assert len(fake.people["e0"].events) == 1
+
     async def test_chunks_by_size(
         self, fake_customerio: FakeFactory[FakeCustomerIO], session: aiohttp.ClientSession
     ) -> None:

@@ -178,3 +178,49 @@ class TestParseRetryAfter:
         assert parse_retry_after("-5", 0) == 0.0
         assert parse_retry_after("soon", 0) is None
         assert parse_retry_after(None, 0) is None
+
+
+class TestShare:
+    """Workers that split an account's budget by share stay within it together."""
+
+    async def test_two_halves_admit_no_more_than_the_whole(self) -> None:
+        clock = VirtualClock()
+        rate, burst = 95.0, 5.0  # app.sinks.window_bucket for 100 requests/s
+        halves = [TokenBucket(rate, burst, clock=clock) for _ in range(2)]
+        for bucket in halves:
+            bucket.share(0.5)
+        times = sorted(
+            t for ts in await asyncio.gather(*(_grant_times(b, clock, 200) for b in halves))
+            for t in ts
+        )
+        for i in range(len(times)):
+            j = i
+            while j + 1 < len(times) and times[j + 1] - times[i] < 1.0:
+                j += 1
+            assert j - i + 1 <= rate + burst  # any 1 s window: at most the account's 100
+
+    async def test_share_follows_reassignment(self) -> None:
+        bucket = TokenBucket(100.0, 10.0, clock=VirtualClock())
+        bucket.share(0.25)
+        assert (bucket.rate, bucket.burst) == (25.0, 2.5)
+        bucket.share(1.0)
+        assert (bucket.rate, bucket.burst) == (100.0, 10.0)
+        bucket.share(0.0)  # owns nothing: a trickle, never an error
+        assert 0 < bucket.rate < 0.01 and bucket.burst == 1.0
+
+    async def test_burst_rounded_up_is_paid_by_the_rate(self) -> None:
+        clock = VirtualClock()
+        # 20 requests/s as app.sinks.window_bucket makes it: burst 1, rate 19.
+        quarters = [TokenBucket(19.0, 1.0, clock=clock, window=1.0) for _ in range(4)]
+        for bucket in quarters:
+            bucket.share(0.25)
+        assert quarters[0].burst == 1.0 and quarters[0].burst + quarters[0].rate <= 5.0
+        times = sorted(
+            t for ts in await asyncio.gather(*(_grant_times(b, clock, 30) for b in quarters))
+            for t in ts
+        )
+        for i in range(len(times)):
+            j = i
+            while j + 1 < len(times) and times[j + 1] - times[i] < 1.0:
+                j += 1
+            assert j - i + 1 <= 20

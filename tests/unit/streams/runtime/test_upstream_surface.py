@@ -107,3 +107,15 @@ class TestUpstreamSurface:
 
         assert "_CStreamIterator" in inspect.getsource(faust.streams.Stream.__aiter__)
         assert faust.streams._CStreamIterator is None
+
+    def test_flow_is_suspended_before_the_rebalance_waits_for_unfinished_records(self) -> None:
+        # The deliver dispatchers halt (finish, checkpoint, abandon the rest) when the flow
+        # is suspended; a rebalance must suspend it before waiting for deferred acks.
+        from faust.app.base import App
+        from mode.utils.queues import FlowControlEvent
+
+        assert hasattr(FlowControlEvent, "is_active")
+        source = inspect.getsource(App._on_partitions_revoked)
+        assert "flow_control.suspend" in source and "_consumer_wait_empty" in source
+        assert source.index("flow_control.suspend") < source.index("_consumer_wait_empty")
+        assert hasattr(App, "on_partitions_assigned")  # the rate budget's share follows it
