@@ -22,6 +22,8 @@ from tests.integration.support import CIO_KEY, CIO_SITE, state_of, worker_env
 
 CUSTOMERS = int(os.environ.get("CHAOS_CUSTOMERS", "2000"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "5"))
+_DELIVERY_METRICS = ("supportsync_consumer_lag", "supportsync_sink_backlog_age_seconds",
+                     "supportsync_sink_deliveries_total", "supportsync_sink_requests_total")
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,8 @@ class Outcome:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: dead letters at the end of the run (a one-off missing from the platform may be here)
     dead_letters: list[Any] = field(default_factory=list)
+    #: the last worker's delivery metrics at the end of the run (for failure messages)
+    metrics: list[str] = field(default_factory=list)
 
 
 def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -> Outcome:
@@ -71,12 +75,13 @@ def run_history(history: scenario.Scenario, *, kills: int, rng: random.Random) -
             states = scenario.wait_settled(history, lambda e: state_of(port, e))
             docs = {e: scenario.RAW_DOCS[e] for e in history.emails}
             scenario.wait_quiet(cio)
+            final_metrics = scenario.metric_lines(port, _DELIVERY_METRICS)
             letters = asyncio.run(read_all(broker.bootstrap_servers, f"{worker.prefix}dlq"))
         finally:
             worker.stop()
         first.remove_data_dir()  # kept, with the workers' logs, when the run failed
         return Outcome(states=states, deliveries=scenario.deliveries(cio), kills=kills,
-                       docs=docs, dead_letters=letters)
+                       docs=docs, dead_letters=letters, metrics=final_metrics)
 
 
 @pytest.fixture(scope="session")

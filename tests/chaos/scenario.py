@@ -208,6 +208,13 @@ def wait_quiet(cio: FakeCustomerIO, quiet_s: float = 8.0, limit_s: float = 300.0
     raise AssertionError(f"sink traffic did not settle within {limit_s}s")
 
 
+def metric_lines(port: int, prefixes: tuple[str, ...]) -> list[str]:
+    """The samples of a worker's /metrics whose names start with one of `prefixes`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return [line for line in text.splitlines() if line.startswith(prefixes)]
+
+
 def metric(port: int, name: str) -> float:
     """Sum of a metric's samples on a worker's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:

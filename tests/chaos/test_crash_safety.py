@@ -43,7 +43,8 @@ class TestCrashEquivalence:
             f"one-offs missing in the killed run: {len(missing)} e.g. {list(missing)[:3]}; "
             f"extra: {len(extra)} e.g. {list(extra)[:3]}; dead letters clean/killed: "
             f"{len(clean.dead_letters)}/{len(killed.dead_letters)} "
-            f"{[e.summary() for e in killed.dead_letters[:3]]}"
+            f"{[e.summary() for e in killed.dead_letters[:3]]}; the killed run's last worker: "
+            + "; ".join(killed.metrics)
         )
         # Attribute writes may repeat, but only with identical values: final values agree.
         assert killed.deliveries.attributes == clean.deliveries.attributes
