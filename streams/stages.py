@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
-from contracts.events import SupportEvent
+from contracts.events import EventKind, SupportEvent
 from contracts.fast import replace
 from contracts.partitioner import partition_for
 from contracts.records import (
@@ -169,6 +169,9 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
+            if event.kind == EventKind.ORGANIZATION_UPDATED:
+                _organization(event, envelope, result, own_writers, partitions)
+                continue
             try:
                 echo = own_writers is not None and own_writers.is_echo(event)
                 resolution = identity.resolve(event.identities, lookup)
@@ -219,6 +222,27 @@ def ingest(
     return result
 
 
+def organization_key(event: SupportEvent) -> str:
+    """The key an organization's events travel under: no customer, no identity links."""
+    return f"organization:{event.source}:{event.attributes['organization_id']}"
+
+
+def _organization(
+    event: SupportEvent,
+    envelope: RawEnvelope,
+    result: IngestResult,
+    own_writers: OwnWriters | None,
+    partitions: int,
+) -> None:
+    if own_writers is not None and own_writers.is_echo(event):
+        result.own_writes[(event.source, str(event.kind))] += 1
+        return
+    key = organization_key(event)
+    result.by_partition.setdefault(partition_for(key, partitions), []).append(
+        (key, event, envelope.received_at)
+    )
+
+
 @dataclass
 class ApplyResult:
     transitions: list[Transition] = field(default_factory=list)
@@ -246,6 +270,11 @@ def apply_batch(
     result = ApplyResult()
     addressable = router.addressable
     for key, event, received_at in items:
+        if event.kind == EventKind.ORGANIZATION_UPDATED:
+            # An organization is no customer: it holds no state, its event is routed as
+            # it comes (the sinks skip values equal to what they last wrote).
+            _route_all(router, [], new_state(key), received_at, result, event)
+            continue
         before = get_state(key)
         routed = ApplyResult()
         try:

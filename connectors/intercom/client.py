@@ -74,6 +74,13 @@ class IntercomClient:
         found = response.json() if response.body else None
         return found if isinstance(found, dict) else {}
 
+    async def create_or_update_company(
+        self, body: dict[str, Any], budget: RequestBudget
+    ) -> dict[str, Any]:
+        """POST /companies: the company with `body["company_id"]`, created when missing."""
+        found = await self._post(budget, "/companies", body)
+        return found if isinstance(found, dict) else {}
+
     async def find_contact(self, field: str, value: str, budget: RequestBudget) -> str | None:
         """The id of the contact whose `field` (email or external_id) equals `value`."""
         query = {"query": {"field": field, "operator": "=", "value": value}}

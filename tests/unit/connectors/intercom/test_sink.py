@@ -101,6 +101,40 @@ class TestContacts:
         assert [t["name"] for t in contact["tags"]["data"]] == ["vip"]
 
 
+class TestProfileSync:
+    """R10's writes: the contact by id (a new email is no new contact), companies upserted."""
+
+    async def test_contact_id_updates_that_contact_without_search(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "update_contact", attributes={"email": "ann@new.example",
+                                                      "plan": "gold"}, contact_id=seeded["id"])
+        assert (await sink.deliver([action])).delivered == 1
+        assert fake.requests_to("POST", "/contacts/search") == []
+        assert list(fake.contacts) == [seeded["id"]]
+        assert seeded["email"] == "ann@new.example"
+        assert seeded["custom_attributes"] == {"plan": "gold"}
+
+    async def test_update_company_fields_and_string_custom_attributes(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        sink = make_sink(fake, session)
+        attrs = {"name": "Acme", "plan": "enterprise", "size": "250", "vip": True, "seats": 12}
+        action = Action.for_transition("t1", sink="intercom", operation="update_company",
+                                       customer_key="organization:zendesk:77",
+                                       person="zendesk-org-77", payload={"attributes": attrs})
+        assert (await sink.deliver([action])).delivered == 1
+        [post] = fake.requests_to("POST", "/companies")
+        assert post.json == {"company_id": "zendesk-org-77", "name": "Acme",
+                             "plan": "enterprise", "size": 250,
+                             "custom_attributes": {"vip": "true", "seats": "12"}}
+        assert fake.companies["zendesk-org-77"]["name"] == "Acme"
+
+
 class LaggingSearch(IntercomClient):
     """Search that does not see contacts yet (Intercom's search lags behind creates)."""
 

@@ -136,3 +136,42 @@ class TestAuthor:
             else:
                 assert [(r.score, r.comment, r.comment_text) for r in ratings] == [
                     (expected, True, "Thanks a lot")], rendered
+
+
+class TestProfileEvents:
+    """User and organization events carry the profile fields R10 syncs."""
+
+    def test_name_changed_takes_the_new_name_and_the_email(self) -> None:
+        detail = {"id": "5", "email": "Jane@Example.com", "role": "end-user"}
+        body = _event("user.name_changed", detail, {"current": "Jane Roe", "previous": "J"})
+        [ev] = normalize(body, RECEIVED)
+        assert ev.attributes == {"name": "Jane Roe", "email": "jane@example.com",
+                                 "role": "end-user"}
+
+    def test_custom_field_changed_is_named_by_key_else_id(self) -> None:
+        detail = {"id": "5", "email": "jane@example.com"}
+        by_id = _event("user.custom_field_changed", detail,
+                       {"current": "gold", "previous": "silver",
+                        "custom_field": {"id": "3601", "title": "Plan", "type": "text"}})
+        by_key = _event("user.custom_field_changed", detail,
+                        {"current": {"value": "eu", "name": "Europe"},
+                         "field": {"id": "3602", "key": "region"}})
+        [first] = normalize(by_id, RECEIVED)
+        [second] = normalize(by_key, RECEIVED)
+        assert first.attributes["3601"] == "gold"
+        assert second.attributes["region"] == "eu"
+
+    def test_organization_event_names_the_organization_and_no_person(self) -> None:
+        detail = {"id": "77", "name": "Acme", "external_id": "acme-1",
+                  "updated_at": "2026-11-01T10:00:00Z"}
+        renamed = _event("organization.name_changed", detail,
+                         {"current": "Acme Inc", "previous": "Acme"})
+        field = _event("organization.custom_field_changed", detail,
+                       {"current": "enterprise", "custom_field": {"id": "88", "title": "Tier"}})
+        [ev] = normalize(renamed, RECEIVED)
+        [changed] = normalize(field, RECEIVED)
+        assert ev.kind is EventKind.ORGANIZATION_UPDATED
+        assert ev.identities.pairs() == []
+        assert ev.attributes == {"organization_id": "77", "name": "Acme Inc",
+                                 "external_id": "acme-1"}
+        assert changed.attributes["88"] == "enterprise"

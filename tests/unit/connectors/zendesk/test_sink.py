@@ -96,6 +96,27 @@ class TestUsers:
         assert "UserInvalid" in (letters(sink).letters[0].response_body or "")
 
 
+class TestUpdateById:
+    """With payload user_id the very user is updated: a new email moves, nobody is created."""
+
+    async def test_email_and_custom_field_by_user_id(
+        self, fake_zendesk: FakeFactory[FakeZendesk], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_zendesk()
+        fake.user_fields = [{"id": 1, "key": "plan_tier", "type": "text", "title": "Plan"}]
+        fake.users[501] = {"id": 501, "email": "ann@example.com", "name": "Ann",
+                           "role": "end-user", "user_fields": {}}
+        sink = make_sink(fake, session)
+        attrs = {"email": "ann@new.example", "plan_tier": "gold"}
+        report = await sink.deliver([act(1, "update_user", attributes=attrs, user_id="501")])
+        assert report.delivered == 1
+        [put] = fake.requests_to("PUT", "/api/v2/users/501")
+        assert put.json == {"user": {"email": "ann@new.example",
+                                     "user_fields": {"plan_tier": "gold"}}}
+        assert list(fake.users) == [501]
+        assert fake.requests_to("POST", "/api/v2/users/create_or_update.*") == []
+
+
 class TestTicketsAndOrganizations:
     """Tickets, internal notes, tags, organizations and memberships."""
 
