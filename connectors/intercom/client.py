@@ -81,6 +81,12 @@ class IntercomClient:
         found = await self._post(budget, "/companies", body)
         return found if isinstance(found, dict) else {}
 
+    async def attach_company(
+        self, contact_id: str, company_id: str, budget: RequestBudget
+    ) -> None:
+        """POST /contacts/{id}/companies: `company_id` is Intercom's id of the company."""
+        await self._post(budget, f"/contacts/{contact_id}/companies", {"id": company_id})
+
     async def find_contact(self, field: str, value: str, budget: RequestBudget) -> str | None:
         """The id of the contact whose `field` (email or external_id) equals `value`."""
         query = {"query": {"field": field, "operator": "=", "value": value}}

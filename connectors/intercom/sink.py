@@ -12,6 +12,9 @@ Operations (`Action.operation`; `Action.person` is the contact's email or extern
     update_company        attributes -> POST /companies (create or update) with company_id
                           = the person: name, plan, website, industry, size, monthly_spend
                           as Intercom's fields, everything else as string custom_attributes
+    attach_company        payload company_id (ours, as update_company names it), contact_id
+                          (else looked up): the company (POST /companies, created when
+                          missing) gets the contact (POST /contacts/{id}/companies)
     tag_contact           payload tag_id
     untag_contact         payload tag_id (DELETE /contacts/{id}/tags/{tag_id})
     reply_conversation    payload conversation_id, body (public comment as an admin)
@@ -156,6 +159,8 @@ class IntercomSink(Sink):
             await self.client.tag_conversation(conversation, tag, self._admin(action), budget)
         elif op == "update_company":
             await self.client.create_or_update_company(self.company_body(action), budget)
+        elif op == "attach_company":
+            await self._attach_company(action, budget)
         elif op == "data_event":
             await self.client.create_event(self._event(action), budget)
         elif op == "send_message":
@@ -248,6 +253,16 @@ class IntercomSink(Sink):
         if custom:
             body["custom_attributes"] = custom
         return body
+
+    async def _attach_company(self, action: Action, budget: RequestBudget) -> None:
+        # POST /companies with the company_id alone finds the company (creating it when
+        # the organization's own sync has not yet) and answers with Intercom's id
+        ours = _required(action.payload, "company_id")
+        company = await self.client.create_or_update_company({"company_id": ours}, budget)
+        if not company.get("id"):
+            raise InvalidForIntercom("Intercom answered no id for the company")
+        contact_id = str(action.payload.get("contact_id") or await self._contact_id(action, budget))
+        await self.client.attach_company(contact_id, str(company["id"]), budget)
 
     async def _contact_id(self, action: Action, budget: RequestBudget) -> str:
         cached = self.identities.get(action.person)

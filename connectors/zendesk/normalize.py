@@ -296,8 +296,8 @@ def normalize(
 def _user_attributes(
     event_type: str, doc: dict[str, Any], detail: dict[str, Any]
 ) -> dict[str, Any]:
-    """The profile fields a user event reports: `email` and `role` from the user (every
-    user event carries them), the new `name` of `user.name_changed` (a REST-shaped
+    """The profile fields a user event reports: `email`, `role` and `organization_id` from
+    the user (every user event carries them), the new `name` of `user.name_changed` (a REST-shaped
     `detail.name` too), and the new value of a custom user field, named by the field's key
     (or its id when the event names none): R10 maps either to an Intercom attribute."""
     attributes: dict[str, Any] = {
@@ -305,6 +305,9 @@ def _user_attributes(
     }
     if "email" in attributes:
         attributes["email"] = normalize_email(attributes["email"])
+    organization = _text(detail.get("organization_id"))
+    if organization and organization != "0":  # "0": no organization
+        attributes["organization_id"] = organization
     event = doc.get("event")
     if not isinstance(event, dict):
         return attributes

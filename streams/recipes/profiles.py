@@ -42,19 +42,20 @@ def _rules_for(name: str, source: str, rules: dict[str, FieldRule]) -> list[Fiel
     return []
 
 
-def _other_side_has(state: SupportState, held: ProfileField, other: str, name: str) -> bool:
+def _other_side_has(state: SupportState, held: ProfileField, name: str, *other: str | None) -> bool:
     """True when the other helpdesk already holds this value, or a newer one (newer wins).
 
     When both sides use one name there is a single profile slot, already resolved by the
-    state (an older or equal update changed nothing). Otherwise the other side's own slot
-    tells: an equal value is our write come back (or a value both already share), a newer
-    one won and was carried over when it arrived."""
-    if other == name:
-        return False
-    theirs = state.profile.get(other)
-    if theirs is None or theirs.source == held.source:
-        return False
-    return bool(theirs.value == held.value or theirs.at > held.at)
+    state (an older or equal update changed nothing). Otherwise the other side's own slots
+    (`other`: its names for the field) tell: an equal value is our write come back (or a
+    value both already share), a newer one won and was carried over when it arrived."""
+    for slot in other:
+        theirs = None if slot is None or slot == name else state.profile.get(slot)
+        if theirs is None or theirs.source == held.source:
+            continue
+        if theirs.value == held.value or theirs.at > held.at:
+            return True
+    return False
 
 
 def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -> None:
@@ -72,12 +73,13 @@ def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -
             continue
         for rule in _rules_for(name, held.source, rules):
             if held.source == "intercom" and rule.pinned != "zendesk":
-                if not _other_side_has(state, held, rule.zendesk, name):
+                if not _other_side_has(state, held, name, rule.zendesk, rule.zendesk_field_id):
                     to_zendesk[rule.zendesk] = held.value
             elif held.source == "zendesk" and rule.pinned != "intercom":
-                if not _other_side_has(state, held, rule.intercom, name):
+                if not _other_side_has(state, held, name, rule.intercom):
                     to_intercom[rule.intercom] = held.value
     zendesk_id, contact_id = t.identities.zendesk_user_id, t.identities.intercom_contact_id
+    _membership(emit, t, state, config, person)
     # The ids address the very user and contact, so a changed email moves with them
     # instead of being matched (or created) by it.
     if to_zendesk and zendesk_id:
@@ -86,6 +88,23 @@ def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -
     if to_intercom and contact_id:
         emit.add("R10", "intercom", "update_contact", person,
                  {"attributes": to_intercom, "contact_id": contact_id})
+
+
+def _membership(
+    emit: Emit, t: Transition, state: SupportState, config: RecipesConfig, person: str
+) -> None:
+    """A Zendesk user's new organization: the Intercom contact joins that company."""
+    settings = config.r10_profile_sync.organizations
+    changed = (t.details or {}).get("fields") or {}
+    held = state.profile.get("organization_id")
+    contact_id = t.identities.intercom_contact_id
+    if not settings.enabled or "organization_id" not in changed or contact_id is None:
+        return
+    if held is None or held.source != "zendesk":
+        return
+    company = f"{settings.company_id_prefix}{held.value}"
+    emit.add("R10", "intercom", "attach_company", person,
+             {"contact_id": contact_id, "company_id": company})
 
 
 def r10_organization(

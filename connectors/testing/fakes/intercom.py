@@ -114,6 +114,7 @@ class FakeIntercom(OpenAPIFake):
             ("POST", "/conversations/search", self._conversation_search),
             ("POST", "/events", self._event),
             ("POST", "/companies", self._company_upsert),
+            ("POST", "/contacts/{contact_id}/companies", self._contact_attach_company),
             ("POST", "/messages", self._message),
         ):
             self.route(method, path, handler)
@@ -363,6 +364,18 @@ class FakeIntercom(OpenAPIFake):
         company.update(data)
         company["custom_attributes"] = {**company["custom_attributes"], **attrs}
         company["updated_at"] = now
+        return web.json_response(company)
+
+    async def _contact_attach_company(self, call: Call) -> web.Response:
+        contact = self._contact(call)
+        wanted = str((call.json or {}).get("id"))
+        company = next((c for c in self.companies.values() if c["id"] == wanted), None)
+        if company is None:
+            raise Rejection(404, "Company Not Found", violation=False)
+        attached = contact.setdefault("companies", {"type": "list", "data": []})["data"]
+        if not any(c.get("id") == company["id"] for c in attached):
+            attached.append({"type": "company", "id": company["id"]})
+            company["user_count"] = company.get("user_count", 0) + 1
         return web.json_response(company)
 
     async def _event(self, call: Call) -> web.Response:

@@ -135,6 +135,28 @@ class TestProfileSync:
         assert fake.companies["zendesk-org-77"]["name"] == "Acme"
 
 
+    async def test_attach_company_creates_it_when_missing_and_attaches(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "attach_company", contact_id=seeded["id"], company_id="zendesk-org-77")
+        assert (await sink.deliver([action])).delivered == 1
+        company = fake.companies["zendesk-org-77"]
+        assert seeded["companies"]["data"] == [{"type": "company", "id": company["id"]}]
+
+    async def test_gone_contact_id_falls_back_to_the_person(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "update_contact", attributes={"name": "Ann"}, contact_id="merged-away")
+        assert (await sink.deliver([action])).delivered == 1
+        assert seeded["name"] == "Ann" and len(fake.contacts) == 1
+
+
 class LaggingSearch(IntercomClient):
     """Search that does not see contacts yet (Intercom's search lags behind creates)."""
 

@@ -87,6 +87,17 @@ class TestR10FieldsAndOrganizations:
                                                                 "plan_tier": "pro"}))
         assert by_recipe(again, "R10") == []
 
+    def test_a_new_organization_attaches_the_contact_to_its_company(self) -> None:
+        desk = Desk()
+        actions, _ = desk.send(event("contact_updated", "zendesk", "z1", identities=BOTH,
+                                     attributes={"organization_id": "77"}))
+        [attach] = by_recipe(actions, "R10")
+        assert (attach.operation, attach.payload["contact_id"],
+                attach.payload["company_id"]) == ("attach_company", "ic1", "zendesk-org-77")
+        again, _ = desk.send(event("contact_updated", "zendesk", "z2", identities=BOTH,
+                                   attributes={"organization_id": "77", "name": "Pat"}))
+        assert [a.operation for a in by_recipe(again, "R10")] == ["update_contact"]
+
     def test_organization_becomes_an_intercom_company(self) -> None:
         organizations = {"fields": {"88": "plan", "industry": "industry"}}
         config = RecipesConfig(r10_profile_sync=R10ProfileSync(organizations=organizations))
