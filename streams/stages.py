@@ -1,8 +1,10 @@
 """The two stream stages as plain functions over batches (the Faust agents only call these).
 
 ingest: raw envelopes → normalized events → customer key (identity) → grouped by the
-        partition of the customer key, ready for `events.by-customer`.
-apply:  (customer key, event) items → state machine → transitions → routing → actions.
+        partition of the customer key, ready for `events.by-customer`. An organization's
+        events name no person: they are keyed by the organization (`organization_key`).
+apply:  (customer key, event) items → state machine → transitions → routing → actions;
+        organization events hold no state and go straight to routing.
 
 Table access is injected (`lookup`/`link`, `get_state`/`put_state`) so these run without a
 broker in unit tests and are driven by Faust tables in the worker.
