@@ -7,8 +7,8 @@ Operations (`Action.operation`; `Action.person` is the user's email or external 
                          with payload `create: false` only an existing user is updated
                          (found by external_id/email, then PUT users/{id}): none -> dlq;
                          with payload `user_id` (Zendesk id) that user is updated (PUT
-                         users/{id}, the person's email is not sent unless it is an
-                         attribute: R10 carries a changed email this way)
+                         users/{id}); an `email` attribute becomes the user's primary
+                         email identity (added if missing, then made primary): R10
     update_organization  attributes (external_id, name, domain_names, tags,
                          organization_fields, ...) -> organizations/create_or_update
                          (external_id defaults to person); organization fields the account
@@ -117,12 +117,26 @@ class ZendeskSink(BatchingSink):
         return int(exact[0]["id"]) if exact else None
 
     async def _update_user_by_id(self, action: Action, budget: RequestBudget) -> None:
+        user_id = int(str(_user_id(action)))
         user = await self._user(action, budget)
-        key = identify_by(action)
-        if key not in action.attributes:
-            user.pop(key, None)  # the id addresses the user: the match key is no change
+        user.pop(identify_by(action), None)  # the id addresses the user
+        # On an update Zendesk takes `email` as a further identity: a changed email is
+        # made the primary identity instead (added first when the user lacks it).
+        email = action.attributes.get("email")
+        user.pop("email", None)
         if user:
-            await self.client.update_user(int(str(_user_id(action))), user, budget)
+            await self.client.update_user(user_id, user, budget)
+        if isinstance(email, str) and email:
+            await self._primary_email(user_id, email, budget)
+
+    async def _primary_email(self, user_id: int, email: str, budget: RequestBudget) -> None:
+        wanted = email.strip().lower()
+        known = await self.client.email_identities(user_id, budget)
+        identity = next((i for i in known if str(i.get("value", "")).lower() == wanted), None)
+        if identity is None:
+            identity = await self.client.add_email_identity(user_id, email, budget)
+        if not identity.get("primary") and identity.get("id") is not None:
+            await self.client.make_identity_primary(user_id, int(identity["id"]), budget)
 
     async def _update_existing_user(self, action: Action, budget: RequestBudget) -> None:
         user = await self._user(action, budget)

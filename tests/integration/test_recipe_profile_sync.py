@@ -145,8 +145,12 @@ class TestItem15R10SyncsEmailCompanyPlanCustomFieldsAndOrganizations:
                    and user["email"] == newest, "Intercom's changes on the Zendesk user")
         put = [r.json or {} for r in fakes.zendesk.requests_to("PUT", f"/api/v2/users/{user_id}")]
         written = {k: v for b in put for k, v in (b.get("user") or {}).items()}
-        assert written["email"] == newest
-        assert written["user_fields"] == {"plan_tier": "scale", "company": "Acme Ltd"}
+        assert written == {"user_fields": {"plan_tier": "scale", "company": "Acme Ltd"}}
+        # the new email became the user's primary identity
+        [added] = fakes.zendesk.requests_to("POST", f"/api/v2/users/{user_id}/identities")
+        assert (added.json or {})["identity"]["value"] == newest
+        assert fakes.zendesk.requests_to(
+            "PUT", f"/api/v2/users/{user_id}/identities/[0-9]+/make_primary")
         assert fakes.zendesk.requests_to("POST", "/api/v2/users/create_or_update.*") == []
 
         # Our own writes come back: Zendesk reports the plan we set (by our API user, and
