@@ -224,9 +224,10 @@ def ingest(
     return result
 
 
-def organization_key(event: SupportEvent) -> str:
+def organization_key(event: SupportEvent) -> str | None:
     """The key an organization's events travel under: no customer, no identity links."""
-    return f"organization:{event.source}:{event.attributes['organization_id']}"
+    organization = event.attributes.get("organization_id")
+    return f"organization:{event.source}:{organization}" if organization else None
 
 
 def _organization(
@@ -240,6 +241,15 @@ def _organization(
         result.own_writes[(event.source, str(event.kind))] += 1
         return
     key = organization_key(event)
+    if key is None:
+        result.dead_letters.append(
+            StageDeadLetter(
+                stage="identity", reason="identity_failed", source=envelope.source,
+                detail="organization event without attributes['organization_id']",
+                record={"event": event.model_dump(mode="json")},
+            )
+        )
+        return
     result.by_partition.setdefault(partition_for(key, partitions), []).append(
         (key, event, envelope.received_at)
     )

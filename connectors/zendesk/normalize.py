@@ -297,9 +297,9 @@ def _user_attributes(
     event_type: str, doc: dict[str, Any], detail: dict[str, Any]
 ) -> dict[str, Any]:
     """The profile fields a user event reports: `email`, `role` and `organization_id` from
-    the user (every user event carries them), the new `name` of `user.name_changed` (a REST-shaped
-    `detail.name` too), and the new value of a custom user field, named by the field's key
-    (or its id when the event names none): R10 maps either to an Intercom attribute."""
+    the user (every user event carries them), the new `name` of `user.name_changed` (a
+    REST-shaped `detail.name` too), and the new value of a custom user field, named by the
+    field's key (or its id when the event names none): R10 maps either to Intercom."""
     attributes: dict[str, Any] = {
         k: v for k in ("name", "email", "role") if (v := _text(detail.get(k)))
     }

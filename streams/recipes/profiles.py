@@ -42,16 +42,19 @@ def _rules_for(name: str, source: str, rules: dict[str, FieldRule]) -> list[Fiel
     return []
 
 
-def _other_side_has(state: SupportState, held: ProfileField, name: str, *other: str | None) -> bool:
-    """True when the other helpdesk already holds this value, or a newer one (newer wins).
+def _other_side_has(
+    state: SupportState, held: ProfileField, name: str, side: str, *slots: str | None
+) -> bool:
+    """True when the other helpdesk (`side`) already holds this value, or a newer one.
 
     When both sides use one name there is a single profile slot, already resolved by the
     state (an older or equal update changed nothing). Otherwise the other side's own slots
-    (`other`: its names for the field) tell: an equal value is our write come back (or a
-    value both already share), a newer one won and was carried over when it arrived."""
-    for slot in other:
+    (its names for the field) tell: an equal value is our write come back (or a value both
+    already share), a newer one won and was carried over when it arrived. Values other
+    sources (Segment identify traits, say) put in those slots do not count."""
+    for slot in slots:
         theirs = None if slot is None or slot == name else state.profile.get(slot)
-        if theirs is None or theirs.source == held.source:
+        if theirs is None or theirs.source != side:
             continue
         if theirs.value == held.value or theirs.at > held.at:
             return True
@@ -73,21 +76,26 @@ def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -
             continue
         for rule in _rules_for(name, held.source, rules):
             if held.source == "intercom" and rule.pinned != "zendesk":
-                if not _other_side_has(state, held, name, rule.zendesk, rule.zendesk_field_id):
+                if not _other_side_has(state, held, name, "zendesk", rule.zendesk,
+                                       rule.zendesk_field_id):
                     to_zendesk[rule.zendesk] = held.value
             elif held.source == "zendesk" and rule.pinned != "intercom":
-                if not _other_side_has(state, held, name, rule.intercom):
+                if not _other_side_has(state, held, name, "intercom", rule.intercom):
                     to_intercom[rule.intercom] = held.value
     zendesk_id, contact_id = t.identities.zendesk_user_id, t.identities.intercom_contact_id
     _membership(emit, t, state, config, person)
     # The ids address the very user and contact, so a changed email moves with them
-    # instead of being matched (or created) by it.
+    # instead of matching (or creating) someone by it. platform_checked: the state compared
+    # these values with what the other side last reported, so a value we wrote before and
+    # someone changed there since goes out again (the sinks' last-written cache would take
+    # it for a repeat).
     if to_zendesk and zendesk_id:
         emit.add("R10", "zendesk", "update_user", person,
-                 {"attributes": to_zendesk, "user_id": zendesk_id})
+                 {"attributes": to_zendesk, "user_id": zendesk_id, "platform_checked": True})
     if to_intercom and contact_id:
         emit.add("R10", "intercom", "update_contact", person,
-                 {"attributes": to_intercom, "contact_id": contact_id})
+                 {"attributes": to_intercom, "contact_id": contact_id,
+                  "platform_checked": True})
 
 
 def _membership(

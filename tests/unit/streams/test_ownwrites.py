@@ -114,3 +114,14 @@ class TestIngestOrganizations:
         assert routed == [("organization:zendesk:77", theirs)]
         assert result.dead_letters == [] and links == []
         assert result.own_writes == {("zendesk", "organization_updated"): 1}
+
+    def test_without_organization_id_a_dead_letter(self) -> None:
+        nameless = SupportEvent(event_id="o3", source="zendesk",
+                                kind=EventKind.ORGANIZATION_UPDATED, occurred_at=AT,
+                                attributes={"name": "Acme"})
+        envelope = RawEnvelope(source="zendesk", key="k", body="{}", received_at=0.0)
+        result = ingest([envelope], normalize=lambda _: [nameless], lookup=lambda _: None,
+                        link=lambda i, k: None, partitions=4)
+        assert result.by_partition == {}
+        [letter] = result.dead_letters
+        assert "organization_id" in letter.detail

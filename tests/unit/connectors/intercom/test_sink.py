@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from connectors.delivery.budget import RequestBudget
+from connectors.delivery.coalesce import LastWrittenCache
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
@@ -134,6 +135,21 @@ class TestProfileSync:
                              "custom_attributes": {"vip": "true", "seats": "12"}}
         assert fake.companies["zendesk-org-77"]["name"] == "Acme"
 
+
+    async def test_a_platform_checked_value_is_written_again_after_a_change_there(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        sink.last_written = LastWrittenCache()
+        gold = {"attributes": {"plan": "gold"}, "contact_id": seeded["id"]}
+        await sink.deliver([act(1, "update_contact", **gold)])
+        seeded["custom_attributes"]["plan"] = "silver"  # someone changed it in Intercom
+        await sink.deliver([act(2, "update_contact", **gold)])  # a repeat to the cache
+        assert seeded["custom_attributes"]["plan"] == "silver"
+        await sink.deliver([act(3, "update_contact", **gold, platform_checked=True)])
+        assert seeded["custom_attributes"]["plan"] == "gold"
 
     async def test_attach_company_creates_it_when_missing_and_attaches(
         self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession

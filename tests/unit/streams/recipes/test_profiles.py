@@ -78,6 +78,14 @@ class TestR10FieldsAndOrganizations:
                                    identities=BOTH, attributes={"plan_tier": "basic"}))
         assert by_recipe(older, "R10") == []
 
+    def test_only_the_other_helpdesk_s_value_counts(self) -> None:
+        desk = Desk()
+        desk.send(event("identify", "pipelines", "p1", minutes=1, identities=BOTH,
+                        attributes={"traits": {"plan": "pro"}}))
+        actions, _ = desk.send(event("contact_updated", "zendesk", "z1", minutes=5,
+                                     identities=BOTH, attributes={"plan_tier": "pro"}))
+        assert [a.attributes for a in by_recipe(actions, "R10")] == [{"plan": "pro"}]
+
     def test_unchanged_values_send_nothing(self) -> None:
         desk = Desk()
         desk.send(event("contact_updated", "zendesk", "z1", minutes=5, identities=BOTH,
