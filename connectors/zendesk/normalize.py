@@ -75,6 +75,10 @@ _TICKET_KINDS = {
     "ticket.permanently_deleted": EventKind.TICKET_STATUS_CHANGED,
 }
 _USER_PREFIX = "user."
+#: user events whose `detail.email` may be a new email (the primary identity changed)
+_EMAIL_EVENTS = frozenset({
+    "user.created", "user.identity_created", "user.identity_changed", "user.merged",
+})
 _ORGANIZATION_TYPES = frozenset({
     "organization.created", "organization.name_changed", "organization.custom_field_changed",
     "organization.external_id_changed",
@@ -296,15 +300,16 @@ def normalize(
 def _user_attributes(
     event_type: str, doc: dict[str, Any], detail: dict[str, Any]
 ) -> dict[str, Any]:
-    """The profile fields a user event reports: `email`, `role` and `organization_id` from
-    the user (every user event carries them), the new `name` of `user.name_changed` (a
+    """The profile fields a user event reports: `role` and `organization_id` from the user
+    (every user event carries them), its `email` when the event is about the user's
+    identities (every event shows the email, but only these change it: a snapshot in an
+    unrelated event is not a newer email), the new `name` of `user.name_changed` (a
     REST-shaped `detail.name` too), and the new value of a custom user field, named by the
     field's key (or its id when the event names none): R10 maps either to Intercom."""
-    attributes: dict[str, Any] = {
-        k: v for k in ("name", "email", "role") if (v := _text(detail.get(k)))
-    }
-    if "email" in attributes:
-        attributes["email"] = normalize_email(attributes["email"])
+    attributes: dict[str, Any] = {k: v for k in ("name", "role") if (v := _text(detail.get(k)))}
+    email = normalize_email(_text(detail.get("email")))
+    if email and event_type in _EMAIL_EVENTS:
+        attributes["email"] = email
     organization = _text(detail.get("organization_id"))
     if organization and organization != "0":  # "0": no organization
         attributes["organization_id"] = organization

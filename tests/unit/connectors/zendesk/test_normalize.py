@@ -141,12 +141,19 @@ class TestAuthor:
 class TestProfileEvents:
     """User and organization events carry the profile fields R10 syncs."""
 
-    def test_name_changed_takes_the_new_name_and_the_email(self) -> None:
-        detail = {"id": "5", "email": "Jane@Example.com", "role": "end-user"}
+    def test_name_changed_takes_the_new_name(self) -> None:
+        detail = {"id": "5", "email": "Jane@Example.com", "role": "end-user",
+                  "organization_id": "0"}
         body = _event("user.name_changed", detail, {"current": "Jane Roe", "previous": "J"})
         [ev] = normalize(body, RECEIVED)
-        assert ev.attributes == {"name": "Jane Roe", "email": "jane@example.com",
-                                 "role": "end-user"}
+        # the email shown is a snapshot, not a change: an identity, no profile field
+        assert ev.attributes == {"name": "Jane Roe", "role": "end-user"}
+        assert ev.identities.email == "jane@example.com"
+
+    def test_identity_events_report_the_email_and_membership_the_organization(self) -> None:
+        detail = {"id": "5", "email": "Jane@New.example", "organization_id": "77"}
+        [ev] = normalize(_event("user.identity_changed", detail), RECEIVED)
+        assert ev.attributes == {"email": "jane@new.example", "organization_id": "77"}
 
     def test_custom_field_changed_is_named_by_key_else_id(self) -> None:
         detail = {"id": "5", "email": "jane@example.com"}
