@@ -26,7 +26,8 @@ PRIORITY_RANK: dict[str, int] = {"suppression": 0, "enrichment": 1, "analytics":
 
 # Idempotent "set these fields" operations; everything else is delivered as-is, in order.
 ATTRIBUTE_OPERATIONS: frozenset[str] = frozenset(
-    {"identify", "update_attributes", "update_user", "update_contact", "update_organization"}
+    {"identify", "update_attributes", "update_user", "update_contact", "update_organization",
+     "update_company"}
 )
 
 

@@ -33,6 +33,8 @@ class EventKind(StrEnum):
     CONVERSATION_TAGGED = "conversation_tagged"
     CONVERSATION_RATED = "conversation_rated"
     CONTACT_UPDATED = "contact_updated"
+    #: a helpdesk organization changed: no person, no customer state (R10 → companies)
+    ORGANIZATION_UPDATED = "organization_updated"
     UNSUBSCRIBED = "unsubscribed"
     SUBSCRIBED = "subscribed"
     EMAIL_ENGAGEMENT = "email_engagement"

@@ -1,8 +1,10 @@
 """The two stream stages as plain functions over batches (the Faust agents only call these).
 
 ingest: raw envelopes → normalized events → customer key (identity) → grouped by the
-        partition of the customer key, ready for `events.by-customer`.
-apply:  (customer key, event) items → state machine → transitions → routing → actions.
+        partition of the customer key, ready for `events.by-customer`. An organization's
+        events name no person: they are keyed by the organization (`organization_key`).
+apply:  (customer key, event) items → state machine → transitions → routing → actions;
+        organization events hold no state and go straight to routing.
 
 Table access is injected (`lookup`/`link`, `get_state`/`put_state`) so these run without a
 broker in unit tests and are driven by Faust tables in the worker.
@@ -22,7 +24,7 @@ from pydantic import ValidationError
 
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
-from contracts.events import SupportEvent
+from contracts.events import EventKind, SupportEvent
 from contracts.fast import replace
 from contracts.partitioner import partition_for
 from contracts.records import (
@@ -169,6 +171,9 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
+            if event.kind == EventKind.ORGANIZATION_UPDATED:
+                _organization(event, envelope, result, own_writers, partitions)
+                continue
             try:
                 echo = own_writers is not None and own_writers.is_echo(event)
                 resolution = identity.resolve(event.identities, lookup)
@@ -219,6 +224,37 @@ def ingest(
     return result
 
 
+def organization_key(event: SupportEvent) -> str | None:
+    """The key an organization's events travel under: no customer, no identity links."""
+    organization = event.attributes.get("organization_id")
+    return f"organization:{event.source}:{organization}" if organization else None
+
+
+def _organization(
+    event: SupportEvent,
+    envelope: RawEnvelope,
+    result: IngestResult,
+    own_writers: OwnWriters | None,
+    partitions: int,
+) -> None:
+    if own_writers is not None and own_writers.is_echo(event):
+        result.own_writes[(event.source, str(event.kind))] += 1
+        return
+    key = organization_key(event)
+    if key is None:
+        result.dead_letters.append(
+            StageDeadLetter(
+                stage="identity", reason="identity_failed", source=envelope.source,
+                detail="organization event without attributes['organization_id']",
+                record={"event": event.model_dump(mode="json")},
+            )
+        )
+        return
+    result.by_partition.setdefault(partition_for(key, partitions), []).append(
+        (key, event, envelope.received_at)
+    )
+
+
 @dataclass
 class ApplyResult:
     transitions: list[Transition] = field(default_factory=list)
@@ -246,6 +282,11 @@ def apply_batch(
     result = ApplyResult()
     addressable = router.addressable
     for key, event, received_at in items:
+        if event.kind == EventKind.ORGANIZATION_UPDATED:
+            # An organization is no customer: it holds no state, its event is routed as
+            # it comes (the sinks skip values equal to what they last wrote).
+            _route_all(router, [], new_state(key), received_at, result, event)
+            continue
         before = get_state(key)
         routed = ApplyResult()
         try:

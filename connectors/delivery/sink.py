@@ -4,7 +4,10 @@
 1. skips actions whose id is already in the DeliveredStore (or repeated in the batch) and
    dead-letters actions routed to the wrong sink;
 2. coalesces attribute updates (`AttributeCoalescer`) and, with a `LastWrittenCache`,
-   drops fields (or whole writes) that would change nothing;
+   drops fields (or whole writes) that would change nothing — except in an action whose
+   payload says `platform_checked: true`: its recipe compared the values with what the
+   platform itself last reported (a two-way sync), which outranks what we last wrote
+   (someone may have changed it there since);
 3. per person, in order, and for different persons concurrently (up to `concurrency`):
    takes a token from the account's bucket by priority and calls the subclass's
    `send(action)` under `call_with_retry`; every attempt takes its own token;
@@ -234,6 +237,8 @@ class Sink(ABC):
         action = planned.action
         if self.last_written is None or not action.is_attribute_update:
             return action, None
+        if action.payload.get("platform_checked") is True:
+            return action, action.attributes
         changed = self.last_written.changed(action.sink, action.person, action.attributes)
         if not changed:
             report.unchanged += len(planned.covered)

@@ -74,6 +74,19 @@ class IntercomClient:
         found = response.json() if response.body else None
         return found if isinstance(found, dict) else {}
 
+    async def create_or_update_company(
+        self, body: dict[str, Any], budget: RequestBudget
+    ) -> dict[str, Any]:
+        """POST /companies: the company with `body["company_id"]`, created when missing."""
+        found = await self._post(budget, "/companies", body)
+        return found if isinstance(found, dict) else {}
+
+    async def attach_company(
+        self, contact_id: str, company_id: str, budget: RequestBudget
+    ) -> None:
+        """POST /contacts/{id}/companies: `company_id` is Intercom's id of the company."""
+        await self._post(budget, f"/contacts/{contact_id}/companies", {"id": company_id})
+
     async def find_contact(self, field: str, value: str, budget: RequestBudget) -> str | None:
         """The id of the contact whose `field` (email or external_id) equals `value`."""
         query = {"query": {"field": field, "operator": "=", "value": value}}

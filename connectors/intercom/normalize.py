@@ -11,7 +11,8 @@ A notification is `{"type": "notification_event", "id": "notif_…", "topic": "�
 - conversation_part.tag.created → conversation_tagged (the tags added; the transcript the
   notification carries, as plain text, in `attributes.transcript` for R8);
 - conversation.rating.added → conversation_rated (1–5; anything else is a bad shape);
-- contact.{user,lead}.{created,updated} → contact_updated (name, role, custom attributes),
+- contact.{user,lead}.{created,updated} → contact_updated (name, email, role, custom
+  attributes),
   plus unsubscribed/subscribed from `unsubscribed_from_emails`; contact.unsubscribed →
   unsubscribed;
 - ticket.created → ticket_opened, ticket.state.updated → ticket_status_changed (ticket state
@@ -280,7 +281,11 @@ def _from_contact(topic: str, item: dict[str, Any], base: dict[str, Any]) -> lis
     identities = _identities(item)
     events: list[SupportEvent] = []
     if topic != "contact.unsubscribed":
-        attributes = {k: v for k in ("name", "role") if (v := _text(item.get(k)))}
+        attributes: dict[str, Any] = {
+            k: v for k in ("name", "role") if (v := _text(item.get(k)))
+        }
+        if identities.email:  # a profile field too: R10 carries a changed email across
+            attributes["email"] = identities.email
         custom = item.get("custom_attributes")
         if isinstance(custom, dict):
             attributes.update({str(k): v for k, v in custom.items() if v is not None})

@@ -6,7 +6,15 @@ Operations (`Action.operation`; `Action.person` is the contact's email or extern
                           unsubscribed_from_emails, ...) at the top level, everything else
                           as custom_attributes. Upsert: cached id -> search -> create; a 409
                           on create means "exists": take its id (from the error or a search)
-                          and update it.
+                          and update it. With payload `contact_id` that contact is
+                          updated (PUT /contacts/{id}) without a search; only when Intercom
+                          no longer knows that id (404) is the person looked up as above.
+    update_company        attributes -> POST /companies (create or update) with company_id
+                          = the person: name, plan, website, industry, size, monthly_spend
+                          as Intercom's fields, everything else as string custom_attributes
+    attach_company        payload company_id (ours, as update_company names it), contact_id
+                          (else looked up): the company (POST /companies, created when
+                          missing) gets the contact (POST /contacts/{id}/companies)
     tag_contact           payload tag_id
     untag_contact         payload tag_id (DELETE /contacts/{id}/tags/{tag_id})
     reply_conversation    payload conversation_id, body (public comment as an admin)
@@ -55,6 +63,8 @@ STANDARD_FIELDS = frozenset(
         "unsubscribed_from_emails",
     }
 )
+COMPANY_TEXT_FIELDS = frozenset({"name", "plan", "website", "industry"})
+COMPANY_NUMBER_FIELDS = frozenset({"size", "monthly_spend", "remote_created_at"})
 _ID_IN_MESSAGE = re.compile(r"id=([0-9a-zA-Z]+)")
 
 
@@ -147,6 +157,10 @@ class IntercomSink(Sink):
             conversation = _required(payload, "conversation_id")
             tag = _required(payload, "tag_id")
             await self.client.tag_conversation(conversation, tag, self._admin(action), budget)
+        elif op == "update_company":
+            await self.client.create_or_update_company(self.company_body(action), budget)
+        elif op == "attach_company":
+            await self._attach_company(action, budget)
         elif op == "data_event":
             await self.client.create_event(self._event(action), budget)
         elif op == "send_message":
@@ -219,6 +233,37 @@ class IntercomSink(Sink):
             body["custom_attributes"] = custom
         return body
 
+    @staticmethod
+    def company_body(action: Action) -> dict[str, Any]:
+        """The createOrUpdateCompany body: `company_id` is the person; Intercom's own
+        company fields at the top level, whole numbers for size and monthly_spend; every
+        other attribute a custom attribute, as a string (Intercom's contract types them so:
+        booleans as "true"/"false")."""
+        body: dict[str, Any] = {"company_id": action.person}
+        custom: dict[str, str] = {}
+        for key, value in action.attributes.items():
+            if value is None:
+                continue
+            if key in COMPANY_TEXT_FIELDS:
+                body[key] = str(value)
+            elif key in COMPANY_NUMBER_FIELDS and _whole(value) is not None:
+                body[key] = _whole(value)
+            else:
+                custom[key] = _as_text(value)
+        if custom:
+            body["custom_attributes"] = custom
+        return body
+
+    async def _attach_company(self, action: Action, budget: RequestBudget) -> None:
+        # POST /companies with the company_id alone finds the company (creating it when
+        # the organization's own sync has not yet) and answers with Intercom's id
+        ours = _required(action.payload, "company_id")
+        company = await self.client.create_or_update_company({"company_id": ours}, budget)
+        if not company.get("id"):
+            raise InvalidForIntercom("Intercom answered no id for the company")
+        contact_id = str(action.payload.get("contact_id") or await self._contact_id(action, budget))
+        await self.client.attach_company(contact_id, str(company["id"]), budget)
+
     async def _contact_id(self, action: Action, budget: RequestBudget) -> str:
         cached = self.identities.get(action.person)
         if cached is not None:
@@ -232,6 +277,16 @@ class IntercomSink(Sink):
 
     async def _upsert(self, action: Action, budget: RequestBudget) -> None:
         body = self.contact_body(action)
+        known = action.payload.get("contact_id")
+        if known and body:  # by id: a changed email is an update, never a new contact
+            try:
+                await self.client.update_contact(str(known), body, budget)
+                return
+            except ClientError as exc:
+                if exc.status != 404:
+                    raise
+                # gone under that id (a lead merged into a user gets a new one): found
+                # by the person below, as any other write
         field = _identity_field(action.person)
         contact_id = self.identities.get(action.person)
         if contact_id is None:
@@ -286,3 +341,18 @@ def _required(payload: dict[str, Any], key: str) -> str:
     if value is None or value == "":
         raise InvalidForIntercom(f"payload.{key} is required")
     return str(value)
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)

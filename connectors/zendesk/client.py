@@ -12,6 +12,8 @@ Endpoints (operationId in Zendesk's oas.yaml):
     SearchUsers                 GET    /api/v2/users/search?query=|external_id=
     UpdateUser                  PUT    /api/v2/users/{user_id}
     ShowCurrentUser             GET    /api/v2/users/me                     (our API user)
+    ListUserIdentities / CreateUserIdentity / MakeUserIdentityPrimary
+                                       /api/v2/users/{user_id}/identities[/{id}/make_primary]
     ListUserFields              GET    /api/v2/user_fields                  (cached)
     ListOrganizationFields      GET    /api/v2/organization_fields          (cached)
     Events API: track an event  POST   /api/v2/users/{user_id}/events       (202)
@@ -133,6 +135,27 @@ class ZendeskClient:
     ) -> dict[str, Any]:
         body = await self._json(budget, "PUT", f"/api/v2/users/{user_id}", json={"user": user})
         return dict(body.get("user") or {})
+
+    async def email_identities(self, user_id: int, budget: RequestBudget) -> list[dict[str, Any]]:
+        """The user's email identities (first page: a person has few)."""
+        body = await self._json(budget, "GET", f"/api/v2/users/{user_id}/identities",
+                                params={"type[]": "email"})
+        found = body.get("identities")
+        return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
+
+    async def add_email_identity(
+        self, user_id: int, email: str, budget: RequestBudget
+    ) -> dict[str, Any]:
+        identity = {"type": "email", "value": email, "skip_verify_email": True}
+        body = await self._json(budget, "POST", f"/api/v2/users/{user_id}/identities",
+                                json={"identity": identity})
+        return dict(body.get("identity") or {})
+
+    async def make_identity_primary(
+        self, user_id: int, identity_id: int, budget: RequestBudget
+    ) -> None:
+        path = f"/api/v2/users/{user_id}/identities/{identity_id}/make_primary"
+        await self._json(budget, "PUT", path)
 
     async def current_user(self, budget: RequestBudget) -> dict[str, Any]:
         """The user the API token belongs to: the author of everything supportsync writes."""

@@ -75,6 +75,14 @@ _TICKET_KINDS = {
     "ticket.permanently_deleted": EventKind.TICKET_STATUS_CHANGED,
 }
 _USER_PREFIX = "user."
+#: user events whose `detail.email` may be a new email (the primary identity changed)
+_EMAIL_EVENTS = frozenset({
+    "user.created", "user.identity_created", "user.identity_changed", "user.merged",
+})
+_ORGANIZATION_TYPES = frozenset({
+    "organization.created", "organization.name_changed", "organization.custom_field_changed",
+    "organization.external_id_changed",
+})
 _CUSTOM_FIELD_CHANGED = "ticket.custom_field_changed"
 
 
@@ -265,6 +273,8 @@ def normalize(
         ]
     if event_type == _CUSTOM_FIELD_CHANGED:
         return _from_reason_field(doc, detail, event_id, occurred, received_at, reason)
+    if event_type in _ORGANIZATION_TYPES:
+        return _from_organization(doc, event_type, detail, event_id, occurred, received_at)
     if event_type.startswith(_USER_PREFIX):
         identities = _identities(
             email=_text(detail.get("email")),
@@ -272,7 +282,7 @@ def normalize(
             zendesk_user_id=_text(detail.get("id")),
             phone=_text(detail.get("phone")),
         )
-        attributes = {k: v for k in ("name", "role") if (v := _text(detail.get(k)))}
+        attributes = _user_attributes(event_type, doc, detail)
         return [
             _event(
                 event_id=event_id,
@@ -285,6 +295,83 @@ def normalize(
             )
         ]
     return []
+
+
+def _user_attributes(
+    event_type: str, doc: dict[str, Any], detail: dict[str, Any]
+) -> dict[str, Any]:
+    """The profile fields a user event reports: `role` and `organization_id` from the user
+    (every user event carries them), its `email` when the event is about the user's
+    identities (every event shows the email, but only these change it: a snapshot in an
+    unrelated event is not a newer email), the new `name` of `user.name_changed` (a
+    REST-shaped `detail.name` too), and the new value of a custom user field, named by the
+    field's key (or its id when the event names none): R10 maps either to Intercom."""
+    attributes: dict[str, Any] = {k: v for k in ("name", "role") if (v := _text(detail.get(k)))}
+    email = normalize_email(_text(detail.get("email")))
+    if email and event_type in _EMAIL_EVENTS:
+        attributes["email"] = email
+    organization = _text(detail.get("organization_id"))
+    if organization and organization != "0":  # "0": no organization
+        attributes["organization_id"] = organization
+    event = doc.get("event")
+    if not isinstance(event, dict):
+        return attributes
+    if event_type == "user.name_changed" and (name := _text(event.get("current"))):
+        attributes["name"] = name
+    elif event_type == "user.custom_field_changed":
+        attributes.update(_custom_field_change(event))
+    return attributes
+
+
+def _from_organization(
+    doc: dict[str, Any],
+    event_type: str,
+    detail: dict[str, Any],
+    event_id: str,
+    occurred: datetime,
+    received_at: datetime,
+) -> list[SupportEvent]:
+    """An organization event: `attributes` = organization_id, name, external_id and the
+    custom field that changed (by key, else id). It names no person (`identities` empty)."""
+    organization = _text(detail.get("id"))
+    if organization is None:
+        raise ValueError(f"{event_type} without detail.id")
+    attributes: dict[str, Any] = {"organization_id": organization}
+    attributes.update({k: v for k in ("name", "external_id") if (v := _text(detail.get(k)))})
+    event = doc.get("event")
+    if isinstance(event, dict):
+        if event_type == "organization.name_changed" and (name := _text(event.get("current"))):
+            attributes["name"] = name
+        elif event_type == "organization.custom_field_changed":
+            attributes.update(_custom_field_change(event))
+    return [
+        _event(
+            event_id=event_id,
+            kind=EventKind.ORGANIZATION_UPDATED,
+            occurred_at=parse_time(detail.get("updated_at"), "updated_at") or occurred,
+            received_at=received_at,
+            identities=_identities(email=None, external_id=None, zendesk_user_id=None,
+                                   phone=None),
+            attributes=attributes,
+            author_id=_text(detail.get("actor_id")) or _text(doc.get("actor_id")),
+        )
+    ]
+
+
+def _custom_field_change(event: dict[str, Any]) -> dict[str, Any]:
+    """{field key (else id): new value} of a `*.custom_field_changed` event's `event`."""
+    field = event.get("custom_field") or event.get("field")
+    key = None
+    if isinstance(field, dict):
+        key = _text(field.get("key")) or _text(field.get("id"))
+    elif isinstance(field, str | int):
+        key = _text(field)
+    if key is None:
+        return {}
+    value = event.get("current")
+    if isinstance(value, dict):  # drop-down fields: {"value": ..., "name": ...}
+        value = value.get("value")
+    return {key: value}
 
 
 def _from_ticket_event(

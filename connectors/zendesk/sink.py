@@ -5,7 +5,10 @@ Operations (`Action.operation`; `Action.person` is the user's email or external 
     update_user          attributes -> create_or_update user (see `connectors.zendesk.users`);
                          bursts of many people -> create_or_update_many (<= 100) + job polling;
                          with payload `create: false` only an existing user is updated
-                         (found by external_id/email, then PUT users/{id}): none -> dlq
+                         (found by external_id/email, then PUT users/{id}): none -> dlq;
+                         with payload `user_id` (Zendesk id) that user is updated (PUT
+                         users/{id}); an `email` attribute becomes the user's primary
+                         email identity (added if missing, then made primary): R10
     update_organization  attributes (external_id, name, domain_names, tags,
                          organization_fields, ...) -> organizations/create_or_update
                          (external_id defaults to person); organization fields the account
@@ -81,7 +84,9 @@ class ZendeskSink(BatchingSink):
     async def send(self, action: Action) -> None:
         budget = self._budget(action)
         op = action.operation
-        if op == "update_user" and action.payload.get("create") is False:
+        if op == "update_user" and _user_id(action) is not None:
+            await self._update_user_by_id(action, budget)
+        elif op == "update_user" and action.payload.get("create") is False:
             await self._update_existing_user(action, budget)
         elif op == "update_user":
             user = await self._user(action, budget)
@@ -110,6 +115,28 @@ class ZendeskSink(BatchingSink):
         exact = [u for u in found if (email is None or str(u.get("email", "")).lower() == email)
                  and (external_id is None or str(u.get("external_id")) == external_id)]
         return int(exact[0]["id"]) if exact else None
+
+    async def _update_user_by_id(self, action: Action, budget: RequestBudget) -> None:
+        user_id = int(str(_user_id(action)))
+        user = await self._user(action, budget)
+        user.pop(identify_by(action), None)  # the id addresses the user
+        # On an update Zendesk takes `email` as a further identity: a changed email is
+        # made the primary identity instead (added first when the user lacks it).
+        email = action.attributes.get("email")
+        user.pop("email", None)
+        if user:
+            await self.client.update_user(user_id, user, budget)
+        if isinstance(email, str) and email:
+            await self._primary_email(user_id, email, budget)
+
+    async def _primary_email(self, user_id: int, email: str, budget: RequestBudget) -> None:
+        wanted = email.strip().lower()
+        known = await self.client.email_identities(user_id, budget)
+        identity = next((i for i in known if str(i.get("value", "")).lower() == wanted), None)
+        if identity is None:
+            identity = await self.client.add_email_identity(user_id, email, budget)
+        if not identity.get("primary") and identity.get("id") is not None:
+            await self.client.make_identity_primary(user_id, int(identity["id"]), budget)
 
     async def _update_existing_user(self, action: Action, budget: RequestBudget) -> None:
         user = await self._user(action, budget)
@@ -242,7 +269,8 @@ class ZendeskSink(BatchingSink):
     # -- create_or_update_many -------------------------------------------------------------
 
     def batch_key(self, action: Action) -> str | None:
-        batchable = action.operation == "update_user" and action.payload.get("create") is not False
+        batchable = (action.operation == "update_user" and action.payload.get("create") is not False
+                     and _user_id(action) is None)
         return "users" if batchable and not action.one_off else None
 
     async def send_batch(self, actions: list[Action]) -> BatchResult:
@@ -266,3 +294,9 @@ class ZendeskSink(BatchingSink):
             if isinstance(at, int) and 0 <= at < len(positions) and item.get("error"):
                 results[positions[at]] = ClientError(422, orjson.dumps(item), "job item failed")
         return results
+
+
+def _user_id(action: Action) -> int | None:
+    """`payload["user_id"]`: the Zendesk id of the user to update (PUT, creates nobody)."""
+    found = str(action.payload.get("user_id") or "")
+    return int(found) if found.isdigit() else None

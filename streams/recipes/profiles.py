@@ -1,10 +1,15 @@
 """R10 two-way profile sync, R13 Customer.io → Intercom (SPEC S5).
 
 R10  a profile field changed by Intercom goes to Zendesk and one changed by Zendesk goes to
-     Intercom (configured fields and names). The state already resolved conflicts: the
-     newer value wins per field (an older update changes nothing, so nothing is sent), and
-     our own write echoed back carries an equal value, which is no change either. A field
-     `pinned` to one system only ever flows out of that system.
+     Intercom (configured fields, each with its name on either side: name, email,
+     company, plan and any custom user field / custom attribute). The state already
+     resolved conflicts per field: an older update changes nothing, so nothing is sent.
+     When the two sides name a field differently each has its own profile slot, and a
+     value the other side already holds (our write echoed back) or a newer value there
+     stops the sync. A field `pinned` to one system only ever flows out of that system.
+     Writes address the Zendesk user and the Intercom contact by id, so an email change
+     updates the person instead of matching (or creating) someone by the new email.
+     Zendesk organizations go to Intercom companies (`r10_organization`).
 R13  Customer.io segment membership → Intercom contact attributes (`cio_segment_<name>`)
      and, when a tag id is configured, a contact tag; a conversion → `last_conversion_at`;
      selected lifecycle events → Intercom data events. Only for contacts Intercom knows.
@@ -17,8 +22,8 @@ from typing import Any
 
 from contracts.events import EventKind, SupportEvent
 from streams.recipes.base import Emit, helpdesk_person
-from streams.recipes.settings import RecipesConfig
-from streams.state.model import SupportState
+from streams.recipes.settings import FieldRule, RecipesConfig
+from streams.state.model import ProfileField, SupportState
 from streams.state.transitions import Transition
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -26,6 +31,34 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 def slug(name: str) -> str:
     return _SLUG.sub("_", name.lower()).strip("_")
+
+
+def _rules_for(name: str, source: str, rules: dict[str, FieldRule]) -> list[FieldRule]:
+    """The rules naming `name` on the side `source` reported it from."""
+    if source == "zendesk":
+        return [r for r in rules.values() if name in (r.zendesk, r.zendesk_field_id)]
+    if source == "intercom":
+        return [r for r in rules.values() if name == r.intercom]
+    return []
+
+
+def _other_side_has(
+    state: SupportState, held: ProfileField, name: str, side: str, *slots: str | None
+) -> bool:
+    """True when the other helpdesk (`side`) already holds this value, or a newer one.
+
+    When both sides use one name there is a single profile slot, already resolved by the
+    state (an older or equal update changed nothing). Otherwise the other side's own slots
+    (its names for the field) tell: an equal value is our write come back (or a value both
+    already share), a newer one won and was carried over when it arrived. Values other
+    sources (Segment identify traits, say) put in those slots do not count."""
+    for slot in slots:
+        theirs = None if slot is None or slot == name else state.profile.get(slot)
+        if theirs is None or theirs.source != side:
+            continue
+        if theirs.value == held.value or theirs.at > held.at:
+            return True
+    return False
 
 
 def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -> None:
@@ -38,17 +71,71 @@ def r10(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -
     to_zendesk: dict[str, Any] = {}
     to_intercom: dict[str, Any] = {}
     for name in t.details.get("fields") or {}:
-        rule, held = rules.get(name), state.profile.get(name)
-        if rule is None or held is None:
+        held = state.profile.get(name)
+        if held is None:
             continue
-        if held.source == "intercom" and rule.pinned != "zendesk":
-            to_zendesk[rule.zendesk] = held.value
-        elif held.source == "zendesk" and rule.pinned != "intercom":
-            to_intercom[rule.intercom] = held.value
-    if to_zendesk and t.identities.zendesk_user_id:
-        emit.add("R10", "zendesk", "update_user", person, {"attributes": to_zendesk})
-    if to_intercom and t.identities.intercom_contact_id:
-        emit.add("R10", "intercom", "update_contact", person, {"attributes": to_intercom})
+        for rule in _rules_for(name, held.source, rules):
+            if held.source == "intercom" and rule.pinned != "zendesk":
+                if not _other_side_has(state, held, name, "zendesk", rule.zendesk,
+                                       rule.zendesk_field_id):
+                    to_zendesk[rule.zendesk] = held.value
+            elif held.source == "zendesk" and rule.pinned != "intercom":
+                if not _other_side_has(state, held, name, "intercom", rule.intercom):
+                    to_intercom[rule.intercom] = held.value
+    zendesk_id, contact_id = t.identities.zendesk_user_id, t.identities.intercom_contact_id
+    _membership(emit, t, state, config, person)
+    # The ids address the very user and contact, so a changed email moves with them
+    # instead of matching (or creating) someone by it. platform_checked: the state compared
+    # these values with what the other side last reported, so a value we wrote before and
+    # someone changed there since goes out again (the sinks' last-written cache would take
+    # it for a repeat).
+    if to_zendesk and zendesk_id:
+        emit.add("R10", "zendesk", "update_user", person,
+                 {"attributes": to_zendesk, "user_id": zendesk_id, "platform_checked": True})
+    if to_intercom and contact_id:
+        emit.add("R10", "intercom", "update_contact", person,
+                 {"attributes": to_intercom, "contact_id": contact_id,
+                  "platform_checked": True})
+
+
+def _membership(
+    emit: Emit, t: Transition, state: SupportState, config: RecipesConfig, person: str
+) -> None:
+    """A Zendesk user's new organization: the Intercom contact joins that company."""
+    settings = config.r10_profile_sync.organizations
+    changed = (t.details or {}).get("fields") or {}
+    held = state.profile.get("organization_id")
+    contact_id = t.identities.intercom_contact_id
+    if not settings.enabled or "organization_id" not in changed or contact_id is None:
+        return
+    if held is None or held.source != "zendesk":
+        return
+    company = f"{settings.company_id_prefix}{held.value}"
+    emit.add("R10", "intercom", "attach_company", person,
+             {"contact_id": contact_id, "company_id": company})
+
+
+def r10_organization(
+    emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConfig
+) -> None:
+    """A Zendesk organization's name and mapped fields → the Intercom company whose
+    `company_id` is the prefix + the organization id (created when missing)."""
+    settings = config.r10_profile_sync.organizations
+    if (event.kind != EventKind.ORGANIZATION_UPDATED or event.source != "zendesk"
+            or not settings.enabled):
+        return
+    organization = event.attributes.get("organization_id")
+    if not organization:
+        return
+    company: dict[str, Any] = {}
+    if event.attributes.get("name"):
+        company["name"] = event.attributes["name"]
+    for field, attribute in settings.fields.items():
+        if field in event.attributes and field not in ("organization_id", "name"):
+            company[attribute] = event.attributes[field]
+    if company:
+        person = f"{settings.company_id_prefix}{organization}"
+        emit.add("R10", "intercom", "update_company", person, {"attributes": company})
 
 
 def r13(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConfig) -> None:

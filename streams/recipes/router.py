@@ -115,6 +115,8 @@ def event_table(
         (c.r13_cio_to_intercom.enabled,
          (*segment, EventKind.EMAIL_ENGAGEMENT, EventKind.LIFECYCLE_EVENT), ic,
          lambda e, v, s: profiles.r13(e, v, s, c)),
+        (c.r10_profile_sync.enabled, (EventKind.ORGANIZATION_UPDATED,), ic,
+         lambda e, v, s: profiles.r10_organization(e, v, s, c)),
         (c.r14_intercom_to_cio.enabled, (EventKind.CONTACT_UPDATED,), cio,
          lambda e, v, s: campaigns.r14_event(e, v, s, c, ident)),
     ]

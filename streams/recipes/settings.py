@@ -154,18 +154,39 @@ class R12Acknowledge(_Section):
 
 class FieldRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    zendesk: str  # Zendesk user property or user field key
-    intercom: str  # Intercom contact field or custom attribute
+    #: Zendesk user property (name, email, ...) or custom user field key
+    zendesk: str
+    #: Intercom contact field (name, email, ...) or custom attribute
+    intercom: str
+    #: the Zendesk custom user field's id: `user.custom_field_changed` webhooks name the
+    #: field by id, so give it for a custom field (its key alone is enough for writes)
+    zendesk_field_id: str | None = None
     pinned: Literal["zendesk", "intercom"] | None = None
 
 
+class OrganizationSync(BaseModel):
+    """Zendesk organizations → Intercom companies (`company_id` = `company_id_prefix` +
+    the organization id; the organization's name and mapped organization fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    company_id_prefix: str = "zendesk-org-"
+    #: Zendesk organization field (key, or id as webhooks name it) -> Intercom company
+    #: attribute (plan, industry, website, size, monthly_spend or a custom attribute)
+    fields: dict[str, str] = {}
+
+
 class R10ProfileSync(_Section):
-    #: profile field (as the helpdesks name it in their webhooks) -> where it goes
+    #: profile field -> its name on each side. A change reported by Zendesk under the
+    #: `zendesk` name (or `zendesk_field_id`) goes to Intercom under the `intercom` name,
+    #: and the other way round.
     fields: dict[str, FieldRule] = {
         "name": FieldRule(zendesk="name", intercom="name"),
+        "email": FieldRule(zendesk="email", intercom="email"),
         "company": FieldRule(zendesk="company", intercom="company"),
         "plan": FieldRule(zendesk="plan_tier", intercom="plan"),
     }
+    organizations: OrganizationSync = OrganizationSync()
 
 
 class R13CioToIntercom(_Section):

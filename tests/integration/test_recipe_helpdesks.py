@@ -292,9 +292,11 @@ class TestR10ProfileSync:
                       contact(email, "ic-r10-kim", name="Kim I",
                               updated_at=int(minutes_ago(10).timestamp())))
         eventually(lambda: fakes.zendesk.users[user_id]["name"] == "Kim I", "name to Zendesk")
+        assert fakes.zendesk.requests_to("PUT", f"/api/v2/users/{user_id}")
         ic = intercom_contact(fakes, email)
         writes = len(fakes.intercom.requests_to("PUT", f"/contacts/{ic.get('id')}"))
-        zendesk_writes = len(fakes.zendesk.requests_to("POST", "/api/v2/users/create_or_update.*"))
+        user_path = f"/api/v2/users/{user_id}"  # R10 updates the user by its id
+        zendesk_writes = len(fakes.zendesk.requests_to("PUT", user_path))
         # Our write echoed back by Zendesk, then an older conflicting Zendesk value.
         send_zendesk(worker, zendesk_user(email, user_id, "Kim I", iso(minutes_ago(5)), "zu-2"))
         send_zendesk(worker, zendesk_user(email, user_id, "Kim Old", iso(minutes_ago(15)),
@@ -303,15 +305,13 @@ class TestR10ProfileSync:
         # No ping-pong and no older value: later writes, if any, only repeat what was already
         # written (identical values may repeat, SPEC S10), and the count has stopped growing.
         later_ic = fakes.intercom.requests_to("PUT", f"/contacts/{ic.get('id')}")[writes:]
-        later_zd = fakes.zendesk.requests_to(
-            "POST", "/api/v2/users/create_or_update.*")[zendesk_writes:]
+        later_zd = fakes.zendesk.requests_to("PUT", user_path)[zendesk_writes:]
         assert all((r.json or {}).get("name") in (None, "Kim Zed") for r in later_ic)
         assert all(((r.json or {}).get("user") or {}).get("name") in (None, "Kim I")
                    for r in later_zd)
         def ours() -> tuple[int, int]:
-            zd = [r for r in fakes.zendesk.requests_to("POST", "/api/v2/users/create_or_update.*")
-                  if ((r.json or {}).get("user") or {}).get("email") == email]
-            return len(fakes.intercom.requests_to("PUT", f"/contacts/{ic.get('id')}")), len(zd)
+            return (len(fakes.intercom.requests_to("PUT", f"/contacts/{ic.get('id')}")),
+                    len(fakes.zendesk.requests_to("PUT", user_path)))
 
         counts = ours()
         settle(2)

@@ -81,7 +81,7 @@ def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> dict[s
 
 
 class FakeIntercom(OpenAPIFake):
-    """Contacts, tags, conversations (reply, parts, tags, search) and data events."""
+    """Contacts, companies, tags, conversations (reply, parts, tags, search), data events."""
 
     name = "FakeIntercom"
     spec_file = "intercom/api.intercom.io.2.14.yaml"
@@ -94,6 +94,7 @@ class FakeIntercom(OpenAPIFake):
         self.conversations: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, str] = {}  # id -> name; seed with add_tag
         self.events: list[dict[str, Any]] = []
+        self.companies: dict[str, dict[str, Any]] = {}  # by our company_id
         self.messages: list[dict[str, Any]] = []  # what POST /messages sent
         self._ids = itertools.count(1)
         #: the admin the access token acts as (GET /me)
@@ -112,6 +113,8 @@ class FakeIntercom(OpenAPIFake):
             ("POST", "/conversations/{conversation_id}/tags", self._conversation_tag),
             ("POST", "/conversations/search", self._conversation_search),
             ("POST", "/events", self._event),
+            ("POST", "/companies", self._company_upsert),
+            ("POST", "/contacts/{contact_id}/companies", self._contact_attach_company),
             ("POST", "/messages", self._message),
         ):
             self.route(method, path, handler)
@@ -344,6 +347,36 @@ class FakeIntercom(OpenAPIFake):
             )
             answer["conversation_id"] = conv["id"]
         return web.json_response(answer)
+
+    # -- companies -------------------------------------------------------------------------
+    async def _company_upsert(self, call: Call) -> web.Response:
+        data = dict(call.json or {})
+        remote = data.get("company_id")
+        if not remote:  # Intercom looks companies up by company_id; none to find or create
+            raise Rejection(400, "company_id is required", violation=False)
+        now = int(time.time())
+        company = self.companies.get(str(remote))
+        if company is None:
+            company = {"type": "company", "id": self._new_id(), "company_id": str(remote),
+                       "created_at": now, "user_count": 0, "custom_attributes": {}}
+            self.companies[str(remote)] = company
+        attrs = data.pop("custom_attributes", None) or {}
+        company.update(data)
+        company["custom_attributes"] = {**company["custom_attributes"], **attrs}
+        company["updated_at"] = now
+        return web.json_response(company)
+
+    async def _contact_attach_company(self, call: Call) -> web.Response:
+        contact = self._contact(call)
+        wanted = str((call.json or {}).get("id"))
+        company = next((c for c in self.companies.values() if c["id"] == wanted), None)
+        if company is None:
+            raise Rejection(404, "Company Not Found", violation=False)
+        attached = contact.setdefault("companies", {"type": "list", "data": []})["data"]
+        if not any(c.get("id") == company["id"] for c in attached):
+            attached.append({"type": "company", "id": company["id"]})
+            company["user_count"] = company.get("user_count", 0) + 1
+        return web.json_response(company)
 
     async def _event(self, call: Call) -> web.Response:
         self.events.append(call.json or {})

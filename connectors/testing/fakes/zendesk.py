@@ -92,6 +92,8 @@ class FakeZendesk(OpenAPIFake):
         self.tickets: dict[int, dict[str, Any]] = {}
         self.job_statuses: dict[str, dict[str, Any]] = {}
         self.user_fields: list[dict[str, Any]] = []
+        #: email identities by user id (made on first use from the user's email)
+        self.identities: dict[int, list[dict[str, Any]]] = {}
         self.organization_fields: list[dict[str, Any]] = []
         #: Events API: what each user received, by Zendesk user id
         self.user_events: dict[int, list[dict[str, Any]]] = {}
@@ -112,6 +114,10 @@ class FakeZendesk(OpenAPIFake):
             ("GET", "/api/v2/users/{user_id}", self._user_show),
             ("PUT", "/api/v2/users/{user_id}", self._user_update),
             ("POST", "/api/v2/users/{user_id}/events", self._user_event),
+            ("GET", "/api/v2/users/{user_id}/identities", self._identities_list),
+            ("POST", "/api/v2/users/{user_id}/identities", self._identity_create),
+            ("PUT", "/api/v2/users/{user_id}/identities/{user_identity_id}/make_primary",
+             self._identity_primary),
             ("GET", "/api/v2/users/{user_id}/organization_memberships", self._user_memberships),
             ("GET", "/api/v2/organization_fields", self._organization_fields),
             ("GET", "/api/v2/user_fields", self._user_fields),
@@ -284,6 +290,42 @@ class FakeZendesk(OpenAPIFake):
         user["user_fields"] = {**user.get("user_fields", {}), **fields}
         user["updated_at"] = _iso(time.time())
         return web.json_response({"user": user})
+
+    def _identities_of(self, user: dict[str, Any]) -> list[dict[str, Any]]:
+        """A user's email identities: the primary one is the user's `email`."""
+        found = self.identities.setdefault(user["id"], [])
+        if user.get("email") and not any(i["value"] == user["email"] for i in found):
+            found.append({"id": next(self._ids), "user_id": user["id"], "type": "email",
+                          "value": user["email"], "verified": True, "primary": True})
+        for identity in found:
+            identity["primary"] = identity["value"] == user.get("email")
+        return found
+
+    async def _identities_list(self, call: Call) -> web.Response:
+        found = self._identities_of(self._user(call))
+        return web.json_response({"identities": found, "count": len(found),
+                                  "next_page": None, "previous_page": None})
+
+    async def _identity_create(self, call: Call) -> web.Response:
+        user = self._user(call)
+        data = (call.json or {}).get("identity")
+        if not isinstance(data, dict) or data.get("type") != "email" or not data.get("value"):
+            raise Rejection(422, "identity needs type email and a value")
+        found = self._identities_of(user)
+        identity = {"id": next(self._ids), "user_id": user["id"], "type": "email",
+                    "value": str(data["value"]), "verified": bool(data.get("skip_verify_email")),
+                    "primary": False}
+        found.append(identity)
+        return web.json_response({"identity": identity}, status=201)
+
+    async def _identity_primary(self, call: Call) -> web.Response:
+        user = self._user(call)
+        wanted = int(call.params["user_identity_id"])
+        identity = next((i for i in self._identities_of(user) if i["id"] == wanted), None)
+        if identity is None:
+            raise Rejection(404, "identity not found", violation=False)
+        user["email"] = identity["value"]
+        return web.json_response({"identities": self._identities_of(user)})
 
     async def _user_event(self, call: Call) -> web.Response:
         user = self._user(call)

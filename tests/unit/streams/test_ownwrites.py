@@ -92,3 +92,36 @@ class TestAuthorOnTheEventsTopic:
         ours = event(EventKind.CONTACT_UPDATED)
         [(_, decoded, _)] = decode_event_batch(encode_event_batch([("k", ours, 0.0)]))
         assert decoded.author_id == "900" and decoded == ours
+
+
+class TestIngestOrganizations:
+    """Organization events skip identity: keyed by the organization, echoes dropped."""
+
+    def test_keyed_by_organization_and_echo_dropped(self) -> None:
+        def organization(event_id: str, author: str | None) -> SupportEvent:
+            return SupportEvent(event_id=event_id, source="zendesk",
+                                kind=EventKind.ORGANIZATION_UPDATED, occurred_at=AT,
+                                attributes={"organization_id": "77", "name": "Acme"},
+                                author_id=author)
+
+        theirs, ours = organization("o1", "31337"), organization("o2", "900")
+        envelope = RawEnvelope(source="zendesk", key="k", body="{}", received_at=0.0)
+        links: list[tuple[str, str]] = []
+        result = ingest([envelope], normalize=lambda _: [theirs, ours], lookup=lambda _: None,
+                        link=lambda i, k: links.append((i, k)), partitions=4,
+                        own_writers=writers())
+        routed = [(k, e) for items in result.by_partition.values() for k, e, _ in items]
+        assert routed == [("organization:zendesk:77", theirs)]
+        assert result.dead_letters == [] and links == []
+        assert result.own_writes == {("zendesk", "organization_updated"): 1}
+
+    def test_without_organization_id_a_dead_letter(self) -> None:
+        nameless = SupportEvent(event_id="o3", source="zendesk",
+                                kind=EventKind.ORGANIZATION_UPDATED, occurred_at=AT,
+                                attributes={"name": "Acme"})
+        envelope = RawEnvelope(source="zendesk", key="k", body="{}", received_at=0.0)
+        result = ingest([envelope], normalize=lambda _: [nameless], lookup=lambda _: None,
+                        link=lambda i, k: None, partitions=4)
+        assert result.by_partition == {}
+        [letter] = result.dead_letters
+        assert "organization_id" in letter.detail

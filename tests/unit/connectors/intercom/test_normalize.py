@@ -113,7 +113,8 @@ class TestContacts:
     def test_contact_updated_and_subscribed(self, topic: str) -> None:
         updated, consent = normalize(notification(topic, contact()), RECEIVED)
         assert updated.kind is EventKind.CONTACT_UPDATED
-        assert updated.attributes == {"name": "Pat Doe", "role": "user", "plan": "pro"}
+        assert updated.attributes == {"name": "Pat Doe", "email": "pat.doe@example.com",
+                                      "role": "user", "plan": "pro"}
         assert updated.identities.phone == "+15550100"
         assert consent.kind is EventKind.SUBSCRIBED
         assert consent.attributes == {"channel": "email"}

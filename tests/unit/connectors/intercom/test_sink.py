@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from connectors.delivery.budget import RequestBudget
+from connectors.delivery.coalesce import LastWrittenCache
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.idempotency import InMemoryDeliveredStore
 from connectors.delivery.ratelimit import TokenBucket
@@ -99,6 +100,77 @@ class TestContacts:
         (contact,) = fake.contacts.values()
         assert contact["unsubscribed_from_emails"] is True
         assert [t["name"] for t in contact["tags"]["data"]] == ["vip"]
+
+
+class TestProfileSync:
+    """R10's writes: the contact by id (a new email is no new contact), companies upserted."""
+
+    async def test_contact_id_updates_that_contact_without_search(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "update_contact", attributes={"email": "ann@new.example",
+                                                      "plan": "gold"}, contact_id=seeded["id"])
+        assert (await sink.deliver([action])).delivered == 1
+        assert fake.requests_to("POST", "/contacts/search") == []
+        assert list(fake.contacts) == [seeded["id"]]
+        assert seeded["email"] == "ann@new.example"
+        assert seeded["custom_attributes"] == {"plan": "gold"}
+
+    async def test_update_company_fields_and_string_custom_attributes(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        sink = make_sink(fake, session)
+        attrs = {"name": "Acme", "plan": "enterprise", "size": "250", "vip": True, "seats": 12}
+        action = Action.for_transition("t1", sink="intercom", operation="update_company",
+                                       customer_key="organization:zendesk:77",
+                                       person="zendesk-org-77", payload={"attributes": attrs})
+        assert (await sink.deliver([action])).delivered == 1
+        [post] = fake.requests_to("POST", "/companies")
+        assert post.json == {"company_id": "zendesk-org-77", "name": "Acme",
+                             "plan": "enterprise", "size": 250,
+                             "custom_attributes": {"vip": "true", "seats": "12"}}
+        assert fake.companies["zendesk-org-77"]["name"] == "Acme"
+
+
+    async def test_a_platform_checked_value_is_written_again_after_a_change_there(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        sink.last_written = LastWrittenCache()
+        gold = {"attributes": {"plan": "gold"}, "contact_id": seeded["id"]}
+        await sink.deliver([act(1, "update_contact", **gold)])
+        seeded["custom_attributes"]["plan"] = "silver"  # someone changed it in Intercom
+        await sink.deliver([act(2, "update_contact", **gold)])  # a repeat to the cache
+        assert seeded["custom_attributes"]["plan"] == "silver"
+        await sink.deliver([act(3, "update_contact", **gold, platform_checked=True)])
+        assert seeded["custom_attributes"]["plan"] == "gold"
+
+    async def test_attach_company_creates_it_when_missing_and_attaches(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "attach_company", contact_id=seeded["id"], company_id="zendesk-org-77")
+        assert (await sink.deliver([action])).delivered == 1
+        company = fake.companies["zendesk-org-77"]
+        assert seeded["companies"]["data"] == [{"type": "company", "id": company["id"]}]
+
+    async def test_gone_contact_id_falls_back_to_the_person(
+        self, fake_intercom: FakeFactory[FakeIntercom], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_intercom()
+        seeded = fake.seed_contact("ann@example.com")
+        sink = make_sink(fake, session)
+        action = act(1, "update_contact", attributes={"name": "Ann"}, contact_id="merged-away")
+        assert (await sink.deliver([action])).delivered == 1
+        assert seeded["name"] == "Ann" and len(fake.contacts) == 1
 
 
 class LaggingSearch(IntercomClient):

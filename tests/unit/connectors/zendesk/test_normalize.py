@@ -136,3 +136,49 @@ class TestAuthor:
             else:
                 assert [(r.score, r.comment, r.comment_text) for r in ratings] == [
                     (expected, True, "Thanks a lot")], rendered
+
+
+class TestProfileEvents:
+    """User and organization events carry the profile fields R10 syncs."""
+
+    def test_name_changed_takes_the_new_name(self) -> None:
+        detail = {"id": "5", "email": "Jane@Example.com", "role": "end-user",
+                  "organization_id": "0"}
+        body = _event("user.name_changed", detail, {"current": "Jane Roe", "previous": "J"})
+        [ev] = normalize(body, RECEIVED)
+        # the email shown is a snapshot, not a change: an identity, no profile field
+        assert ev.attributes == {"name": "Jane Roe", "role": "end-user"}
+        assert ev.identities.email == "jane@example.com"
+
+    def test_identity_events_report_the_email_and_membership_the_organization(self) -> None:
+        detail = {"id": "5", "email": "Jane@New.example", "organization_id": "77"}
+        [ev] = normalize(_event("user.identity_changed", detail), RECEIVED)
+        assert ev.attributes == {"email": "jane@new.example", "organization_id": "77"}
+
+    def test_custom_field_changed_is_named_by_key_else_id(self) -> None:
+        detail = {"id": "5", "email": "jane@example.com"}
+        by_id = _event("user.custom_field_changed", detail,
+                       {"current": "gold", "previous": "silver",
+                        "custom_field": {"id": "3601", "title": "Plan", "type": "text"}})
+        by_key = _event("user.custom_field_changed", detail,
+                        {"current": {"value": "eu", "name": "Europe"},
+                         "field": {"id": "3602", "key": "region"}})
+        [first] = normalize(by_id, RECEIVED)
+        [second] = normalize(by_key, RECEIVED)
+        assert first.attributes["3601"] == "gold"
+        assert second.attributes["region"] == "eu"
+
+    def test_organization_event_names_the_organization_and_no_person(self) -> None:
+        detail = {"id": "77", "name": "Acme", "external_id": "acme-1",
+                  "updated_at": "2026-11-01T10:00:00Z"}
+        renamed = _event("organization.name_changed", detail,
+                         {"current": "Acme Inc", "previous": "Acme"})
+        field = _event("organization.custom_field_changed", detail,
+                       {"current": "enterprise", "custom_field": {"id": "88", "title": "Tier"}})
+        [ev] = normalize(renamed, RECEIVED)
+        [changed] = normalize(field, RECEIVED)
+        assert ev.kind is EventKind.ORGANIZATION_UPDATED
+        assert ev.identities.pairs() == []
+        assert ev.attributes == {"organization_id": "77", "name": "Acme Inc",
+                                 "external_id": "acme-1"}
+        assert changed.attributes["88"] == "enterprise"

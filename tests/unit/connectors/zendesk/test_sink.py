@@ -96,6 +96,52 @@ class TestUsers:
         assert "UserInvalid" in (letters(sink).letters[0].response_body or "")
 
 
+class TestUpdateById:
+    """With payload user_id the very user is updated: a new email moves, nobody is created."""
+
+    async def test_email_and_custom_field_by_user_id(
+        self, fake_zendesk: FakeFactory[FakeZendesk], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_zendesk()
+        fake.user_fields = [{"id": 1, "key": "plan_tier", "type": "text", "title": "Plan"}]
+        fake.users[501] = {"id": 501, "email": "ann@example.com", "name": "Ann",
+                           "role": "end-user", "user_fields": {}}
+        sink = make_sink(fake, session)
+        attrs = {"email": "ann@new.example", "plan_tier": "gold"}
+        report = await sink.deliver([act(1, "update_user", attributes=attrs, user_id="501")])
+        assert report.delivered == 1
+        [put] = fake.requests_to("PUT", "/api/v2/users/501")
+        assert put.json == {"user": {"user_fields": {"plan_tier": "gold"}}}
+        # the new email becomes the primary identity (Zendesk's PUT would only add one)
+        [added] = fake.requests_to("POST", "/api/v2/users/501/identities")
+        assert added.json == {"identity": {"type": "email", "value": "ann@new.example",
+                                           "skip_verify_email": True}}
+        assert len(fake.requests_to("PUT", "/api/v2/users/501/identities/.*/make_primary")) == 1
+        assert fake.users[501]["email"] == "ann@new.example"
+        assert list(fake.users) == [501]
+        assert fake.requests_to("POST", "/api/v2/users/create_or_update.*") == []
+
+    async def test_an_email_the_user_has_is_only_made_primary(
+        self, fake_zendesk: FakeFactory[FakeZendesk], session: aiohttp.ClientSession
+    ) -> None:
+        fake = await fake_zendesk()
+        fake.users[502] = {"id": 502, "email": "bo@example.com", "name": "Bo",
+                           "role": "end-user", "user_fields": {}}
+        sink = make_sink(fake, session)
+        same = act(1, "update_user", person="bo@example.com",
+                   attributes={"email": "bo@example.com"}, user_id="502")
+        assert (await sink.deliver([same])).delivered == 1
+        assert fake.requests_to("PUT", "/api/v2/users/502/identities/.*") == []
+        fake.identities[502].append({"id": 7, "user_id": 502, "type": "email",
+                                     "value": "bo@work.example", "primary": False})
+        other = act(2, "update_user", person="bo@example.com",
+                    attributes={"email": "bo@work.example"}, user_id="502")
+        assert (await sink.deliver([other])).delivered == 1
+        assert fake.requests_to("POST", "/api/v2/users/502/identities") == []
+        assert fake.users[502]["email"] == "bo@work.example"
+        assert fake.requests_to("PUT", "/api/v2/users/502") == []
+
+
 class TestTicketsAndOrganizations:
     """Tickets, internal notes, tags, organizations and memberships."""
 

@@ -39,6 +39,88 @@ class TestR10:
         assert by_recipe(actions, "R10") == []
 
 
+class TestR10FieldsAndOrganizations:
+    """Email, plan and custom fields cross by id, once; organizations become companies."""
+
+    def test_zendesk_plan_and_custom_field_reach_the_intercom_contact_by_id(self) -> None:
+        rules = {**R10ProfileSync().fields,
+                 "region": FieldRule(zendesk="region", zendesk_field_id="3601",
+                                     intercom="region")}
+        desk = Desk(RecipesConfig(r10_profile_sync=R10ProfileSync(fields=rules)))
+        actions, _ = desk.send(event("contact_updated", "zendesk", "z1", identities=BOTH,
+                                     attributes={"plan_tier": "gold", "3601": "eu"}))
+        [sync] = by_recipe(actions, "R10")
+        assert (sync.sink, sync.operation) == ("intercom", "update_contact")
+        assert sync.attributes == {"plan": "gold", "region": "eu"}
+        assert sync.payload["contact_id"] == "ic1"
+
+    def test_intercom_email_change_reaches_the_zendesk_user_by_id(self) -> None:
+        desk = Desk()
+        desk.send(event("contact_updated", "zendesk", "z1", minutes=10, identities=BOTH,
+                        attributes={"email": "pat@example.com"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "i1", minutes=1,
+                                     identities=BOTH, attributes={"email": "pat@new.example"}))
+        [sync] = by_recipe(actions, "R10")
+        assert (sync.sink, sync.attributes) == ("zendesk", {"email": "pat@new.example"})
+        assert sync.payload["user_id"] == "9"
+
+    def test_value_the_other_side_holds_is_not_sent_back(self) -> None:
+        desk = Desk()
+        first, _ = desk.send(event("contact_updated", "intercom", "i1", minutes=10,
+                                   identities=BOTH, attributes={"plan": "pro"}))
+        assert by_recipe(first, "R10")[0].attributes == {"plan_tier": "pro"}
+        # our write comes back from Zendesk under its own name: equal, nothing goes out
+        echo, _ = desk.send(event("contact_updated", "zendesk", "z1", minutes=5,
+                                  identities=BOTH, attributes={"plan_tier": "pro"}))
+        assert by_recipe(echo, "R10") == []
+        # an older Zendesk value loses to the newer Intercom one
+        older, _ = desk.send(event("contact_updated", "zendesk", "z2", minutes=20,
+                                   identities=BOTH, attributes={"plan_tier": "basic"}))
+        assert by_recipe(older, "R10") == []
+
+    def test_only_the_other_helpdesk_s_value_counts(self) -> None:
+        desk = Desk()
+        desk.send(event("identify", "pipelines", "p1", minutes=1, identities=BOTH,
+                        attributes={"traits": {"plan": "pro"}}))
+        actions, _ = desk.send(event("contact_updated", "zendesk", "z1", minutes=5,
+                                     identities=BOTH, attributes={"plan_tier": "pro"}))
+        assert [a.attributes for a in by_recipe(actions, "R10")] == [{"plan": "pro"}]
+
+    def test_unchanged_values_send_nothing(self) -> None:
+        desk = Desk()
+        desk.send(event("contact_updated", "zendesk", "z1", minutes=5, identities=BOTH,
+                        attributes={"name": "Pat", "plan_tier": "pro"}))
+        again, _ = desk.send(event("contact_updated", "zendesk", "z2", minutes=1,
+                                   identities=BOTH, attributes={"name": "Pat",
+                                                                "plan_tier": "pro"}))
+        assert by_recipe(again, "R10") == []
+
+    def test_a_new_organization_attaches_the_contact_to_its_company(self) -> None:
+        desk = Desk()
+        actions, _ = desk.send(event("contact_updated", "zendesk", "z1", identities=BOTH,
+                                     attributes={"organization_id": "77"}))
+        [attach] = by_recipe(actions, "R10")
+        assert (attach.operation, attach.payload["contact_id"],
+                attach.payload["company_id"]) == ("attach_company", "ic1", "zendesk-org-77")
+        again, _ = desk.send(event("contact_updated", "zendesk", "z2", identities=BOTH,
+                                   attributes={"organization_id": "77", "name": "Pat"}))
+        assert [a.operation for a in by_recipe(again, "R10")] == ["update_contact"]
+
+    def test_organization_becomes_an_intercom_company(self) -> None:
+        organizations = {"fields": {"88": "plan", "industry": "industry"}}
+        config = RecipesConfig(r10_profile_sync=R10ProfileSync(organizations=organizations))
+        desk = Desk(config, key="organization:zendesk:77")
+        org = event("organization_updated", "zendesk", "o1", email=None,
+                    attributes={"organization_id": "77", "name": "Acme", "88": "enterprise",
+                                "unmapped": "x"})
+        actions, _ = desk.send(org)
+        [company] = by_recipe(actions, "R10")
+        assert (company.sink, company.operation) == ("intercom", "update_company")
+        assert company.person == "zendesk-org-77"
+        assert company.attributes == {"name": "Acme", "plan": "enterprise"}
+        assert desk.states == {}  # an organization holds no customer state
+
+
 class TestR13:
     """Segments and lifecycle events reach contacts Intercom knows."""
 
