@@ -19,6 +19,7 @@ from connectors.delivery.sink import Outcome, Sink
 from contracts.actions import Action
 from contracts.records import decode_action_batch
 from streams.runtime import acks, metrics
+from streams.runtime.audit import DeliveryPrivacy
 from streams.runtime.faust_app import Topology
 from streams.runtime.lastsent import LastSentTables
 from streams.runtime.tablewriter import BatchedTable
@@ -33,6 +34,8 @@ class Delivery:
         self.delivering_since: dict[str, float] = {}
         self.delivered: dict[str, BatchedTable[bytes]] = {}
         self.last_sent = LastSentTables(topology.last_sent, producer)  # for `state show`
+        #: erased people's actions dropped, every outcome audited (streams/runtime/audit.py)
+        self.privacy = DeliveryPrivacy(topology.topics["audit"].get_topic_name(), producer)
         self._agents: list[Any] = []
 
     def delivered_table(self, sink: str) -> BatchedTable[bytes]:
@@ -60,6 +63,7 @@ class Delivery:
                 actions = decode_action_batch(event.value)
                 # Sinks need the running loop (HTTP sessions): built by the web service.
                 await self.sinks_ready.wait()
+                actions = await self.privacy.admit(actions)
                 # Out-of-order records (a refetch, a replay) must not undo newer attribute
                 # values on the platform (streams/writeorder.py).
                 order = self.last_sent.write_order(sink_name)
@@ -68,11 +72,15 @@ class Delivery:
                     metrics.STALE_WRITES.labels(sink_name).inc(stale)
                 outcomes = await self._deliver(self.sinks[sink_name], actions) if actions else []
                 order.handed_over(actions)
+                audited = await self.privacy.audit(
+                    self.sinks[sink_name], event.message.partition, actions, outcomes
+                )
                 # What was last sent where (`state show`): before the ids it explains.
                 self.last_sent.record(sink_name, outcomes)
                 await self.last_sent.flush(sink_name, event.message.partition)
                 delivered = self.delivered_table(sink_name)
                 await delivered.persist(event.message.partition, delivered.take())
+                await audited
                 acks.mark_handled(event.message)
 
         self._agents.append(deliver_agent)
