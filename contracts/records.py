@@ -311,11 +311,13 @@ class Reroute:
 @dataclass(frozen=True)
 class Erase:
     """Erase a customer (`supportsync forget`): its state, its identity links (`links`, the
-    identity-table keys) and its last-sent entries, on the partition that owns it."""
+    identity-table keys), its last-sent entries and its delivered action ids (`delivered`),
+    on the partition that owns it."""
 
     customer_key: str
     erased_at: float  # unix seconds
     links: tuple[str, ...] = ()
+    delivered: tuple[str, ...] = ()
 
 
 ByCustomerRecord = EventItems | Absorb | MergeIn | Tick | Reroute | Erase
@@ -433,6 +435,7 @@ def _command(
         return Erase(
             str(erase["customer_key"]), float(erase["erased_at"]),
             tuple(str(k) for k in erase.get("links", ())),
+            tuple(str(k) for k in erase.get("delivered", ())),
         )
     raise ValueError(
         "an events.by-customer record with no items, absorb, merge_in, tick, reroute or erase"
@@ -492,7 +495,7 @@ def encode_erase(command: Erase) -> bytes:
     """An `events.by-customer` record that erases `command.customer_key`."""
     return orjson.dumps({"v": 1, "erase": {
         "customer_key": command.customer_key, "erased_at": command.erased_at,
-        "links": list(command.links),
+        "links": list(command.links), "delivered": list(command.delivered),
     }})
 
 

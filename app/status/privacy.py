@@ -46,6 +46,16 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
     def customer_of(request: web.Request) -> str | None:
         return resolve(request.match_info["identifier"], lookup)
 
+    async def audit_of(customers: list[str]) -> list[dict[str, object]]:
+        entries = []
+        for partition in sorted({partition_for(c, partitions) for c in customers}):
+            entries += await read_audit(
+                topology.bootstrap_servers, topology.topics["audit"].get_topic_name(),
+                partition, customers,
+            )
+        entries.sort(key=lambda e: str(e.get("at")))
+        return entries
+
     async def forget(request: web.Request) -> web.Response:
         try:
             customer = customer_of(request)
@@ -58,9 +68,14 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
                 customer = None
         if customer is None:
             return _json(404, {"error": "unknown identifier"})
+        customers, _ = linked_keys(customer, ((k.decode(), v.decode()) for k, v in entries))
+        delivered = [
+            (str(e["customer_key"]), str(e["action_id"]))
+            for e in await audit_of(customers) if e.get("action_id")
+        ]
         record = await request_erasure(
             customer, identity_entries=entries, topics=topology.topics,
-            partitions=partitions, follower=pipeline.erasures,
+            partitions=partitions, follower=pipeline.erasures, delivered=delivered,
         )
         return _json(202, {
             "customer_key": record.customer_key,
@@ -80,13 +95,6 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
         customers, _ = linked_keys(
             customer, ((k.decode(), v.decode()) for k, v in identity_entries())
         )
-        entries = []
-        for partition in sorted({partition_for(c, partitions) for c in customers}):
-            entries += await read_audit(
-                topology.bootstrap_servers, topology.topics["audit"].get_topic_name(),
-                partition, customers,
-            )
-        entries.sort(key=lambda e: str(e.get("at")))
-        return _json(200, {"customer_key": customer, "entries": entries})
+        return _json(200, {"customer_key": customer, "entries": await audit_of(customers)})
 
     return [web.delete("/state/{identifier}", forget), web.get("/audit/{identifier}", audit)]

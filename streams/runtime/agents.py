@@ -406,7 +406,7 @@ class Pipeline:
     async def _erase(self, partition: int, command: Erase) -> list[Any]:
         """Remove an erased customer from this partition: its state (parked events included)
         in order with its events, its identity links on every partition of the global
-        table's changelog, and its last-sent entries (streams/erasure.py)."""
+        table's changelog, its last-sent entries and delivered ids (streams/erasure.py)."""
         key = command.customer_key
         before = self.states.get(key)
         if before is not None:
@@ -423,6 +423,12 @@ class Pipeline:
         last_sent = [k for k in last_sent if self.topology.last_sent.data.get(k.encode())]
         effects += await tombstone(producer, self.topology.last_sent, last_sent, [partition])
         self.delivery.last_sent.discard(last_sent)
+        delivered = self.topology.delivered
+        ids = [i for i in command.delivered if delivered.data.get(i.encode()) is not None]
+        effects += await tombstone(producer, delivered, ids, [partition])
+        for writer in self.delivery.delivered.values():
+            for action_id in ids:
+                writer.discard(action_id)
         metrics.ERASURES.inc()
         log.info("erased customer %s (%d identity entries)", key, len(command.links))
         self.processed_records += 1

@@ -44,8 +44,9 @@ class ErasureFollower:
     def add(self, record: ErasureRecord) -> None:
         self.deny.add(record)
 
-    async def run(self, bootstrap_servers: str) -> None:
-        """Read the topic to its end (then `ready`), and follow it until cancelled."""
+    async def run(self, bootstrap_servers: str, *, follow: bool = True) -> None:
+        """Read the topic to its end (then `ready`), and follow it until cancelled (or,
+        with `follow=False`, return)."""
         tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
         ends = await probe_end_offsets(bootstrap_servers.split(","), tps)
         consumer = kafka.consumer(
@@ -59,7 +60,7 @@ class ErasureFollower:
             behind = {tp for tp in tps if ends.get(tp, 0) > 0}
             if not behind:
                 self.ready.set()
-            while True:
+            while follow or not self.ready.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 for tp, records in batches.items():
                     for message in records:
@@ -78,6 +79,13 @@ class ErasureFollower:
                         self.ready.set()
         finally:
             await consumer.stop()
+
+
+async def load_deny_list(bootstrap_servers: str, topic: str, partitions: int) -> DenyList:
+    """Every erasure recorded so far (for the CLI's commands)."""
+    follower = ErasureFollower(topic, partitions)
+    await follower.run(bootstrap_servers, follow=False)
+    return follower.deny
 
 
 async def tombstone(
@@ -103,10 +111,12 @@ async def request_erasure(
     topics: dict[str, Any],
     partitions: int,
     follower: ErasureFollower,
+    delivered: Iterable[tuple[str, str]] = (),
     clock: Any = time.time,
 ) -> ErasureRecord:
     """Record the erasure of `customer_key` (deny list first: from here on nothing older is
-    ingested) and ask the owner of each of its keys to remove them."""
+    ingested) and ask the owner of each of its keys to remove them. `delivered`: (customer
+    key, action id) of what was delivered for them (from the audit trail)."""
     entries = [(k.decode(), v.decode()) for k, v in identity_entries]
     customers, links = linked_keys(customer_key, entries)
     erased_at = float(clock())
@@ -122,8 +132,14 @@ async def request_erasure(
     )
     await sent
     follower.add(record)
+    delivered_ids: dict[str, list[str]] = {}
+    for customer, action_id in delivered:
+        delivered_ids.setdefault(customer, []).append(action_id)
     for customer in customers:
-        command = Erase(customer, erased_at, tuple(links) if customer == customer_key else ())
+        command = Erase(
+            customer, erased_at, tuple(links) if customer == customer_key else (),
+            tuple(sorted(set(delivered_ids.get(customer, ())))),
+        )
         sent = await topics["events.by-customer"].send(
             key=customer.encode(), value=encode_erase(command),
             partition=partition_for(customer, partitions),

@@ -58,8 +58,10 @@ def _env(proc: WorkerProcess, **extra: str) -> dict[str, str]:
     }
 
 
-def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
-    async def read() -> list[bytes]:
+def _read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes | None]]:
+    """Every (key, value) record of a 4-partition topic."""
+
+    async def read() -> list[tuple[bytes, bytes | None]]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -67,11 +69,11 @@ def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
             tps = [TopicPartition(topic, p) for p in range(4)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            values: list[bytes] = []
+            found: list[tuple[bytes, bytes | None]] = []
             for _ in range(6):
                 got = await consumer.getmany(timeout_ms=500)
-                values += [m.value for records in got.values() for m in records if m.value]
-            return values
+                found += [(m.key, m.value) for records in got.values() for m in records]
+            return found
         finally:
             await consumer.stop()
 
@@ -99,6 +101,7 @@ class TestForget:
         tag = uuid.uuid4().hex[:8]
         erased, kept = f"erase-me-{tag}@example.com", f"keep-me-{tag}@example.com"
         started = time.time()
+        bootstrap = broker.bootstrap_servers
         with serve_in_thread(FakeCustomerIO(site_id=CIO_SITE, api_key=CIO_KEY)) as cio:
             wenv = worker_env(cio.track_url)
             live = WorkerProcess(broker.bootstrap_servers, env=wenv, data_dir=tmp_path / "live")
@@ -112,6 +115,9 @@ class TestForget:
                              what=f"state of {email}")
                 wait_for(lambda: len(cio.requests) >= 4, timeout=30, what="deliveries")
                 key = state_of(live.admin_port, erased)["customer_key"]  # type: ignore[index]
+                audited = orjson.loads(cli(env, "audit", erased, "--json").stdout)["entries"]
+                action_ids = {e["action_id"] for e in audited}
+                assert action_ids
 
                 done = cli(env, "forget", erased)
                 assert done.returncode == 0, done.stdout + done.stderr[-2000:]
@@ -122,10 +128,24 @@ class TestForget:
                 assert state_of(live.admin_port, key) is None
 
                 # The erasure is recorded, without the address.
-                records = _read_topic(broker.bootstrap_servers, f"{live.prefix}erasures")
+                records = [v for _, v in _read_topic(bootstrap, f"{live.prefix}erasures") if v]
                 docs = [orjson.loads(r) for r in records]
                 assert [d["customer_key"] for d in docs] == [key]
                 assert not any(erased.encode() in r for r in records)
+
+                # Tombstones: the newest record of each of the person's keys is a deletion.
+                def newest(table: str) -> dict[bytes, bytes | None]:
+                    topic = f"{live.app_id}-v1-{table}-changelog"
+                    return dict(_read_topic(bootstrap, topic))
+
+                delivered = newest("delivered")
+                assert {k.decode() for k in delivered} >= action_ids
+                assert all(delivered[i.encode()] is None for i in action_ids)
+                links = newest("identity-v1")
+                assert links[f"email:{erased}".encode()] is None
+                assert links[f"email:{kept}".encode()] is not None
+                last_sent = newest("last-sent")
+                assert last_sent[f"{key}|customerio".encode()] is None
 
                 # The platform re-sends the old ticket: dropped, nothing comes back.
                 sent = len(cio.requests)
