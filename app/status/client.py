@@ -92,6 +92,8 @@ def format_audit(doc: dict[str, Any]) -> str:
     """One line per audit entry of `GET /audit/{identifier}`."""
     entries = doc.get("entries") or []
     lines = [f"customer {doc.get('customer_key')}: {len(entries)} audited action(s)"]
+    if doc.get("complete") is False:
+        lines[0] += " (incomplete: the audit topic could not be read to its end in time)"
     for e in entries:
         parts = [str(e.get("at")), f"{e.get('sink')}:", str(e.get("operation")),
                  str(e.get("outcome"))]

@@ -46,15 +46,20 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
     def customer_of(request: web.Request) -> str | None:
         return resolve(request.match_info["identifier"], lookup)
 
-    async def audit_of(customers: list[str]) -> list[dict[str, object]]:
-        entries = []
+    async def audit_of(customers: list[str]) -> tuple[list[dict[str, object]], bool]:
+        """The customers' audit entries, oldest first; False when a partition could not be
+        read to its end in time (the list is then incomplete)."""
+        entries: list[dict[str, object]] = []
+        complete = True
         for partition in sorted({partition_for(c, partitions) for c in customers}):
-            entries += await read_audit(
+            found, whole = await read_audit(
                 topology.bootstrap_servers, topology.topics["audit"].get_topic_name(),
                 partition, customers,
             )
+            entries += found
+            complete = complete and whole
         entries.sort(key=lambda e: str(e.get("at")))
-        return entries
+        return entries, complete
 
     async def forget(request: web.Request) -> web.Response:
         try:
@@ -69,9 +74,9 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
         if customer is None:
             return _json(404, {"error": "unknown identifier"})
         customers, _ = linked_keys(customer, ((k.decode(), v.decode()) for k, v in entries))
+        audited, _ = await audit_of(customers)  # incomplete: fewer delivered ids removed
         delivered = [
-            (str(e["customer_key"]), str(e["action_id"]))
-            for e in await audit_of(customers) if e.get("action_id")
+            (str(e["customer_key"]), str(e["action_id"])) for e in audited if e.get("action_id")
         ]
         record = await request_erasure(
             customer, identity_entries=entries, topics=topology.topics,
@@ -95,6 +100,7 @@ def privacy_routes(pipeline: Pipeline, partitions: int) -> list[web.RouteDef]:
         customers, _ = linked_keys(
             customer, ((k.decode(), v.decode()) for k, v in identity_entries())
         )
-        return _json(200, {"customer_key": customer, "entries": await audit_of(customers)})
+        entries, complete = await audit_of(customers)
+        return _json(200, {"customer_key": customer, "complete": complete, "entries": entries})
 
     return [web.delete("/state/{identifier}", forget), web.get("/audit/{identifier}", audit)]

@@ -18,6 +18,7 @@ before its offset may be committed. `read_audit` lists one customer's entries.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -111,8 +112,8 @@ class DeliveryPrivacy:
         entries = audit_entries(sink.name, handed, outcomes, dry_run=sink.dry_run)
         if not entries:
             return _done()
-        for entry in entries:
-            metrics.AUDIT_RECORDS.labels(sink.name, entry["outcome"]).inc()
+        for outcome, count in Counter(e["outcome"] for e in entries).items():
+            metrics.AUDIT_RECORDS.labels(sink.name, outcome).inc(count)
         future: asyncio.Future[Any] = await self._producer().send(
             self._topic, key=entries[0]["customer_key"].encode(),
             value=encode_entries(entries), partition=partition,
@@ -123,9 +124,10 @@ class DeliveryPrivacy:
 async def read_audit(
     bootstrap_servers: str, topic: str, partition: int, customer_keys: Iterable[str],
     *, timeout_s: float = 30.0,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
     """The audit entries of `customer_keys` on one partition of the audit topic, oldest
-    first (read from the start to the partition's end)."""
+    first (read from the start to the partition's end), and whether the whole partition
+    was read within `timeout_s`."""
     wanted = set(customer_keys)
     tp = TopicPartition(topic, partition)
     consumer = kafka.consumer(
@@ -149,6 +151,6 @@ async def read_audit(
                 except orjson.JSONDecodeError:
                     continue
                 found.extend(e for e in entries if e.get("customer_key") in wanted)
-        return found
+        return found, await consumer.position(tp) >= end
     finally:
         await consumer.stop()

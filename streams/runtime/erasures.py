@@ -40,9 +40,15 @@ class ErasureFollower:
         self.partitions = partitions
         self.deny = DenyList()
         self.ready = asyncio.Event()
+        #: the latest record per customer key (a later erasure of the same key keeps the
+        #: earlier one's deny keys: compaction keeps only the latest record per key)
+        self.records: dict[str, ErasureRecord] = {}
 
     def add(self, record: ErasureRecord) -> None:
         self.deny.add(record)
+        known = self.records.get(record.customer_key)
+        if known is None or record.erased_at >= known.erased_at:
+            self.records[record.customer_key] = record
 
     async def run(self, bootstrap_servers: str, *, follow: bool = True) -> None:
         """Read the topic to its end (then `ready`), and follow it until cancelled (or,
@@ -120,10 +126,13 @@ async def request_erasure(
     entries = [(k.decode(), v.decode()) for k, v in identity_entries]
     customers, links = linked_keys(customer_key, entries)
     erased_at = float(clock())
+    deny = set(deny_keys(customers, [k for k in links if is_identifier_key(k)]))
+    for customer in customers:  # erased before: their record's keys are kept in this one
+        earlier = follower.records.get(customer)
+        if earlier is not None:
+            deny.update(earlier.deny)
     record = ErasureRecord(
-        customer_key=customer_key,
-        erased_at=erased_at,
-        deny=tuple(deny_keys(customers, [k for k in links if is_identifier_key(k)])),
+        customer_key=customer_key, erased_at=erased_at, deny=tuple(sorted(deny)),
         links=len(links),
     )
     sent = await topics["erasures"].send(

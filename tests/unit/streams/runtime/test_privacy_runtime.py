@@ -1,4 +1,5 @@
-"""Audit entries of delivery outcomes, and table deletes through the write-behind."""
+"""Audit entries of delivery outcomes, table deletes through the write-behind, and the
+erasure request's records."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from typing import Any
 
 from connectors.delivery.sink import Outcome
 from contracts.actions import Action
+from contracts.partitioner import partition_for
+from contracts.records import Erase, decode_by_customer
+from streams import identity
+from streams.erasure import ErasureRecord
 from streams.runtime.audit import SKIPPED, audit_entries, decode_entries, encode_entries
+from streams.runtime.erasures import ErasureFollower, request_erasure
 from streams.runtime.tablewriter import BatchedTable
 from tests.unit.connectors.delivery.helpers import make_action
 
@@ -122,3 +128,56 @@ class TestDelete:
         assert table.data.data == {b"c:2": b"other"}
         assert b"c:1" not in table.data._key_partition
         assert writer.get("c:1") is None and writer.get("c:2") == b"other"
+
+
+class _SentTopic:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes, int]] = []
+
+    async def send(self, *, key: bytes, value: bytes, partition: int) -> asyncio.Future[None]:
+        self.sent.append((key, value, partition))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+class TestRequestErasure:
+    """The record first, then one Erase per customer key; a repeat keeps earlier keys."""
+
+    def test_record_and_commands(self) -> None:
+        ann = identity.new_customer_key("email:ann@example.com")
+        entries = [
+            (b"email:ann@example.com", ann.encode()),
+            (b"zendesk_user_id:7", b"c:old"),
+            (b"merged:c:old", ann.encode()),
+            (b"email:bob@example.com", b"c:bob"),
+        ]
+        topics = {"erasures": _SentTopic(), "events.by-customer": _SentTopic()}
+        follower = ErasureFollower("erasures", 4)
+        earlier_key = identity.new_customer_key("phone:+15550100")
+        follower.add(ErasureRecord(ann, 5.0, (ann, earlier_key)))
+
+        record = asyncio.run(request_erasure(
+            ann, identity_entries=entries, topics=topics, partitions=4, follower=follower,
+            delivered=[(ann, "customerio:identify:1"), ("c:old", "zendesk:update_user:2")],
+            clock=lambda: 100.0,
+        ))
+        assert record.erased_at == 100.0 and record.links == 3
+        assert set(record.deny) == {
+            ann, "c:old", identity.new_customer_key("zendesk_user_id:7"), earlier_key,
+        }
+        [(key, value, partition)] = topics["erasures"].sent
+        assert key == ann.encode() and partition == partition_for(ann, 4)
+        assert b"example.com" not in value
+        commands = {
+            c.customer_key: c
+            for c in (decode_by_customer(v) for _, v, _ in topics["events.by-customer"].sent)
+        }
+        assert isinstance(commands[ann], Erase) and isinstance(commands["c:old"], Erase)
+        assert commands[ann].links == (
+            "email:ann@example.com", "merged:c:old", "zendesk_user_id:7",
+        )
+        assert commands["c:old"].links == ()
+        assert commands[ann].delivered == ("customerio:identify:1",)
+        assert commands["c:old"].delivered == ("zendesk:update_user:2",)
+        assert follower.deny.denies_key("c:old", 99.0)
