@@ -402,7 +402,6 @@ class Pipeline:
         self.processed_records += 1
         return effects
 
-
     async def _erase(self, partition: int, command: Erase) -> list[Any]:
         """Remove an erased customer from this partition: its state (parked events included)
         in order with its events, its identity links on every partition of the global
