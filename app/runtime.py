@@ -21,6 +21,7 @@ from app.ingress.server import BodyBudget, WebhookEndpoint, build_web_app, handl
 from app.ownwriters import configured_own_writers, learn_own_writers
 from app.settings import Settings
 from app.sinks import make_sinks, requester_directory
+from app.status.privacy import privacy_routes
 from app.status.routes import status_routes
 from app.status.updater import BrokerInfo, StatusUpdater
 from connectors.customerio.webhook import CustomerIOWebhooks
@@ -233,7 +234,7 @@ class WebService(kafka.Service):
         log.info("webhook server listening on http://%s:%s", s.web_host, self.port)
         admin_app = build_admin_app(
             self.healthy,
-            status_routes(updater),
+            status_routes(updater) + privacy_routes(self.pipeline, s.partitions),
             token=s.admin_token.get_secret_value() if s.admin_token is not None else None,
             allowed_hosts=s.admin_allowed_hosts.split(","),
         )
@@ -309,7 +310,10 @@ def prepare(settings: Settings) -> tuple[str, EmbeddedBroker | None]:
         assert settings.kafka_bootstrap_servers is not None
         bootstrap = settings.kafka_bootstrap_servers
     try:
-        asyncio.run(ensure_topics(bootstrap, topic_names(settings).values(), settings.partitions))
+        names = topic_names(settings)
+        asyncio.run(ensure_topics(
+            bootstrap, names.values(), settings.partitions, compacted=[names["erasures"]]
+        ))
     except BaseException:
         if broker is not None:
             broker.stop()

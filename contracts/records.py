@@ -308,7 +308,19 @@ class Reroute:
     command: dict[str, Any]
 
 
-ByCustomerRecord = EventItems | Absorb | MergeIn | Tick | Reroute
+@dataclass(frozen=True)
+class Erase:
+    """Erase a customer (`supportsync forget`): its state, its identity links (`links`, the
+    identity-table keys), its last-sent entries and its delivered action ids (`delivered`),
+    on the partition that owns it."""
+
+    customer_key: str
+    erased_at: float  # unix seconds
+    links: tuple[str, ...] = ()
+    delivered: tuple[str, ...] = ()
+
+
+ByCustomerRecord = EventItems | Absorb | MergeIn | Tick | Reroute | Erase
 
 
 class _Wire(msgspec.Struct, forbid_unknown_fields=True):
@@ -386,6 +398,7 @@ class _ByCustomerWire(msgspec.Struct):
     merge_in: dict[str, Any] | None = None
     tick: float | None = None
     reroute: dict[str, Any] | None = None
+    erase: dict[str, Any] | None = None
 
 
 _BY_CUSTOMER = msgspec.json.Decoder(_ByCustomerWire)
@@ -400,7 +413,7 @@ def decode_by_customer(data: bytes) -> ByCustomerRecord:
         return _decode_leniently(data)
     if wire.items is not None:
         return EventItems([(i.k, _event(i.e), i.t) for i in wire.items])
-    return _command(wire.absorb, wire.merge_in, wire.tick, wire.reroute)
+    return _command(wire.absorb, wire.merge_in, wire.tick, wire.reroute, wire.erase)
 
 
 def _command(
@@ -408,6 +421,7 @@ def _command(
     merge_in: dict[str, Any] | None,
     tick: float | None,
     reroute: dict[str, Any] | None = None,
+    erase: dict[str, Any] | None = None,
 ) -> ByCustomerRecord:
     if absorb is not None:
         return Absorb(absorb)
@@ -417,8 +431,14 @@ def _command(
         return Tick(float(tick))
     if reroute is not None:
         return Reroute(reroute)
+    if erase is not None:
+        return Erase(
+            str(erase["customer_key"]), float(erase["erased_at"]),
+            tuple(str(k) for k in erase.get("links", ())),
+            tuple(str(k) for k in erase.get("delivered", ())),
+        )
     raise ValueError(
-        "an events.by-customer record with no items, absorb, merge_in, tick or reroute"
+        "an events.by-customer record with no items, absorb, merge_in, tick, reroute or erase"
     )
 
 
@@ -428,7 +448,10 @@ def _decode_leniently(data: bytes) -> ByCustomerRecord:
         return EventItems(
             [(item["k"], event_from_dict(item["e"]), float(item["t"])) for item in doc["items"]]
         )
-    return _command(doc.get("absorb"), doc.get("merge_in"), doc.get("tick"), doc.get("reroute"))
+    return _command(
+        doc.get("absorb"), doc.get("merge_in"), doc.get("tick"), doc.get("reroute"),
+        doc.get("erase"),
+    )
 
 
 def _event(wire: _EventWire) -> SupportEvent:
@@ -466,6 +489,14 @@ def event_from_dict(doc: dict[str, Any]) -> SupportEvent:
 
 def encode_tick(at: float) -> bytes:
     return orjson.dumps({"v": 1, "tick": at})
+
+
+def encode_erase(command: Erase) -> bytes:
+    """An `events.by-customer` record that erases `command.customer_key`."""
+    return orjson.dumps({"v": 1, "erase": {
+        "customer_key": command.customer_key, "erased_at": command.erased_at,
+        "links": list(command.links), "delivered": list(command.delivered),
+    }})
 
 
 def encode_reroute(transition: dict[str, Any]) -> bytes:

@@ -64,6 +64,8 @@ class IngestResult:
     own_writes: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: identity merges to carry out: (absorbed key, survivor key, causing event)
     merges: list[tuple[str, str, SupportEvent]] = field(default_factory=list)
+    #: events of people erased after they happened, dropped (streams/erasure.py)
+    erased: int = 0
 
 
 #: What a normalizer raises for a body without the shape its source promises (times out of
@@ -145,9 +147,11 @@ def ingest(
     link: Callable[[str, str], None],
     partitions: int,
     own_writers: OwnWriters | None = None,
+    denied: Callable[[SupportEvent], bool] | None = None,
 ) -> IngestResult:
     """Normalize and resolve every envelope. Whatever one envelope raises ends in a dead letter
-    for that envelope alone (SPEC S10: one bad body never costs the others in its record)."""
+    for that envelope alone (SPEC S10: one bad body never costs the others in its record).
+    `denied` (the deny list of erased people) drops an event before it links anything."""
     result = IngestResult()
     for envelope in envelopes:
         try:
@@ -171,6 +175,9 @@ def ingest(
             result.unhandled[envelope.source] += 1
             continue
         for event in events:
+            if denied is not None and denied(event):
+                result.erased += 1
+                continue
             if event.kind == EventKind.ORGANIZATION_UPDATED:
                 _organization(event, envelope, result, own_writers, partitions)
                 continue

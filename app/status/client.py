@@ -15,11 +15,13 @@ class StateUnavailable(Exception):
 
 
 def fetch_state(
-    base_url: str, identifier: str, timeout: float = 10.0, token: str | None = None
+    base_url: str, identifier: str, timeout: float = 10.0, token: str | None = None,
+    *, path: str = "state", method: str = "GET",
 ) -> tuple[int, Any]:
-    """(HTTP status, JSON body) of `GET /state/{identifier}` on the admin listener."""
-    url = f"{base_url.rstrip('/')}/state/{quote(identifier.strip(), safe='@')}"
-    request = urllib.request.Request(url)
+    """(HTTP status, JSON body) of `GET /state/{identifier}` on the admin listener (or of
+    another `method` and `path`: `DELETE /state/…` erases, `GET /audit/…` lists)."""
+    url = f"{base_url.rstrip('/')}/{path}/{quote(identifier.strip(), safe='@')}"
+    request = urllib.request.Request(url, method=method)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -83,4 +85,22 @@ def format_state(doc: dict[str, Any]) -> str:
     for n in notes:
         change = f"{n.get('old')} → {n.get('new')}" if n.get("old") or n.get("new") else ""
         lines.append(f"  {n.get('at')}  {n.get('kind')}  {change}  {n.get('reason')}".rstrip())
+    return "\n".join(lines)
+
+
+def format_audit(doc: dict[str, Any]) -> str:
+    """One line per audit entry of `GET /audit/{identifier}`."""
+    entries = doc.get("entries") or []
+    lines = [f"customer {doc.get('customer_key')}: {len(entries)} audited action(s)"]
+    if doc.get("complete") is False:
+        lines[0] += " (incomplete: the audit topic could not be read to its end in time)"
+    for e in entries:
+        parts = [str(e.get("at")), f"{e.get('sink')}:", str(e.get("operation")),
+                 str(e.get("outcome"))]
+        if e.get("recipe"):
+            parts.append(f"recipe={e['recipe']}")
+        if e.get("dry_run"):
+            parts.append("(dry run)")
+        parts.append(str(e.get("action_id")))
+        lines.append("  " + "  ".join(parts))
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The operator subcommands: `dlq list|show|redrive` and `state show` (wired by app.cli)."""
+"""The operator subcommands: `dlq list|show|redrive`, `state show`, `forget` and `audit`
+(wired by app.cli)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from app.status.client import StateUnavailable, fetch_state, format_state
+from app.status.client import StateUnavailable, fetch_state, format_audit, format_state
 
 if TYPE_CHECKING:
     from app.settings import Settings
     from app.status import deadletters as dlq
 
-COMMANDS = ("dlq", "state")
+COMMANDS = ("dlq", "state", "forget", "audit")
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,29 +46,44 @@ def add_parsers(sub: Any) -> None:
         "--url", help="worker admin URL (default: from SUPPORTSYNC_ADMIN_HOST/ADMIN_PORT)"
     )
     show.add_argument("--json", action="store_true", help="print the JSON answer")
+    forget = sub.add_parser(
+        "forget", help="erase a person: state, identity links, last-sent entries (GDPR/CCPA)"
+    )
+    forget.add_argument("identifier", help="email, customer key (c:...) or <kind>:<value>")
+    forget.add_argument("--url", help="worker admin URL (default: from SUPPORTSYNC_ADMIN_*)")
+    audit = sub.add_parser("audit", help="list what was delivered for a person, where, when")
+    audit.add_argument("identifier", help="email, customer key (c:...) or <kind>:<value>")
+    audit.add_argument("--url", help="worker admin URL (default: from SUPPORTSYNC_ADMIN_*)")
+    audit.add_argument("--json", action="store_true", help="print the JSON answer")
 
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    if args.command == "state":
-        return _state_show(args, settings, out)
+    if args.command in ("state", "forget", "audit"):
+        return _ask_worker(args, settings, out)
     return _dlq(args, settings, out)
 
 
-def _state_show(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def _ask_worker(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     host = "127.0.0.1" if settings.admin_host in ("0.0.0.0", "::") else settings.admin_host
     base = args.url or f"http://{host}:{settings.admin_port}"
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    path, method = {
+        "state": ("state", "GET"), "forget": ("state", "DELETE"), "audit": ("audit", "GET"),
+    }[args.command]
     try:
-        status, doc = fetch_state(base, args.identifier, token=token)
+        status, doc = fetch_state(base, args.identifier, token=token, path=path, method=method)
     except StateUnavailable as exc:
         print(f"supportsync: {exc}", file=sys.stderr)
         return 3  # the worker cannot be reached (see `supportsync --help`)
-    if args.json or status != 200:
+    ok = status == (202 if args.command == "forget" else 200)
+    if getattr(args, "json", False) or not ok or args.command == "forget":
         print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode(), file=out)
+    elif args.command == "audit":
+        print(format_audit(doc), file=out)
     else:
         print(format_state(doc), file=out)
-    return 0 if status == 200 else 1
+    return 0 if ok else 1
 
 
 def _dlq(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

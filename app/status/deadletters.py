@@ -14,6 +14,11 @@ The `<prefix>dlq` topic holds two kinds of record:
   (`streams.stages.reroute`). Apply dead letters carry no envelope.
 
 An entry's id is `<partition>:<offset>` in the dlq topic.
+
+Dead letters of a person erased after they were written (`supportsync forget`) are left out
+of list, show and redrive: those naming a customer key or an event's identifiers. A
+normalize letter (a body that never parsed) names no one and stays listed; redriven, its
+events are dropped at ingest all the same (streams/erasure.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pydantic import ValidationError
 
 from app.settings import Settings
 from contracts.actions import Action
+from contracts.events import Identities
 from contracts.partitioner import partition_for
 from contracts.records import (
     encode_json_batch,
@@ -36,7 +42,10 @@ from contracts.records import (
     encode_reroute,
     raw_envelope_from,
 )
+from streams import identity
+from streams.erasure import DenyList
 from streams.runtime import kafka
+from streams.runtime.erasures import load_deny_list
 from streams.runtime.faust_app import topic_names
 from streams.runtime.kafka import TopicPartition
 
@@ -133,10 +142,43 @@ async def read_all(bootstrap: str, topic: str) -> list[Entry]:
         await consumer.stop()
 
 
+def customer_keys(entry: Entry) -> set[str]:
+    """The customer keys a dead letter is about: its action's or transition's, and those its
+    event's identifiers would get (streams/erasure.py)."""
+    keys: set[str] = set()
+    action = entry.doc.get("action")
+    if isinstance(action, dict) and isinstance(action.get("customer_key"), str):
+        keys.add(action["customer_key"])
+    record = entry.doc.get("record")
+    if not isinstance(record, dict):
+        return keys
+    if isinstance(record.get("customer_key"), str):
+        keys.add(record["customer_key"])
+    transition = record.get("transition")
+    if isinstance(transition, dict) and isinstance(transition.get("customer_key"), str):
+        keys.add(transition["customer_key"])
+    event = record.get("event")
+    if isinstance(event, dict) and isinstance(event.get("identities"), dict):
+        try:
+            ids = Identities.model_validate(event["identities"])
+        except ValidationError:
+            return keys
+        keys.update(identity.new_customer_key(k) for k in identity.identifier_keys(ids))
+    return keys
+
+
+def erased(entry: Entry, deny: DenyList) -> bool:
+    """Whether the dead letter is about a person erased after it was written."""
+    at = entry.timestamp_ms / 1000
+    return any(deny.denies_key(key, at) for key in customer_keys(entry))
+
+
 def read_entries(settings: Settings, filters: Filters) -> list[Entry]:
     bootstrap = _bootstrap(settings)
-    entries = asyncio.run(read_all(bootstrap, topic_names(settings)["dlq"]))
-    return [e for e in entries if filters.match(e)]
+    names = topic_names(settings)
+    entries = asyncio.run(read_all(bootstrap, names["dlq"]))
+    deny = asyncio.run(load_deny_list(bootstrap, names["erasures"], settings.partitions))
+    return [e for e in entries if filters.match(e) and not erased(e, deny)]
 
 
 def _bootstrap(settings: Settings) -> str:

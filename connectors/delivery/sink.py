@@ -55,6 +55,7 @@ class Outcome:
     action: Action  # as sent: coalesced and reduced to the changed attributes
     outcome: Literal["delivered", "dead_lettered"]
     at: float
+    covered: tuple[str, ...] = ()  # every action id the request stood for (coalescing)
 
 
 @dataclass
@@ -243,7 +244,9 @@ class Sink(ABC):
         if not changed:
             report.unchanged += len(planned.covered)
             await self._mark_ids(planned.covered)
-            report.outcomes.append(Outcome(action, "delivered", self.clock.time()))
+            report.outcomes.append(
+                Outcome(action, "delivered", self.clock.time(), tuple(planned.covered))
+            )
             return None
         if len(changed) < len(action.attributes):
             action = action.with_attributes(changed)
@@ -310,7 +313,9 @@ class Sink(ABC):
         await self._mark_ids(planned.covered)
         report.delivered += len(planned.covered)
         action = planned.action
-        report.outcomes.append(Outcome(action, "delivered", self.clock.time()))
+        report.outcomes.append(
+            Outcome(action, "delivered", self.clock.time(), tuple(planned.covered))
+        )
         latency = (
             self.clock.time() - action.received_at.timestamp()
             if action.received_at is not None
@@ -337,7 +342,9 @@ class Sink(ABC):
         )
         await self.dead_letters.write(letter)
         report.dead_lettered += len(planned.covered)
-        report.outcomes.append(Outcome(planned.action, "dead_lettered", self.clock.time()))
+        report.outcomes.append(
+            Outcome(planned.action, "dead_lettered", self.clock.time(), tuple(planned.covered))
+        )
         self.observer.dead_letter(self.name, letter.reason)
         log.warning(
             "sink %s: dead-lettered %s %s (%s, %s)",

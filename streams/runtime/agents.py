@@ -11,6 +11,7 @@ stream iteration, so table writes have a source partition and are ordered with e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from contracts.deadletters import StageDeadLetter
 from contracts.partitioner import partition_for
 from contracts.records import (
     Absorb,
+    Erase,
     EventItems,
     MergeIn,
     Reroute,
@@ -40,8 +42,10 @@ from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.runtime import acks, metrics
 from streams.runtime.deliver import Delivery
-from streams.runtime.faust_app import Topology
+from streams.runtime.erasures import ErasureFollower, tombstone
+from streams.runtime.faust_app import SINKS, Topology
 from streams.runtime.inflight import InFlight
+from streams.runtime.lastsent import entry_key
 from streams.runtime.normalizers import (
     Enrich,
     NormalizeEnvelope,
@@ -64,6 +68,7 @@ from streams.state.config import StateConfig
 from streams.state.machine import next_deadline
 from streams.state.model import SupportState
 from streams.state.timers import DueIndex
+from streams.writeorder import as_of_key
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,9 @@ class Pipeline:
             topology.identity, producer, decode=bytes.decode, encode=str.encode
         )
         self.delivery = Delivery(topology, producer)
+        #: the deny list of erased people (streams/erasure.py), shared with the deliver agents
+        self.erasures = ErasureFollower(topology.topics["erasures"].get_topic_name(), partitions)
+        self.delivery.privacy.follow(self.erasures.deny, self.erasures.ready)
         self.ingest_flight = InFlight("ingest", on_failure=self._stop_worker)
         self.apply_flight = InFlight("apply", on_failure=self._stop_worker)
         self.processed_records = 0
@@ -225,6 +233,8 @@ class Pipeline:
         @app.agent(raw, name="ingest")
         async def ingest_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
+                if not self.erasures.ready.is_set():  # the deny list first (streams/erasure.py)
+                    await self.erasures.ready.wait()
                 message = event.message
                 acks.begin(message)
                 effects = await self._ingest(message.partition, event.value)
@@ -235,6 +245,8 @@ class Pipeline:
         @app.agent(topics["events.by-customer"], name="apply")
         async def apply_agent(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
+                if not self.erasures.ready.is_set():
+                    await self.erasures.ready.wait()
                 message = event.message
                 acks.begin(message)
                 effects = await self._apply(message.partition, event.value)
@@ -244,6 +256,10 @@ class Pipeline:
 
         for sink_name in self.sink_names:
             self.delivery.register(sink_name)
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def follow_erasures() -> None:
+            await self._follow_erasures()
 
         @app.timer(interval=tick_interval)  # type: ignore[untyped-decorator]
         async def tick_due_partitions() -> None:
@@ -268,18 +284,34 @@ class Pipeline:
             self.census.forget()
 
         self._agents: list[Any] = [
-            ingest_agent, apply_agent, tick_due_partitions, forget_partitions,
+            ingest_agent, apply_agent, tick_due_partitions, forget_partitions, follow_erasures,
         ]
+
+    async def _follow_erasures(self) -> None:
+        """Keep the deny list (retried: without it no agent may start)."""
+        while True:
+            try:
+                await self.erasures.run(self.topology.bootstrap_servers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup: read the topic again
+                log.warning("reading the erasures topic failed (%s: %s); retrying",
+                            type(exc).__name__, exc)
+                await asyncio.sleep(1.0)
 
     async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes, undecodable = decode_raw_record(value)
         normalize = self.normalize
         if self.enrich is not None:
             normalize = await enriched_normalizer(envelopes, normalize, self.enrich)
+        deny = self.erasures.deny
         result = ingest(
             envelopes, normalize=normalize, lookup=self._lookup, link=self._link,
             partitions=self.partitions, own_writers=self.own_writers,
+            denied=deny.denies_event if deny else None,
         )
+        if result.erased:
+            metrics.EVENTS_ERASED.labels("ingest").inc(result.erased)
         result.dead_letters.extend(undecodable)
         for source, count in result.unhandled.items():
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
@@ -336,6 +368,8 @@ class Pipeline:
             _count_parking(result)
         elif isinstance(record, Reroute):
             result = reroute(record.command, get_state=self._get_state, router=self.router)
+        elif isinstance(record, Erase):
+            return await self._erase(partition, record)
         elif isinstance(record, Tick):
             when = datetime.fromtimestamp(record.at, UTC)
             keys = self._due_index(partition).pop_due(when)
@@ -345,6 +379,12 @@ class Pipeline:
             )
         else:
             items = record.items
+            deny = self.erasures.deny
+            if deny:  # in flight when the person was erased (streams/erasure.py)
+                kept = [i for i in items if not deny.denies_key(i[0], i[1].occurred_at)]
+                if len(kept) < len(items):
+                    metrics.EVENTS_ERASED.labels("apply").inc(len(items) - len(kept))
+                    items = kept
             result = apply_batch(
                 items, get_state=self._get_state, put_state=self._put_state,
                 config=self.state_config, router=self.router,
@@ -359,6 +399,37 @@ class Pipeline:
         # The other order would mark the event processed and lose its actions.
         metrics.publish_tally(self.router.tally.drain())
         effects = await self._emit(partition, result)
+        self.processed_records += 1
+        return effects
+
+    async def _erase(self, partition: int, command: Erase) -> list[Any]:
+        """Remove an erased customer from this partition: its state (parked events included)
+        in order with its events, its identity links on every partition of the global
+        table's changelog, its last-sent entries and delivered ids (streams/erasure.py)."""
+        key = command.customer_key
+        before = self.states.get(key)
+        if before is not None:
+            self.states.delete(key)
+        self.census.remove(partition, key, before)
+        self._due_index(partition).schedule(key, None)
+        producer = self.topology.app.producer._producer  # type: ignore[attr-defined]
+        effects = await tombstone(
+            producer, self.topology.identity, command.links, range(self.partitions)
+        )
+        for link in command.links:
+            self.identity.discard(link)
+        last_sent = [entry_key(key, s) for s in SINKS] + [as_of_key(key, s) for s in SINKS]
+        last_sent = [k for k in last_sent if self.topology.last_sent.data.get(k.encode())]
+        effects += await tombstone(producer, self.topology.last_sent, last_sent, [partition])
+        self.delivery.last_sent.discard(last_sent)
+        delivered = self.topology.delivered
+        ids = [i for i in command.delivered if delivered.data.get(i.encode()) is not None]
+        effects += await tombstone(producer, delivered, ids, [partition])
+        for writer in self.delivery.delivered.values():
+            for action_id in ids:
+                writer.discard(action_id)
+        metrics.ERASURES.inc()
+        log.info("erased customer %s (%d identity entries)", key, len(command.links))
         self.processed_records += 1
         return effects
 

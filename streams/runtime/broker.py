@@ -155,10 +155,12 @@ class EmbeddedBroker:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int, connect_timeout: float = 20.0
+    bootstrap_servers: str, names: Iterable[str], partitions: int, connect_timeout: float = 20.0,
+    *, compacted: Iterable[str] = (),
 ) -> None:
-    """Create the topics (replication factor from the settings); existing ones are left
-    alone."""
+    """Create the topics (replication factor from the settings; `compacted` ones with
+    `cleanup.policy=compact`); existing ones are left alone."""
+    compact = set(compacted)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=10000,
         **kafka.client_options,
@@ -178,6 +180,7 @@ async def ensure_topics(
             NewTopic(
                 name=n, num_partitions=partitions,
                 replication_factor=kafka.replication_factor(),
+                topic_configs={"cleanup.policy": "compact"} if n in compact else None,
             )
             for n in names
             if n not in existing

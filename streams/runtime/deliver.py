@@ -26,6 +26,7 @@ from connectors.delivery.sink import Sink
 from contracts.partitioner import partition_for
 from contracts.records import decode_action_batch
 from streams.runtime import acks, metrics
+from streams.runtime.audit import DeliveryPrivacy
 from streams.runtime.dispatch import Dispatcher, PartitionOf
 from streams.runtime.faust_app import Topology
 from streams.runtime.lastsent import LastSentTables
@@ -54,6 +55,8 @@ class Delivery:
         self.delivering_since: dict[str, float] = {}
         self.delivered: dict[str, BatchedTable[bytes]] = {}
         self.last_sent = LastSentTables(topology.last_sent, producer)  # for `state show`
+        #: erased people's actions dropped, every outcome audited (streams/runtime/audit.py)
+        self.privacy = DeliveryPrivacy(topology.topics["audit"].get_topic_name(), producer)
         self._agents: list[Any] = []
 
         @topology.app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -89,6 +92,7 @@ class Delivery:
                     actions = decode_action_batch(event.value)
                     # Sinks need the running loop (HTTP sessions): built by the web service.
                     await self.sinks_ready.wait()
+                    actions = await self.privacy.admit(actions)  # erased people: dropped
                     # Finished later, by the dispatcher: Faust's ack waits for it (acks.py).
                     acks.begin(event.message)
                     await self.dispatcher(sink_name).submit(
@@ -150,6 +154,9 @@ class Delivery:
             halted=lambda: not app.flow_control.is_active() or bool(app.should_stop),
             since=self.delivering_since,
             on_stale=stale,
+            audit=lambda partition, handed, outcomes: self.privacy.audit(
+                sink, partition, handed, outcomes
+            ),
             max_backlog=self.max_backlog,
         )
         self.dispatchers[sink_name] = dispatcher

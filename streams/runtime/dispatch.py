@@ -33,7 +33,8 @@ Customer.io gets v2 batches, Zendesk `*_many`). Rules:
   (delivered, dead-lettered, skipped or found stale). Complete records are handed to
   `handled` (the runtime's `acks.mark_handled`) only after a checkpoint wrote the delivered
   ids and last-sent entries set so far to their changelogs (`checkpoint`, at most every
-  `checkpoint_interval`). Offsets are never committed past a record that is not.
+  `checkpoint_interval`) and the audit records of its calls were acknowledged. Offsets
+  are never committed past a record that is not.
 - **Rebalances.** While `halted()` (a rebalance or shutdown is under way) no call starts;
   once the calls in flight returned (or were cancelled after `halt_grace`, 3 s: a platform
   that is down must not hold the group's rebalance up), a checkpoint finishes what is
@@ -64,6 +65,8 @@ LANES = (URGENT, NORMAL)
 
 PartitionOf = Callable[[str], int | None]
 Checkpoint = Callable[[PartitionOf, PartitionOf], Awaitable[None]]
+#: (partition, actions handed to the sink, the call's outcomes) → the audit record's ack
+Audit = Callable[[int, list[Action], list[Outcome]], Awaitable[Awaitable[Any]]]
 
 
 class _Record:
@@ -102,6 +105,7 @@ class Dispatcher:
         halted: Callable[[], bool] = lambda: False,
         since: dict[str, float] | None = None,
         on_stale: Callable[[int], None] = lambda _n: None,
+        audit: Audit | None = None,
         max_backlog: int = 20_000,
         max_call_actions: int = 200,
         calls_per_lane: int = 2,
@@ -120,6 +124,8 @@ class Dispatcher:
         self._halted = halted
         self._since = since if since is not None else {}
         self._on_stale = on_stale
+        self._audit = audit
+        self._audits: list[Awaitable[Any]] = []  # audit records not yet awaited
         self.max_backlog = max_backlog
         self.max_call_actions = max_call_actions
         self.calls_per_lane = calls_per_lane
@@ -162,6 +168,13 @@ class Dispatcher:
                 loop.create_task(self._dispatch_loop(), name=f"dispatch-{self.name}"),
                 loop.create_task(self._checkpoint_loop(), name=f"checkpoint-{self.name}"),
             ]
+            for task in self._tasks:
+                task.add_done_callback(self._loop_done)
+
+    def _loop_done(self, task: asyncio.Task[None]) -> None:
+        # A bug in either loop must stop delivery loudly (the agent raises), not stall it.
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())
 
     def stop(self) -> None:
         """Cancel everything (shutdown): records not finished stay uncommitted."""
@@ -332,6 +345,7 @@ class Dispatcher:
             waiting.clear()
         self._busy.clear()
         self._complete.clear()
+        self._audits.clear()
         self.backlog = 0
         self._space.set()  # a submit waiting for space sees the failure or the halt
         self._update_since()
@@ -354,6 +368,16 @@ class Dispatcher:
                 log.info("sink %s paused %.1fs, %d actions wait", self.name, pause, len(left))
         self._order.handed_over(a for a in sendable if a.action_id not in left)
         self._record_outcomes(outcomes)
+        if self._audit is not None and sendable:
+            # The audit trail: one record per source partition, acknowledged before any
+            # record it covers is marked handled (checkpoint).
+            handed_ids = {a.action_id for a in sendable} - left
+            handed: dict[int, list[Action]] = {}
+            for item in items:
+                if item.action.action_id in handed_ids:
+                    handed.setdefault(item.record.partition, []).append(item.action)
+            for partition, actions in handed.items():
+                self._audits.append(await self._audit(partition, actions, outcomes))
         back: dict[str, list[_Item]] = {}
         done = 0
         for item in items:
@@ -399,7 +423,10 @@ class Dispatcher:
         async with self._checkpoint_lock:
             self._completed.clear()
             complete, self._complete = self._complete, []
+            audits, self._audits = self._audits, []
             await self._checkpoint_fn(self._partition_of_action, self._partition_of_customer)
+            if audits:
+                await asyncio.gather(*audits)
             for record in complete:
                 self._finish(record)
                 self._handled(record.message)

@@ -233,6 +233,10 @@ def topic_names(settings: Settings) -> dict[str, str]:
     names["transitions"] = settings.topic("transitions")
     names.update({f"out.{s}": settings.topic(f"out.{s}") for s in SINKS})
     names["dlq"] = settings.topic("dlq")
+    # Not versioned: a replay into a new state version honours every erasure, and the
+    # audit trail spans versions.
+    names["erasures"] = settings.topic("erasures")
+    names["audit"] = settings.topic("audit")
     return names
 
 
@@ -245,6 +249,7 @@ class Topology:
     state: Any
     delivered: Any
     last_sent: Any  # "<customer_key>|<sink>" → what that sink last did (lastsent.py)
+    bootstrap_servers: str = ""
 
 
 def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
@@ -298,5 +303,5 @@ def build_app(settings: Settings, bootstrap_servers: str) -> Topology:
     )
     return Topology(
         app=app, topics=topics, identity=identity, state=state, delivered=delivered,
-        last_sent=last_sent,
+        last_sent=last_sent, bootstrap_servers=bootstrap_servers,
     )

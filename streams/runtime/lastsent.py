@@ -88,3 +88,10 @@ class LastSentTables:
     def forget(self) -> None:
         for writer in self._writers.values():
             writer.forget()
+
+    def discard(self, keys: Iterable[str]) -> None:
+        """Drop cached copies of keys removed from the store (erasure)."""
+        keys = list(keys)
+        for writer in self._writers.values():
+            for key in keys:
+                writer.discard(key)

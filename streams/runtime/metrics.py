@@ -98,6 +98,24 @@ EVENTS_DUPLICATE = Counter(
     "Events ignored as already processed",
     registry=REGISTRY,
 )
+EVENTS_ERASED = Counter(
+    "supportsync_events_erased_total",
+    "Events and actions dropped because their person was erased after they happened "
+    "(deny list), by stage (ingest, apply, deliver)",
+    ["stage"],
+    registry=REGISTRY,
+)
+ERASURES = Counter(
+    "supportsync_erasures_total",
+    "Customers erased (`supportsync forget`), counted where the state was removed",
+    registry=REGISTRY,
+)
+AUDIT_RECORDS = Counter(
+    "supportsync_audit_records_total",
+    "Delivery outcomes written to the audit topic, by sink and outcome",
+    ["sink", "outcome"],
+    registry=REGISTRY,
+)
 EVENTS_PARKED = Counter(
     "supportsync_events_parked_total",
     "Events of customers that cannot be addressed yet: parked, released (applied once the "

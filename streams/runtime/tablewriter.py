@@ -12,6 +12,8 @@ whose keys belong to several partitions (the deliver agents' dispatchers), each 
 partition it names. The changelog records are the same key → value records Faust writes, so
 Faust's own recovery (and compaction on Apache Kafka) work unchanged; decoded objects are
 cached (LRU) so a hot customer is not re-parsed on every event.
+`delete()` goes the same way: a tombstone (a null value) on the changelog, then the key leaves
+the local store (erasure, streams/erasure.py).
 """
 from __future__ import annotations
 
@@ -24,6 +26,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 V = TypeVar("V")
+
+
+class _Deleted:
+    """The pending value of a deleted key (a tombstone once persisted)."""
+
+    __slots__ = ()
+
+
+DELETED: Any = _Deleted()
 
 
 class BatchedTable(Generic[V]):
@@ -50,9 +61,11 @@ class BatchedTable(Generic[V]):
 
     def get(self, key: str) -> V | None:
         if key in self._pending:
-            return self._pending[key]
+            value = self._pending[key]
+            return None if value is DELETED else value
         if key in self._unflushed:
-            return self._unflushed[key]
+            value = self._unflushed[key]
+            return None if value is DELETED else value
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -66,6 +79,15 @@ class BatchedTable(Generic[V]):
 
     def set(self, key: str, value: V) -> None:
         self._pending[key] = value
+
+    def delete(self, key: str) -> None:
+        """Remove `key`: reads see None at once; `persist()` writes a tombstone."""
+        self._pending[key] = DELETED
+        self._cache.pop(key, None)
+
+    def discard(self, key: str) -> None:
+        """Forget the decoded copy of `key` (another writer removed it from the store)."""
+        self._cache.pop(key, None)
 
     def _remember(self, key: str, value: V) -> None:
         self._cache[key] = value
@@ -90,12 +112,19 @@ class BatchedTable(Generic[V]):
         if not items:
             return
         topic = self._table.changelog_topic.get_topic_name()
-        encoded = [(key.encode(), self._encode(value)) for key, value in items.items()]
+        encoded = [
+            (key.encode(), None if value is DELETED else self._encode(value))
+            for key, value in items.items()
+        ]
         metadata = await self._send_changelog(topic, partition, encoded)
         store = self._table.data
         for (key, value), (raw_key, raw_value) in zip(items.items(), encoded, strict=True):
-            put_in_store(store, partition, raw_key, raw_value)
-            self._remember(key, value)
+            if raw_value is None:
+                delete_from_store(store, raw_key)
+                self._cache.pop(key, None)
+            else:
+                put_in_store(store, partition, raw_key, raw_value)
+                self._remember(key, value)
             if self._unflushed.get(key) is value:  # not set again by a later record
                 del self._unflushed[key]
         if metadata is not None and hasattr(store, "set_persisted_offset"):
@@ -112,7 +141,7 @@ class BatchedTable(Generic[V]):
         await asyncio.gather(*(self.persist(p, items) for p, items in by_partition.items()))
 
     async def _send_changelog(
-        self, topic: str, partition: int, records: list[tuple[bytes, bytes]]
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]
     ) -> Any:
         """Append the records as aiokafka batches; the last record goes alone (Tansu reports
         a partition's end as its last batch's base offset + 1, and recovery reads up to
@@ -144,3 +173,13 @@ def put_in_store(store: Any, partition: int, key: bytes, value: bytes) -> None:
     else:  # memory: it drops keys of partitions lost in a rebalance using this map
         store.data[key] = value
         store._key_partition[key] = partition
+
+
+def delete_from_store(store: Any, key: bytes) -> None:
+    """Remove `key` from a Faust store (memory or RocksDB) without a stream event."""
+    if hasattr(store, "_db_for_partition"):  # RocksDB
+        store._del(key)  # every partition's database that may hold it
+        store._key_index.pop(key, None)
+    else:
+        store.data.pop(key, None)
+        store._key_partition.pop(key, None)

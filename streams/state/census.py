@@ -87,6 +87,12 @@ class StateCensus:
             if len(self._recent) < self.recent_limit or fresh > self._recent[-1]:
                 self._recent = heapq.nlargest(self.recent_limit, [*self._recent, fresh])
 
+    def remove(self, partition: int, customer_key: str, before: SupportState | None) -> None:
+        """An erased customer: uncounted, and gone from the recent transitions."""
+        if before is not None and partition in self._counts:
+            self._add(partition, before, -1)
+        self._recent = [r for r in self._recent if r.customer_key != customer_key]
+
     def forget(self) -> None:
         """After a rebalance: partitions are rebuilt on next use."""
         self._counts.clear()

@@ -20,6 +20,7 @@ def _topology(partitions: int) -> Any:
                                        get_topic_name=lambda sink=sink: f"t.out.{sink}")
         for sink in ("customerio", "zendesk")
     }
+    topics["audit"] = SimpleNamespace(partitions=partitions, get_topic_name=lambda: "t.audit")
     app = SimpleNamespace(agent=agent, on_partitions_assigned=SimpleNamespace(connect=lambda f: f))
     return SimpleNamespace(app=app, topics=topics, last_sent=object(), delivered=object())
 
