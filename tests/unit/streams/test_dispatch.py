@@ -373,3 +373,40 @@ class TestWithCustomerIO:
         assert len(fake.requests_to("POST", "/api/v2/users/create_or_update_many")) == 1
         assert len(fake.users) == 5
         h.dispatcher.stop()
+
+
+class TestAuditTrail:
+    """Each call's handed actions are audited per source partition, and a record is marked
+    handled only once the audit records covering it are acknowledged."""
+
+    async def test_audit_acknowledged_before_handled(self, sink: GatedSink) -> None:
+        audited: list[tuple[int, list[str], list[str]]] = []
+        acknowledged = asyncio.Event()
+
+        async def audit(partition: int, handed: list[Action], outcomes: list[Outcome]) -> Any:
+            audited.append((partition, [a.action_id for a in handed],
+                            [o.action.action_id for o in outcomes]))
+
+            async def ack() -> None:
+                await acknowledged.wait()
+
+            return asyncio.ensure_future(ack())
+
+        h = Harness(sink, audit=audit, overlap_after=60.0)
+        first = identify(1, "ann")
+        await h.submit("r1", first, partition=2)
+        await until(lambda: len(sink.calls) == 1)
+        a, b = identify(2, "bob"), identify(3, "cy")
+        await h.submit("r2", a, partition=0)
+        await h.submit("r3", b, partition=3)
+        sink.auto = True
+        sink.gates[0].set()
+        await until(lambda: len(audited) == 3)
+        assert audited[0] == (2, [first.action_id], [first.action_id])
+        assert sorted(audited[1:]) == [(0, [a.action_id], [a.action_id, b.action_id]),
+                                       (3, [b.action_id], [a.action_id, b.action_id])]
+        await settle()
+        assert h.handled == []  # delivered and checkpointed, the audit not yet acknowledged
+        acknowledged.set()
+        await until(lambda: len(h.handled) == 3)
+        h.dispatcher.stop()
