@@ -517,8 +517,7 @@ def decode_json_batch(data: bytes) -> list[dict[str, Any]]:
 
 
 def encode_transition_batch(transitions: Sequence[Transition]) -> bytes:
-    """`encode_json_batch([t.model_dump(mode="json") for t in transitions])`: the same
-    bytes, ~5x faster (`Transition.json_fields`)."""
+    """`encode_json_batch` of the transitions' JSON fields (`Transition.json_fields`)."""
     return orjson.dumps(
         {"v": 1, "items": [t.json_fields() for t in transitions]},
         default=json_default,

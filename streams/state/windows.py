@@ -18,7 +18,8 @@ import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from contracts.fast import replace
+from msgspec.structs import replace
+
 from streams.state.config import StateConfig
 from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
 
@@ -58,7 +59,7 @@ def _expire_stale(
     result = dict(tickets)
     for key in expired:
         deadline = stale_deadline(tickets[key], config)
-        result[key] = replace(tickets[key], {"closed_reason": "stale", "closed_at": deadline})
+        result[key] = replace(tickets[key], closed_reason="stale", closed_at=deadline)
     return result, expired
 
 
@@ -120,16 +121,13 @@ def evaluate(
     )
     evaluated = replace(
         state,
-        {
-            "tickets": tickets,
-            "as_of": now,
-            "support_state": name,
-            "high_priority_open": high,
-            "refund_risk": refund,
-            "recent_ticket": last is not None
-            and now < last.opened_at + config.recent_ticket_window,
-            "holdout": in_holdout(state.customer_key, config.holdout_percent),
-        },
+        tickets=tickets,
+        as_of=now,
+        support_state=name,
+        high_priority_open=high,
+        refund_risk=refund,
+        recent_ticket=last is not None and now < last.opened_at + config.recent_ticket_window,
+        holdout=in_holdout(state.customer_key, config.holdout_percent),
     )
     return evaluated, stale
 
