@@ -281,7 +281,21 @@ def encode_state_v1(state: SupportState) -> bytes:
 
 
 def decode_state_v1(data: bytes | str) -> SupportState:
-    return _V1_DECODER.decode(data)
+    try:
+        return _V1_DECODER.decode(data)
+    except msgspec.ValidationError:
+        # The first version-1 states wrote transition notes as objects, not lists.
+        doc = orjson.loads(data)
+        notes = doc.get("recent_transitions")
+        if isinstance(notes, list):
+            doc["recent_transitions"] = [
+                [n.get(name) for name in _NOTE_FIELDS] if isinstance(n, dict) else n
+                for n in notes
+            ]
+        return msgspec.convert(doc, SupportState, dec_hook=_v1_decode_hook)
+
+
+_NOTE_FIELDS = TransitionNote.__struct_fields__
 
 
 _V1_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(

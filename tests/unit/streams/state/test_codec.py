@@ -57,3 +57,14 @@ class TestEarlierEncodings:
         ]
         assert from_v1.profile["plan"].value == {"tier": 2}
         assert SupportState.from_bytes(from_v1.to_json_bytes()) == from_v1
+
+    def test_version_1_with_notes_as_objects(self) -> None:
+        """The first version-1 states wrote each transition note as an object."""
+        v1 = (FIXTURES / "state_v1.json").read_bytes().strip()
+        doc = orjson.loads(v1)
+        names = ("at", "kind", "reason", "event", "old", "new", "ticket")
+        doc["recent_transitions"] = [
+            {k: v for k, v in zip(names, note, strict=True) if v is not None}
+            for note in doc["recent_transitions"]
+        ]
+        assert SupportState.from_bytes(orjson.dumps(doc)) == SupportState.from_bytes(v1)
