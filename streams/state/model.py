@@ -210,14 +210,14 @@ def last_ticket(tickets: dict[str, TicketState]) -> TicketState | None:
     best_merged: TicketState | None = None
     for ticket in tickets.values():
         if ticket.closed_reason == "merged":
-            if best_merged is None or _newer(ticket, best_merged):
+            if best_merged is None or is_newer(ticket, best_merged):
                 best_merged = ticket
-        elif best is None or _newer(ticket, best):
+        elif best is None or is_newer(ticket, best):
             best = ticket
     return best if best is not None else best_merged
 
 
-def _newer(ticket: TicketState, than: TicketState) -> bool:
+def is_newer(ticket: TicketState, than: TicketState) -> bool:
     """`_recency(ticket) > _recency(than)`, building the keys only on a tie of times."""
     opened, other = ticket.opened_at, than.opened_at
     if opened != other:
@@ -390,15 +390,34 @@ class SupportState(_Frozen, frozen=True, kw_only=True):
         return current_reason(self.open_tickets, self.last_ticket)
 
     def exported_attributes(self) -> dict[str, Any]:
-        """The R1/R6 person attributes, JSON-ready (times as unix seconds)."""
-        open_tickets = self.open_tickets  # one pass: this runs twice per event
-        last = last_ticket(self.tickets)
+        """The R1/R6 person attributes, JSON-ready (times as unix seconds).
+
+        One pass over the tickets (this runs twice per event): the open count, the last
+        ticket as `last_ticket` picks it and the reason as `current_reason` picks it."""
+        count = 0
+        best = best_merged = reasoned = None
+        for ticket in self.tickets.values():
+            closed = ticket.closed_reason
+            if closed is None:
+                count += 1
+                if ticket.reason and (reasoned is None or is_newer(ticket, reasoned)):
+                    reasoned = ticket
+            if closed == "merged":
+                if best_merged is None or is_newer(ticket, best_merged):
+                    best_merged = ticket
+            elif best is None or is_newer(ticket, best):
+                best = ticket
+        last = best if best is not None else best_merged
+        if reasoned is not None:
+            reason = reasoned.reason
+        else:
+            reason = None if last is None else last.reason
         return {
-            "has_open_ticket": bool(open_tickets),
-            "open_ticket_count": len(open_tickets),
+            "has_open_ticket": count > 0,
+            "open_ticket_count": count,
             "last_ticket_at": None if last is None else unix_seconds(last.opened_at),
             "last_ticket_status": None if last is None else last.status,
-            "ticket_reason": current_reason(open_tickets, last),
+            "ticket_reason": reason,
             "support_state": self.support_state,
             "refund_risk": self.refund_risk,
             "recent_ticket": self.recent_ticket,

@@ -21,7 +21,7 @@ from functools import lru_cache
 from msgspec.structs import replace
 
 from streams.state.config import StateConfig
-from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
+from streams.state.model import SupportState, SupportStateName, TicketState, is_newer
 
 
 @lru_cache(maxsize=4096)  # a few reasons and tags repeat on every evaluation
@@ -105,9 +105,28 @@ def evaluate(
     if state.as_of is not None and state.as_of > now:
         now = state.as_of
     tickets, stale = _expire_stale(state.tickets, now, config)
-    last = last_ticket(tickets)
-    tickets = _prune(tickets, last, now, config)
-    open_tickets = [t for t in tickets.values() if t.is_open]
+    # One pass: the last ticket (as `last_ticket` picks it), the open ones and the ones
+    # closed before the retention cutoff (pruned below unless one is the last).
+    cutoff = now - config.retention
+    best = best_merged = None
+    open_tickets: list[TicketState] = []
+    old = False
+    for ticket in tickets.values():
+        if ticket.closed_reason is None:
+            open_tickets.append(ticket)
+        if ticket.closed_at is not None and ticket.closed_at <= cutoff:
+            old = True
+        if ticket.closed_reason == "merged":
+            if best_merged is None or is_newer(ticket, best_merged):
+                best_merged = ticket
+        elif best is None or is_newer(ticket, best):
+            best = ticket
+    last = best if best is not None else best_merged
+    if old:
+        pruned = _prune(tickets, last, now, config)
+        if pruned is not tickets:
+            tickets = pruned
+            open_tickets = [t for t in tickets.values() if t.is_open]
     high = any(t.priority in config.high_priorities for t in open_tickets)
     refund = any(is_refund_risk(t, config) for t in open_tickets)
     low_csat = state.csat is not None and state.csat.low
@@ -151,7 +170,7 @@ def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:
     for ticket in state.tickets.values():
         if ticket.is_open:
             candidates.append(stale_deadline(ticket, config))
-        elif ticket.closed_at is not None and (last is None or ticket.key != last.key):
+        elif ticket.closed_at is not None and ticket is not last:  # one ticket per key
             candidates.append(ticket.closed_at + config.retention)
     if state.last_resolved_at is not None:
         candidates.append(state.last_resolved_at + config.cooldown)
