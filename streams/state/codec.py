@@ -12,7 +12,7 @@ processed-ids window goes raw after the fixed header rather than as base64 in th
 without validation: the bytes are our own output.
 
 `decode_state` also reads version 1 (the first byte is `{`): a JSON object of every field
-not at its default, by name (`encode_state_v1`, what the pydantic model wrote before).
+not at its default, by name (`encode_state_v1`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import orjson
 from pydantic_core import to_jsonable_python
 
 from contracts.events import Identities
+from contracts.fast import construct
 from streams.state.model import (
     Consent,
     Csat,
@@ -170,7 +171,7 @@ def decode_state(data: bytes | str) -> SupportState:
         customer_key=doc["k"],
         identities=_NO_IDENTITIES
         if identities is None
-        else Identities.model_construct(**_fill(_IDENTITY_FIELDS, identities)),
+        else construct(Identities, _fill(_IDENTITY_FIELDS, identities)),
         tickets=tickets,
         csat=None if csat is None else _decode_csat(csat),
         consent=_NO_CONSENT

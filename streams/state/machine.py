@@ -20,6 +20,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from contracts.events import EventKind, Identities, SupportEvent
+from contracts.fast import construct
 from contracts.timebounds import TimeOutOfRange, bounded
 from streams.state.config import StateConfig
 from streams.state.folds import (
@@ -231,7 +232,7 @@ def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
         return state  # the common case: nothing new, skip building an Identities
     # Identities.merged() without re-validating values both sides already passed.
     merged = {name: known[name] or seen[name] for name in _IDENTITY_FIELDS}
-    return replace(state, identities=Identities.model_construct(**merged))
+    return replace(state, identities=construct(Identities, merged))
 
 
 _IDENTITY_FIELDS = tuple(Identities.model_fields)
