@@ -9,7 +9,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.state import SupportState, apply
+from contracts.records import encode_transition_batch
+from streams.state import SupportState, Transition, apply
 
 from .factory import CONFIG, KEY
 from .test_properties import interleaving, ticket_histories
@@ -30,6 +31,22 @@ class TestRoundTrip:
             assert encoded[:1] == b"\x02"  # the version byte
             assert SupportState.from_bytes(encoded) == state
             assert SupportState.from_bytes(encoded).to_bytes() == encoded
+
+
+class TestTransitionRoundTrip:
+    """Any transition the machine emits decodes from its topic JSON to an equal one."""
+
+    @settings(max_examples=100, deadline=None)
+    @given(data=st.data())
+    def test_transition_json(self, data: st.DataObject) -> None:
+        state: SupportState | None = None
+        emitted: list[Transition] = []
+        for event in data.draw(interleaving(data.draw(ticket_histories()))):
+            state, out = apply(state, event, KEY, CONFIG)
+            emitted.extend(out)
+        items = orjson.loads(encode_transition_batch(emitted))["items"]
+        assert [Transition.from_dict(item) for item in items] == emitted
+        assert [Transition.from_json(t.to_json()) for t in emitted] == emitted
 
 
 class TestEarlierEncodings:
