@@ -167,11 +167,12 @@ def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:
     """The earliest moment after `as_of` at which `evaluate` would change something."""
     candidates: list[datetime] = []
     last = state.last_ticket
+    stale_after, retention = config.stale_after, config.retention
     for ticket in state.tickets.values():
-        if ticket.is_open:
-            candidates.append(stale_deadline(ticket, config))
+        if ticket.closed_reason is None:  # open: goes stale (`stale_deadline`)
+            candidates.append(ticket.updated_at + stale_after)
         elif ticket.closed_at is not None and ticket is not last:  # one ticket per key
-            candidates.append(ticket.closed_at + config.retention)
+            candidates.append(ticket.closed_at + retention)
     if state.last_resolved_at is not None:
         candidates.append(state.last_resolved_at + config.cooldown)
     if state.last_low_csat_at is not None:
