@@ -16,6 +16,7 @@ from contracts.events import (
     SupportEvent,
     TicketInfo,
 )
+from contracts.fast import JSON_OPTIONS, json_default
 from contracts.records import (
     decode_event_batch,
     encode_action_batch,
@@ -114,6 +115,10 @@ class TestTransitionAndActionBatches:
                 event("u1", EventKind.UNSUBSCRIBED, at(hours=3), source="intercom"),
                 event("p1", EventKind.CONTACT_UPDATED, at(hours=4), attributes={"a": (1, T)}),
             ]
+        )
+        assert encode_transition_batch(out) == orjson.dumps(
+            {"v": 1, "items": [t.json_fields() for t in out]},
+            default=json_default, option=JSON_OPTIONS,
         )
         items = orjson.loads(encode_transition_batch(out))["items"]
         assert [t.json_dict() for t in out] == items

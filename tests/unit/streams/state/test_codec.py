@@ -9,6 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts.fast import JSON_OPTIONS, json_default
 from contracts.records import encode_transition_batch
 from streams.state import SupportState, Transition, apply
 
@@ -44,7 +45,12 @@ class TestTransitionRoundTrip:
         for event in data.draw(interleaving(data.draw(ticket_histories()))):
             state, out = apply(state, event, KEY, CONFIG)
             emitted.extend(out)
-        items = orjson.loads(encode_transition_batch(emitted))["items"]
+        encoded = encode_transition_batch(emitted)
+        assert encoded == orjson.dumps(
+            {"v": 1, "items": [t.json_fields() for t in emitted]},
+            default=json_default, option=JSON_OPTIONS,
+        )
+        items = orjson.loads(encoded)["items"]
         assert [Transition.from_dict(item) for item in items] == emitted
         assert [Transition.from_json(t.to_json()) for t in emitted] == emitted
 
