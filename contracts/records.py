@@ -517,13 +517,24 @@ def decode_json_batch(data: bytes) -> list[dict[str, Any]]:
 
 
 def encode_transition_batch(transitions: Sequence[Transition]) -> bytes:
-    """`encode_json_batch([t.model_dump(mode="json") for t in transitions])`: the same
-    bytes, ~5x faster (`Transition.json_fields`)."""
-    return orjson.dumps(
-        {"v": 1, "items": [t.json_fields() for t in transitions]},
-        default=json_default,
-        option=JSON_OPTIONS,
-    )
+    """`encode_json_batch` of the transitions' JSON fields (`Transition.json_fields`).
+
+    msgspec writes a struct's fields in order, the nested identities as their field map
+    and times as orjson's OPT_UTC_Z does: the same bytes as orjson over `json_fields()`,
+    about twice as fast. Anything else with `json_fields` is written through it."""
+    return _TOPIC_ENCODER.encode({"v": 1, "items": transitions})
+
+
+def _topic_value(value: Any) -> Any:
+    if isinstance(value, Identities):
+        return value.__dict__
+    fields = getattr(value, "json_fields", None)
+    if fields is not None:
+        return fields()
+    return json_default(value)
+
+
+_TOPIC_ENCODER = msgspec.json.Encoder(enc_hook=_topic_value)
 
 
 def encode_action_batch(actions: list[Action]) -> bytes:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.fast import replace
+from msgspec.structs import replace
+
 from contracts.records import encode_merge_in
 from streams import parking
 from streams.routing import Router
@@ -73,7 +74,7 @@ def merge_in(
         )
         return result
     if absorbed.parked:  # the absorbed customer's parked events move with it
-        merged = replace(merged, {"parked": parking.combined(merged.parked, absorbed.parked)})
+        merged = replace(merged, parked=parking.combined(merged.parked, absorbed.parked))
     if merged is not survivor:
         result.transitions.extend(transitions)
         _route_all(router, transitions, merged, None, result)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from msgspec.structs import replace
 
 from contracts.events import EventKind, Identities, SupportEvent
-from contracts.fast import replace
 from streams.state.model import SupportState
 from streams.state.tickets import TICKET_KINDS
 
@@ -72,7 +72,7 @@ def park(state: SupportState, event: SupportEvent, received_at: float) -> Suppor
             return state
     if len(state.parked) >= PARK_LIMIT:
         return None
-    return replace(state, {"parked": (*state.parked, encode(event, received_at))})
+    return replace(state, parked=(*state.parked, encode(event, received_at)))
 
 
 def combined(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:

@@ -96,7 +96,7 @@ class Router:
                     reason="no_identifier",
                     source="customerio",
                     detail=f"no {self.config.customerio_identifier} known for the customer",
-                    record={"transition": transition.model_dump(mode="json")},
+                    record={"transition": transition.json_dict()},
                 )
             ]
         return actions, []

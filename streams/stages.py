@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
 from contracts.events import EventKind, SupportEvent
-from contracts.fast import replace
 from contracts.partitioner import partition_for
 from contracts.records import (
     RawEnvelope,
@@ -348,7 +348,7 @@ def release_parked(
 ) -> SupportState:
     """Apply the customer's parked events in order, now that it can be addressed, and
     route their transitions (streams.parking)."""
-    current = replace(state, {"parked": ()})
+    current = msgspec.structs.replace(state, parked=())
     for entry in state.parked:
         event, received_at = parking.decode(entry)
         try:
@@ -448,7 +448,7 @@ def reroute(
     are the current ones (an older value must never overwrite a newer one); the action ids
     are those of the dead-lettered actions, so nothing is delivered twice."""
     result = ApplyResult()
-    original = Transition.model_validate(command["transition"])
+    original = Transition.from_dict(command["transition"])
     key = original.customer_key
     state = get_state(key)
     if state is not None and state.merged_into is not None:
@@ -471,5 +471,5 @@ def reroute(
     }
     if original.kind == "attributes_changed":
         update["attributes"] = state.exported_attributes()
-    _route_all(router, [original.model_copy(update=update)], state, None, result)
+    _route_all(router, [msgspec.structs.replace(original, **update)], state, None, result)
     return result

@@ -97,9 +97,12 @@ def parse_time(value: Any, field: str = "time") -> datetime | None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, dict | list):
+    if type(value) is str:  # the usual case (13 fields of every trigger body)
+        text = value.strip()
+    elif value is None or isinstance(value, (dict, list)):
         return None
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     # Trigger placeholders for empty fields render as "" (or "-" for priority).
     return text if text and text != "-" else None
 

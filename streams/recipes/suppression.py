@@ -166,4 +166,4 @@ def merged_away(emit: Emit, t: Transition, config: RecipesConfig, identifier: st
 
 
 def _record(t: Transition) -> dict[str, Any]:
-    return {"transition": t.model_dump(mode="json")}
+    return {"transition": t.json_dict()}

@@ -85,7 +85,7 @@ def r7(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) ->
     person = helpdesk_person(t.identities)
     if person is None:
         emit.reject("R7", "no_identifier", "no email or external_id for the ticket",
-                    "customerio", {"transition": t.model_dump(mode="json")}, sink="zendesk")
+                    "customerio", {"transition": t.json_dict()}, sink="zendesk")
         return
     ticket: dict[str, Any] = {
         "subject": settings.subject,

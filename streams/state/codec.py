@@ -11,8 +11,8 @@ processed-ids window goes raw after the fixed header rather than as base64 in th
 (1,200 bytes instead of 1,600 for a full window of 200). Decoding builds the models
 without validation: the bytes are our own output.
 
-`decode_state` also reads version 1 (the first byte is `{`): the pydantic JSON of
-`SupportState.model_dump(mode="json", exclude_defaults=True)`.
+`decode_state` also reads version 1 (the first byte is `{`): a JSON object of every field
+not at its default, by name (`encode_state_v1`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 from pydantic_core import to_jsonable_python
 
@@ -150,7 +151,7 @@ def encode_state(state: SupportState) -> bytes:
 
 def decode_state(data: bytes | str) -> SupportState:
     if isinstance(data, str) or data[:1] != VERSION:
-        return SupportState.model_validate(orjson.loads(data))  # version 1: plain JSON
+        return decode_state_v1(data)
     end = _HEADER + int.from_bytes(data[1:_HEADER], "big") * 6
     ids = ProcessedIds(data[_HEADER:end])
     doc = orjson.loads(data[end:])
@@ -166,49 +167,41 @@ def decode_state(data: bytes | str) -> SupportState:
     profile = get("p")
     notes = get("n")
     flags = get("f", 0)
-    return construct(
-        SupportState,
-        {
-            "customer_key": doc["k"],
-            "identities": _NO_IDENTITIES
-            if identities is None
-            else construct(Identities, _fill(_IDENTITY_FIELDS, identities)),
-            "tickets": tickets,
-            "csat": None if csat is None else _decode_csat(csat),
-            "consent": _NO_CONSENT
-            if consent is None and subscribed is None
-            else construct(
-                Consent,
-                {
-                    "unsubscribed": {f: _parse(t) for f, t in (consent or {}).items()},
-                    "subscribed": {f: _parse(t) for f, t in (subscribed or {}).items()},
-                },
-            ),
-            "segments": tuple(get("g", ())),
-            "profile": {}
-            if profile is None
-            else {
-                name: construct(
-                    ProfileField, {"value": value, "source": source, "at": _parse(at)}
-                )
-                for name, (value, source, at) in profile.items()
-            },
-            "support_state": get("s", "clear"),
-            "last_resolved_at": _parse_or_none(get("r")),
-            "last_low_csat_at": _parse_or_none(get("l")),
-            "last_email_open_at": _parse_or_none(get("e")),
-            "as_of": _parse_or_none(get("a")),
-            "seq": get("q", 0),
-            "processed_ids": ids,
-            "holdout": bool(get("h", 0)),
-            "merged_into": get("m"),
-            "other_emails": tuple(get("x", ())),
-            "recent_transitions": () if notes is None else tuple(_decode_note(n) for n in notes),
-            "parked": tuple(get("w", ())),
-            "high_priority_open": bool(flags & 1),
-            "refund_risk": bool(flags & 2),
-            "recent_ticket": bool(flags & 4),
+    return SupportState(
+        customer_key=doc["k"],
+        identities=_NO_IDENTITIES
+        if identities is None
+        else construct(Identities, _fill(_IDENTITY_FIELDS, identities)),
+        tickets=tickets,
+        csat=None if csat is None else _decode_csat(csat),
+        consent=_NO_CONSENT
+        if consent is None and subscribed is None
+        else Consent(
+            unsubscribed={f: _parse(t) for f, t in (consent or {}).items()},
+            subscribed={f: _parse(t) for f, t in (subscribed or {}).items()},
+        ),
+        segments=tuple(get("g", ())),
+        profile={}
+        if profile is None
+        else {
+            name: ProfileField(value=value, source=source, at=_parse(at))
+            for name, (value, source, at) in profile.items()
         },
+        support_state=get("s", "clear"),
+        last_resolved_at=_parse_or_none(get("r")),
+        last_low_csat_at=_parse_or_none(get("l")),
+        last_email_open_at=_parse_or_none(get("e")),
+        as_of=_parse_or_none(get("a")),
+        seq=get("q", 0),
+        processed_ids=ids,
+        holdout=bool(get("h", 0)),
+        merged_into=get("m"),
+        other_emails=tuple(get("x", ())),
+        recent_transitions=() if notes is None else tuple(_decode_note(n) for n in notes),
+        parked=tuple(get("w", ())),
+        high_priority_open=bool(flags & 1),
+        refund_risk=bool(flags & 2),
+        recent_ticket=bool(flags & 4),
     )
 
 
@@ -221,37 +214,26 @@ _TICKET_SLOTS = 12
 
 def _decode_ticket(values: list[Any]) -> TicketState:
     v = values + [None] * (_TICKET_SLOTS - len(values))
-    return construct(
-        TicketState,
-        {
-            "source": v[0],
-            "id": v[1],
-            "status": v[2],
-            "priority": v[5],
-            "reason": v[6],
-            "tags": () if v[7] is None else tuple(v[7]),
-            "opened_at": _parse(v[3]),
-            "updated_at": _parse(v[4]),
-            "closed_at": _parse_or_none(v[8]),
-            "closed_reason": v[9],
-            "merged_into": v[10],
-            "assignee": v[11],
-        },
+    return TicketState(
+        source=v[0],
+        id=v[1],
+        status=v[2],
+        priority=v[5],
+        reason=v[6],
+        tags=() if v[7] is None else tuple(v[7]),
+        opened_at=_parse(v[3]),
+        updated_at=_parse(v[4]),
+        closed_at=_parse_or_none(v[8]),
+        closed_reason=v[9],
+        merged_into=v[10],
+        assignee=v[11],
     )
 
 
 def _decode_csat(values: list[Any]) -> Csat:
     score, scale, at, comment, low, ticket_id = values
-    return construct(
-        Csat,
-        {
-            "score": score,
-            "scale": scale,
-            "at": _parse(at),
-            "comment": comment,
-            "low": low,
-            "ticket_id": ticket_id,
-        },
+    return Csat(
+        score=score, scale=scale, at=_parse(at), comment=comment, low=low, ticket_id=ticket_id
     )
 
 
@@ -260,15 +242,64 @@ _NOTE_SLOTS = 7
 
 def _decode_note(values: list[Any]) -> TransitionNote:
     v = values + [None] * (_NOTE_SLOTS - len(values))
-    return construct(
-        TransitionNote,
-        {
-            "at": _parse(v[0]),
-            "kind": v[1],
-            "reason": v[2],
-            "event": v[3],
-            "old": v[4],
-            "new": v[5],
-            "ticket": v[6],
-        },
+    return TransitionNote(
+        at=_parse(v[0]), kind=v[1], reason=v[2], event=v[3], old=v[4], new=v[5], ticket=v[6]
     )
+
+
+# -- version 1: the all-JSON document, field names as in the model ---------------------------
+
+
+def _v1_encode_hook(value: Any) -> Any:
+    if isinstance(value, ProcessedIds):
+        return "".join(value)  # fixed-width digests: one string, no quotes or commas
+    if isinstance(value, Identities):
+        return value.model_dump(mode="json", exclude_defaults=True)
+    return to_jsonable_python(value)
+
+
+def _v1_decode_hook(kind: type, value: Any) -> Any:
+    if kind is ProcessedIds:
+        return ProcessedIds.parse(value)
+    if kind is Identities:
+        return Identities.model_validate(value)
+    raise NotImplementedError(f"no decoder for {kind!r}")
+
+
+_V1_ENCODER = msgspec.json.Encoder(enc_hook=_v1_encode_hook)
+_V1_DECODER = msgspec.json.Decoder(SupportState, dec_hook=_v1_decode_hook)
+
+
+def encode_state_v1(state: SupportState) -> bytes:
+    """Version 1: every field that is not at its default, by name; notes as lists."""
+    doc = {
+        name: value
+        for name, default in _V1_DEFAULTS
+        for value in (getattr(state, name),)
+        if value != default
+    }
+    return _V1_ENCODER.encode(doc)
+
+
+def decode_state_v1(data: bytes | str) -> SupportState:
+    try:
+        return _V1_DECODER.decode(data)
+    except msgspec.ValidationError:
+        # The first version-1 states wrote transition notes as objects, not lists.
+        doc = orjson.loads(data)
+        notes = doc.get("recent_transitions")
+        if isinstance(notes, list):
+            doc["recent_transitions"] = [
+                [n.get(name) for name in _NOTE_FIELDS] if isinstance(n, dict) else n
+                for n in notes
+            ]
+        return msgspec.convert(doc, SupportState, dec_hook=_v1_decode_hook)
+
+
+_NOTE_FIELDS = TransitionNote.__struct_fields__
+
+
+_V1_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
+    (name, getattr(SupportState(customer_key=""), name) if name != "customer_key" else None)
+    for name in SupportState.__struct_fields__
+)

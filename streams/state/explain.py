@@ -9,8 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 if TYPE_CHECKING:
     from streams.state.model import SupportState
+
+#: TicketState's optional fields and their defaults, as JSON (left out of the view)
+_TICKET_DEFAULTS: dict[str, Any] = {
+    "priority": None, "reason": None, "tags": [], "closed_at": None, "closed_reason": None,
+    "merged_into": None, "assignee": None,
+}
+
+
+def _without_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
 
 SUPPRESSING_STATES: frozenset[str] = frozenset({"open", "escalated", "cooldown"})
 
@@ -52,9 +64,9 @@ def explain_state(state: SupportState) -> dict[str, Any]:
         "identities": state.identities.model_dump(exclude_none=True),
         "other_emails": list(state.other_emails),
         "attributes": state.exported_attributes(),
-        "tickets": [t.model_dump(mode="json", exclude_defaults=True) for t in tickets],
-        "csat": None if state.csat is None else state.csat.model_dump(mode="json"),
-        "consent": state.consent.snapshot().model_dump(mode="json"),
+        "tickets": [_without_defaults(msgspec.to_builtins(t), _TICKET_DEFAULTS) for t in tickets],
+        "csat": None if state.csat is None else msgspec.to_builtins(state.csat),
+        "consent": msgspec.to_builtins(state.consent.snapshot()),
         "segments": list(state.segments),
         "last_resolved_at": _iso(state.last_resolved_at),
         "last_low_csat_at": _iso(state.last_low_csat_at),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec.structs import replace
+
 from contracts.events import EventKind, SupportEvent
-from contracts.fast import construct, replace
 from streams.state.merge import newer_field
 from streams.state.model import Consent, Csat, ProfileField, SupportState, as_utc
 from streams.state.tickets import InvalidEvent
@@ -50,16 +51,13 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
     at = as_utc(event.occurred_at)
     update: dict[str, Any] = {}
     if previous is None or at >= previous.at:
-        update["csat"] = construct(
-            Csat,
-            {
-                "score": rating.score,
-                "scale": rating.scale,
-                "at": at,
-                "comment": rating.comment,
-                "low": low,
-                "ticket_id": rating.ticket_id,
-            },
+        update["csat"] = Csat(
+            score=rating.score,
+            scale=rating.scale,
+            at=at,
+            comment=rating.comment,
+            low=low,
+            ticket_id=rating.ticket_id,
         )
     if first_low and (state.last_low_csat_at is None or at > state.last_low_csat_at):
         update["last_low_csat_at"] = at
@@ -75,7 +73,7 @@ def fold_rating(state: SupportState, event: SupportEvent) -> Folded:
         "at": at.isoformat(),
     }
     fact = Fact("csat_received", reason="low_csat" if first_low else "csat", rating=payload)
-    return replace(state, update), [fact], None
+    return replace(state, **update), [fact], None
 
 
 def fold_engagement(state: SupportState, event: SupportEvent) -> Folded:
@@ -86,7 +84,7 @@ def fold_engagement(state: SupportState, event: SupportEvent) -> Folded:
     at = as_utc(event.occurred_at)
     if state.last_email_open_at is not None and state.last_email_open_at >= at:
         return state, [], None
-    return replace(state, {"last_email_open_at": at}), [], None
+    return replace(state, last_email_open_at=at), [], None
 
 
 def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
@@ -109,8 +107,8 @@ def fold_consent(state: SupportState, event: SupportEvent) -> Folded:
         return state, [], None
     details = {"platform": event.source, "channel": channel, "action": str(event.kind)}
     fact = Fact("consent_changed", flag, str(event.kind), details=details)
-    consent = construct(Consent, {"unsubscribed": flags, "subscribed": granted})
-    return replace(state, {"consent": consent}), [fact], None
+    consent = Consent(unsubscribed=flags, subscribed=granted)
+    return replace(state, consent=consent), [fact], None
 
 
 def fold_segment(state: SupportState, event: SupportEvent) -> Folded:
@@ -130,7 +128,7 @@ def fold_segment(state: SupportState, event: SupportEvent) -> Folded:
     action = "entered" if entered else "exited"
     details = {"segment": name, "action": action, "segments": list(ordered)}
     fact = Fact("segments_changed", name, f"segment_{action}", details=details)
-    return replace(state, {"segments": ordered}), [fact], None
+    return replace(state, segments=ordered), [fact], None
 
 
 def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
@@ -140,7 +138,7 @@ def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
     profile = dict(state.profile)
     changed: dict[str, Any] = {}
     for name, value in fields.items():
-        candidate = construct(ProfileField, {"value": value, "source": event.source, "at": at})
+        candidate = ProfileField(value=value, source=event.source, at=at)
         existing = profile.get(name)
         if existing is None or newer_field(candidate, existing):
             profile[name] = candidate
@@ -149,4 +147,4 @@ def fold_profile(state: SupportState, event: SupportEvent) -> Folded:
     if profile == state.profile:
         return state, [], None
     facts = [Fact("profile_changed", reason=str(event.kind), details={"fields": changed})]
-    return replace(state, {"profile": profile}), facts if changed else [], None
+    return replace(state, profile=profile), facts if changed else [], None

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from msgspec.structs import replace
+
 from contracts.events import EventKind, Identities, SupportEvent
-from contracts.fast import construct, replace
+from contracts.fast import construct
 from contracts.timebounds import TimeOutOfRange, bounded
 from streams.state.config import StateConfig
 from streams.state.folds import (
@@ -203,7 +205,7 @@ def _finish(
     if processed is not None:
         update["processed_ids"] = after.processed_ids.appended(processed, config.processed_ids_max)
         update["seq"] = after.seq + 1
-    return (replace(after, update) if update else after), transitions
+    return (replace(after, **update) if update else after), transitions
 
 
 def _checked_times(event: SupportEvent) -> datetime:
@@ -221,11 +223,7 @@ def _checked_times(event: SupportEvent) -> datetime:
 
 
 def new_state(customer_key: str) -> SupportState:
-    """`SupportState(customer_key=...)` without validating the defaults again."""
-    return replace(_EMPTY, {"customer_key": customer_key, "tickets": {}, "profile": {}})
-
-
-_EMPTY = SupportState(customer_key="")
+    return SupportState(customer_key=customer_key)
 
 
 def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
@@ -234,7 +232,7 @@ def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
         return state  # the common case: nothing new, skip building an Identities
     # Identities.merged() without re-validating values both sides already passed.
     merged = {name: known[name] or seen[name] for name in _IDENTITY_FIELDS}
-    return replace(state, {"identities": construct(Identities, merged)})
+    return replace(state, identities=construct(Identities, merged))
 
 
 _IDENTITY_FIELDS = tuple(Identities.model_fields)
@@ -271,7 +269,7 @@ def _ticket_changed(state: SupportState, change: TicketChange) -> Folded:
     hint = None
     if after.closed_reason in ("merged", "deleted") and previous != after.closed_reason:
         hint = f"ticket_{after.closed_reason}"
-    return replace(state, update), facts, hint
+    return replace(state, **update), facts, hint
 
 
 _FOLDERS: dict[EventKind, Callable[[SupportState, SupportEvent], Folded]] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import orjson
+from msgspec.structs import replace
 
 from streams.state.config import StateConfig
 from streams.state.model import Consent, ProcessedIds, ProfileField, SupportState, TicketState
@@ -73,22 +74,19 @@ def combine(survivor: SupportState, absorbed: SupportState, config: StateConfig)
         *absorbed.other_emails,
         *(e for e in (survivor.identities.email, absorbed.identities.email) if e),
     }
-    return survivor.model_copy(
-        update={
-            "identities": identities,
-            "other_emails": tuple(sorted(emails - {identities.email})),
-            "tickets": _tickets(survivor, absorbed),
-            "csat": csat,
-            "consent": _consent(survivor, absorbed),
-            "segments": tuple(sorted({*survivor.segments, *absorbed.segments})),
-            "profile": _profile(survivor, absorbed),
-            "last_resolved_at": _later(survivor.last_resolved_at, absorbed.last_resolved_at),
-            "last_low_csat_at": _later(survivor.last_low_csat_at, absorbed.last_low_csat_at),
-            "last_email_open_at": _later(
-                survivor.last_email_open_at, absorbed.last_email_open_at
-            ),
-            "as_of": _later(survivor.as_of, absorbed.as_of),
-            "seq": survivor.seq + absorbed.seq,
-            "processed_ids": processed[-config.processed_ids_max :],
-        }
+    return replace(
+        survivor,
+        identities=identities,
+        other_emails=tuple(sorted(emails - {identities.email})),
+        tickets=_tickets(survivor, absorbed),
+        csat=csat,
+        consent=_consent(survivor, absorbed),
+        segments=tuple(sorted({*survivor.segments, *absorbed.segments})),
+        profile=_profile(survivor, absorbed),
+        last_resolved_at=_later(survivor.last_resolved_at, absorbed.last_resolved_at),
+        last_low_csat_at=_later(survivor.last_low_csat_at, absorbed.last_low_csat_at),
+        last_email_open_at=_later(survivor.last_email_open_at, absorbed.last_email_open_at),
+        as_of=_later(survivor.as_of, absorbed.as_of),
+        seq=survivor.seq + absorbed.seq,
+        processed_ids=processed[-config.processed_ids_max :],
     )

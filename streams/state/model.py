@@ -1,7 +1,7 @@
-"""Per-customer support state (SPEC S4): immutable pydantic models, compact bytes on the wire.
+"""Per-customer support state (SPEC S4): frozen msgspec structs, compact bytes on the wire.
 
 `SupportState` is copy-on-write: the machine never mutates one, it builds the next with
-`contracts.fast.replace` (a cheap `model_copy(update=...)`). Flags that need the config
+`msgspec.structs.replace`. Flags that need the config
 to compute (`high_priority_open`, `refund_risk`, `recent_ticket`) are stored, set by the
 machine on every evaluation, so `exported_attributes()` and `explain()` need no config.
 
@@ -21,16 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
-import orjson
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    GetCoreSchemaHandler,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-    model_validator,
-)
-from pydantic_core import CoreSchema, core_schema
+import msgspec
 
 from contracts.events import Identities
 
@@ -162,21 +153,12 @@ class ProcessedIds(Sequence[str]):
         return ProcessedIds, (self.raw,)
 
     @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            cls._validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                cls._serialize, info_arg=True
-            ),
-        )
-
-    @classmethod
-    def _validate(cls, value: Any) -> ProcessedIds:
+    def parse(cls, value: Any) -> ProcessedIds:
+        """From the all-JSON encoding's string (the digests' text, concatenated) or a
+        sequence of digests."""
         if isinstance(value, ProcessedIds):
             return value
-        if isinstance(value, str):  # JSON: the digests' text, concatenated
+        if isinstance(value, str):
             if len(value) % 8:
                 raise ValueError("packed digests must be a multiple of 8 characters")
             return cls(base64.urlsafe_b64decode(value))
@@ -186,18 +168,14 @@ class ProcessedIds(Sequence[str]):
             return cls.of(value)
         raise ValueError(f"processed ids cannot be {type(value).__name__}")
 
-    @staticmethod
-    def _serialize(value: ProcessedIds, info: core_schema.SerializationInfo) -> Any:
-        if info.mode_is_json():
-            return "".join(value)  # fixed-width digests: one string, no quotes or commas
-        return tuple(value)
+
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Immutable msgspec structs (subclasses make their fields keyword-only): building one
+    or `msgspec.structs.replace` costs a fraction of a pydantic model's. Values are not
+    validated: they come from validated events or from our own bytes."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TicketState(_Frozen):
+class TicketState(_Frozen, frozen=True, kw_only=True):
     """A Zendesk ticket or an Intercom conversation/ticket as the state last saw it."""
 
     source: TicketSource
@@ -232,14 +210,14 @@ def last_ticket(tickets: dict[str, TicketState]) -> TicketState | None:
     best_merged: TicketState | None = None
     for ticket in tickets.values():
         if ticket.closed_reason == "merged":
-            if best_merged is None or _newer(ticket, best_merged):
+            if best_merged is None or is_newer(ticket, best_merged):
                 best_merged = ticket
-        elif best is None or _newer(ticket, best):
+        elif best is None or is_newer(ticket, best):
             best = ticket
     return best if best is not None else best_merged
 
 
-def _newer(ticket: TicketState, than: TicketState) -> bool:
+def is_newer(ticket: TicketState, than: TicketState) -> bool:
     """`_recency(ticket) > _recency(than)`, building the keys only on a tie of times."""
     opened, other = ticket.opened_at, than.opened_at
     if opened != other:
@@ -259,7 +237,7 @@ def current_reason(open_tickets: list[TicketState], last: TicketState | None) ->
     return None if last is None else last.reason
 
 
-class Csat(_Frozen):
+class Csat(_Frozen, frozen=True, kw_only=True):
     """The newest satisfaction rating: Zendesk good/bad or Intercom 1-5, as sent."""
 
     score: str | int
@@ -270,7 +248,7 @@ class Csat(_Frozen):
     ticket_id: str | None = None
 
 
-class ConsentSnapshot(_Frozen):
+class ConsentSnapshot(_Frozen, frozen=True, kw_only=True):
     """What exports may use, carried on every transition (R15/R16/R17 gate on it)."""
 
     email: bool = True
@@ -288,16 +266,16 @@ class ConsentSnapshot(_Frozen):
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
 
 
-class Consent(_Frozen):
+class Consent(_Frozen, frozen=True, kw_only=True):
     """Unsubscribe flags keyed "platform:channel" with the time they were set.
 
     A channel is allowed only while no platform holds a flag for it: an unsubscribe
     anywhere wins; a later `subscribed` from a platform clears only that platform's flag.
     """
 
-    unsubscribed: dict[str, datetime] = {}
+    unsubscribed: dict[str, datetime] = msgspec.field(default_factory=dict)
     #: "platform:channel" -> when that platform last said the person subscribed (opt-in)
-    subscribed: dict[str, datetime] = {}
+    subscribed: dict[str, datetime] = msgspec.field(default_factory=dict)
 
     def allows(self, channel: str) -> bool:
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
@@ -318,17 +296,17 @@ class Consent(_Frozen):
 _ALL_ALLOWED = ConsentSnapshot()
 
 
-class ProfileField(_Frozen):
+class ProfileField(_Frozen, frozen=True, kw_only=True):
     value: Any
     source: str
     at: datetime
 
 
-class TransitionNote(_Frozen):
+class TransitionNote(_Frozen, frozen=True, kw_only=True, array_like=True):
     """A compact record of a past transition, kept for `explain()`.
 
-    Serialised as a positional list (`_NOTE_FIELDS` order): ten of them are kept per
-    customer, and field names would be a third of the state's bytes."""
+    Serialised as a positional list (field order): ten of them are kept per customer, and
+    field names would be a third of the state's bytes."""
 
     at: datetime
     kind: str
@@ -338,40 +316,34 @@ class TransitionNote(_Frozen):
     new: str | None = None
     ticket: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_list(cls, data: Any) -> Any:
-        if isinstance(data, list | tuple):
-            return dict(zip(_NOTE_FIELDS, data, strict=False))
-        return data
-
-    @model_serializer(mode="wrap")
-    def _as_list(self, handler: SerializerFunctionWrapHandler) -> Any:
-        values = handler(self)
-        return [values.get(name) for name in _NOTE_FIELDS] if isinstance(values, dict) else values
-
     def as_dict(self) -> dict[str, Any]:
-        return {name: _iso(v) if isinstance(v, datetime) else v for name, v in self}
+        return {
+            name: _iso(v) if isinstance(v, datetime) else v
+            for name in self.__struct_fields__
+            for v in (getattr(self, name),)
+        }
 
 
-_NOTE_FIELDS = ("at", "kind", "reason", "event", "old", "new", "ticket")
+_NO_IDENTITIES = Identities()
+_NO_CONSENT = Consent()
+_NO_IDS = ProcessedIds()
 
 
-class SupportState(_Frozen):
+class SupportState(_Frozen, frozen=True, kw_only=True):
     customer_key: str
-    identities: Identities = Identities()
-    tickets: dict[str, TicketState] = {}
+    identities: Identities = _NO_IDENTITIES
+    tickets: dict[str, TicketState] = msgspec.field(default_factory=dict)
     csat: Csat | None = None
-    consent: Consent = Consent()
+    consent: Consent = _NO_CONSENT
     segments: tuple[str, ...] = ()  # sorted, so serialisation is deterministic
-    profile: dict[str, ProfileField] = {}
+    profile: dict[str, ProfileField] = msgspec.field(default_factory=dict)
     support_state: SupportStateName = "clear"
     last_resolved_at: datetime | None = None
     last_low_csat_at: datetime | None = None
     last_email_open_at: datetime | None = None  # newest email open (R3 days since)
     as_of: datetime | None = None  # newest time the state was evaluated at (never decreases)
     seq: int = 0
-    processed_ids: ProcessedIds = ProcessedIds()  # event_digest() values, oldest first
+    processed_ids: ProcessedIds = _NO_IDS  # event_digest() values, oldest first
     holdout: bool = False
     merged_into: str | None = None
     #: emails of customers merged into this one that differ from `identities.email`
@@ -418,15 +390,34 @@ class SupportState(_Frozen):
         return current_reason(self.open_tickets, self.last_ticket)
 
     def exported_attributes(self) -> dict[str, Any]:
-        """The R1/R6 person attributes, JSON-ready (times as unix seconds)."""
-        open_tickets = self.open_tickets  # one pass: this runs twice per event
-        last = last_ticket(self.tickets)
+        """The R1/R6 person attributes, JSON-ready (times as unix seconds).
+
+        One pass over the tickets (this runs twice per event): the open count, the last
+        ticket as `last_ticket` picks it and the reason as `current_reason` picks it."""
+        count = 0
+        best = best_merged = reasoned = None
+        for ticket in self.tickets.values():
+            closed = ticket.closed_reason
+            if closed is None:
+                count += 1
+                if ticket.reason and (reasoned is None or is_newer(ticket, reasoned)):
+                    reasoned = ticket
+            if closed == "merged":
+                if best_merged is None or is_newer(ticket, best_merged):
+                    best_merged = ticket
+            elif best is None or is_newer(ticket, best):
+                best = ticket
+        last = best if best is not None else best_merged
+        if reasoned is not None:
+            reason = reasoned.reason
+        else:
+            reason = None if last is None else last.reason
         return {
-            "has_open_ticket": bool(open_tickets),
-            "open_ticket_count": len(open_tickets),
+            "has_open_ticket": count > 0,
+            "open_ticket_count": count,
             "last_ticket_at": None if last is None else unix_seconds(last.opened_at),
             "last_ticket_status": None if last is None else last.status,
-            "ticket_reason": current_reason(open_tickets, last),
+            "ticket_reason": reason,
             "support_state": self.support_state,
             "refund_risk": self.refund_risk,
             "recent_ticket": self.recent_ticket,
@@ -447,7 +438,9 @@ class SupportState(_Frozen):
 
     def to_json_bytes(self) -> bytes:
         """The older, all-JSON encoding (still read by `from_bytes`)."""
-        return orjson.dumps(self.model_dump(mode="json", exclude_defaults=True))
+        from streams.state.codec import encode_state_v1
+
+        return encode_state_v1(self)
 
     def explain(self) -> dict[str, Any]:
         """Why the customer is (not) suppressed, for `supportsync state show`."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from msgspec.structs import replace
+
 from contracts.events import ConversationInfo, EventKind, SupportEvent, TicketInfo
-from contracts.fast import construct, replace
 from streams.state.model import (
     CLOSED_STATUSES,
     ClosedReason,
@@ -90,19 +91,9 @@ def _build(
         closed_reason=reason,
         merged_into=merged_into,
     )
-    # Validated inputs only (TicketInfo/ConversationInfo, the old ticket): built without
-    # validating again; this is the hottest spot of apply().
     if existing is not None:
-        return replace(existing, values)
-    values["opened_at"] = created_at
-    return construct(TicketState, {name: values.get(name, d) for name, d in _TICKET_DEFAULTS})
-
-
-# (field, default) of TicketState in declaration order (defaults of required ones unused).
-_TICKET_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
-    (name, None if field.is_required() else field.default)
-    for name, field in TicketState.model_fields.items()
-)
+        return replace(existing, **values)
+    return TicketState(opened_at=created_at, **values)
 
 
 def fold_ticket(tickets: dict[str, TicketState], event: SupportEvent) -> TicketChange | None:

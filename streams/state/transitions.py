@@ -13,11 +13,11 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+import msgspec
 import orjson
-from pydantic import BaseModel, ConfigDict
 
 from contracts.events import Identities
-from contracts.fast import JSON_OPTIONS, construct, json_default
+from contracts.fast import JSON_OPTIONS, json_default
 from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
 
 TransitionKind = Literal[
@@ -52,8 +52,9 @@ def transition_id(customer_key: str, causing_event_id: str, kind: str, discrimin
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-class Transition(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One derived fact, as routing and the transitions topic see it (a frozen struct:
+    the machine builds a few per event without validating what it already validated)."""
 
     transition_id: str
     kind: TransitionKind
@@ -74,26 +75,37 @@ class Transition(BaseModel):
 
     def json_fields(self) -> dict[str, Any]:
         """The field values for orjson to write (with `JSON_OPTIONS` and `json_default`):
-        the same JSON as `model_dump(mode="json")`, without pydantic's serializer, which
-        costs ~5x as much (the transitions topic carries one of these per transition)."""
-        values = self.__dict__
-        if len(values) != _FIELD_COUNT:  # only fields, as validation or construct() leave it
-            dumped: dict[str, Any] = self.model_dump(mode="json")
-            return dumped
-        fields = values.copy()
-        fields["identities"] = values["identities"].__dict__
-        fields["consent"] = values["consent"].__dict__
+        every field by name, the nested identities and consent as plain dicts."""
+        fields = msgspec.structs.asdict(self)
+        fields["identities"] = self.identities.__dict__
+        fields["consent"] = msgspec.structs.asdict(self.consent)
         return fields
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.json_fields(), default=json_default, option=JSON_OPTIONS)
 
+    def json_dict(self) -> dict[str, Any]:
+        """The transition as the transitions topic carries it (for dead-letter records)."""
+        values: dict[str, Any] = orjson.loads(self.to_json())
+        return values
+
     @classmethod
     def from_json(cls, data: bytes | str) -> Transition:
-        return cls.model_validate(orjson.loads(data))
+        return _DECODER.decode(data)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Transition:
+        """A transition from its JSON fields (a route dead letter's record)."""
+        return msgspec.convert(values, cls, dec_hook=_identities_hook)
 
 
-_FIELD_COUNT = len(Transition.model_fields)
+def _identities_hook(kind: type, value: Any) -> Any:
+    if kind is Identities:
+        return Identities.model_validate(value)
+    raise NotImplementedError(f"no decoder for {kind!r}")
+
+
+_DECODER = msgspec.json.Decoder(Transition, dec_hook=_identities_hook)
 
 
 class Fact(NamedTuple):
@@ -176,28 +188,24 @@ def build_transitions(
     consent = after.consent.snapshot()
     key, identities, holdout = after.customer_key, after.identities, after.holdout
     old_state, new_state = before.support_state, after.support_state
-    # Built without validation: every value comes from validated states and events.
     return [
-        construct(
-            Transition,
-            {
-                "transition_id": transition_id(key, cause, fact.kind, scope + fact.discriminator),
-                "kind": fact.kind,
-                "customer_key": key,
-                "identities": identities,
-                "consent": consent,
-                "holdout": holdout,
-                "old_state": old_state if fact.kind == "support_state_changed" else None,
-                "new_state": new_state if fact.kind == "support_state_changed" else None,
-                "reason": fact.reason or reason,
-                "causing_event_id": cause,
-                "occurred_at": at,
-                "attributes": dict(attributes),  # one dict each, as validation would give
-                "changed": fact.changed,
-                "ticket": fact.ticket,
-                "rating": fact.rating,
-                "details": fact.details,
-            },
+        Transition(
+            transition_id=transition_id(key, cause, fact.kind, scope + fact.discriminator),
+            kind=fact.kind,
+            customer_key=key,
+            identities=identities,
+            consent=consent,
+            holdout=holdout,
+            old_state=old_state if fact.kind == "support_state_changed" else None,
+            new_state=new_state if fact.kind == "support_state_changed" else None,
+            reason=fact.reason or reason,
+            causing_event_id=cause,
+            occurred_at=at,
+            attributes=dict(attributes),  # one dict each: recipes may change theirs
+            changed=fact.changed,
+            ticket=fact.ticket,
+            rating=fact.rating,
+            details=fact.details,
         )
         for fact in all_facts
     ]
@@ -205,17 +213,14 @@ def build_transitions(
 
 def notes_for(transitions: list[Transition]) -> list[TransitionNote]:
     return [
-        construct(
-            TransitionNote,
-            {
-                "at": t.occurred_at,
-                "kind": t.kind,
-                "reason": t.reason,
-                "event": t.causing_event_id,
-                "old": t.old_state,
-                "new": t.new_state,
-                "ticket": None if t.ticket is None else str(t.ticket["key"]),
-            },
+        TransitionNote(
+            at=t.occurred_at,
+            kind=t.kind,
+            reason=t.reason,
+            event=t.causing_event_id,
+            old=t.old_state,
+            new=t.new_state,
+            ticket=None if t.ticket is None else str(t.ticket["key"]),
         )
         for t in transitions
         if t.kind in NOTED_KINDS

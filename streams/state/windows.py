@@ -18,9 +18,10 @@ import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from contracts.fast import replace
+from msgspec.structs import replace
+
 from streams.state.config import StateConfig
-from streams.state.model import SupportState, SupportStateName, TicketState, last_ticket
+from streams.state.model import SupportState, SupportStateName, TicketState, is_newer
 
 
 @lru_cache(maxsize=4096)  # a few reasons and tags repeat on every evaluation
@@ -58,7 +59,7 @@ def _expire_stale(
     result = dict(tickets)
     for key in expired:
         deadline = stale_deadline(tickets[key], config)
-        result[key] = replace(tickets[key], {"closed_reason": "stale", "closed_at": deadline})
+        result[key] = replace(tickets[key], closed_reason="stale", closed_at=deadline)
     return result, expired
 
 
@@ -104,9 +105,28 @@ def evaluate(
     if state.as_of is not None and state.as_of > now:
         now = state.as_of
     tickets, stale = _expire_stale(state.tickets, now, config)
-    last = last_ticket(tickets)
-    tickets = _prune(tickets, last, now, config)
-    open_tickets = [t for t in tickets.values() if t.is_open]
+    # One pass: the last ticket (as `last_ticket` picks it), the open ones and the ones
+    # closed before the retention cutoff (pruned below unless one is the last).
+    cutoff = now - config.retention
+    best = best_merged = None
+    open_tickets: list[TicketState] = []
+    old = False
+    for ticket in tickets.values():
+        if ticket.closed_reason is None:
+            open_tickets.append(ticket)
+        if ticket.closed_at is not None and ticket.closed_at <= cutoff:
+            old = True
+        if ticket.closed_reason == "merged":
+            if best_merged is None or is_newer(ticket, best_merged):
+                best_merged = ticket
+        elif best is None or is_newer(ticket, best):
+            best = ticket
+    last = best if best is not None else best_merged
+    if old:
+        pruned = _prune(tickets, last, now, config)
+        if pruned is not tickets:
+            tickets = pruned
+            open_tickets = [t for t in tickets.values() if t.is_open]
     high = any(t.priority in config.high_priorities for t in open_tickets)
     refund = any(is_refund_risk(t, config) for t in open_tickets)
     low_csat = state.csat is not None and state.csat.low
@@ -120,16 +140,13 @@ def evaluate(
     )
     evaluated = replace(
         state,
-        {
-            "tickets": tickets,
-            "as_of": now,
-            "support_state": name,
-            "high_priority_open": high,
-            "refund_risk": refund,
-            "recent_ticket": last is not None
-            and now < last.opened_at + config.recent_ticket_window,
-            "holdout": in_holdout(state.customer_key, config.holdout_percent),
-        },
+        tickets=tickets,
+        as_of=now,
+        support_state=name,
+        high_priority_open=high,
+        refund_risk=refund,
+        recent_ticket=last is not None and now < last.opened_at + config.recent_ticket_window,
+        holdout=in_holdout(state.customer_key, config.holdout_percent),
     )
     return evaluated, stale
 
@@ -150,11 +167,12 @@ def next_deadline(state: SupportState, config: StateConfig) -> datetime | None:
     """The earliest moment after `as_of` at which `evaluate` would change something."""
     candidates: list[datetime] = []
     last = state.last_ticket
+    stale_after, retention = config.stale_after, config.retention
     for ticket in state.tickets.values():
-        if ticket.is_open:
-            candidates.append(stale_deadline(ticket, config))
-        elif ticket.closed_at is not None and (last is None or ticket.key != last.key):
-            candidates.append(ticket.closed_at + config.retention)
+        if ticket.closed_reason is None:  # open: goes stale (`stale_deadline`)
+            candidates.append(ticket.updated_at + stale_after)
+        elif ticket.closed_at is not None and ticket is not last:  # one ticket per key
+            candidates.append(ticket.closed_at + retention)
     if state.last_resolved_at is not None:
         candidates.append(state.last_resolved_at + config.cooldown)
     if state.last_low_csat_at is not None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import msgspec
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -190,7 +191,7 @@ class TestRecoveryReadsToTheTrueEnd:
         keys = [k for k in (f"c:trailing{i:04d}" for i in range(400))
                 if partition_for(k, 4) == partition][:6]
         state = SupportState.from_bytes(template)
-        values = {k: state.model_copy(update={"customer_key": k}).to_bytes() for k in keys}
+        values = {k: msgspec.structs.replace(state, customer_key=k).to_bytes() for k in keys}
         asyncio.run(_append_states_as_one_batch(
             broker.bootstrap_servers, changelog, partition, values
         ))

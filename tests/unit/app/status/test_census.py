@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
+
 from streams.state import SupportState
 from streams.state.census import STATES, StateCensus
 from tests.unit.streams.state.factory import at, opened, run, solved
@@ -10,12 +12,12 @@ from tests.unit.streams.state.factory import at, opened, run, solved
 def _open(key: str, tickets: int) -> SupportState:
     events = [opened(f"{key}-{i}", f"{key}{i}", at(minutes=i)) for i in range(tickets)]
     state, _ = run(events)
-    return state.model_copy(update={"customer_key": key})
+    return replace(state, customer_key=key)
 
 
 def _cooldown(key: str) -> SupportState:
     state, _ = run([opened(f"{key}-o", "9"), solved(f"{key}-s", "9", at(hours=1))])
-    return state.model_copy(update={"customer_key": key})
+    return replace(state, customer_key=key)
 
 
 def _everyone(_: int) -> bool:
@@ -42,7 +44,7 @@ class TestRebuild:
         assert census.result(lambda p: p == 0).customers["open"] == 1
 
     def test_tombstones_not_counted(self) -> None:
-        gone = _open("a", 1).model_copy(update={"merged_into": "c:zzz"})
+        gone = replace(_open("a", 1), merged_into="c:zzz")
         census = StateCensus()
         census.rebuild(0, [gone])
         assert census.result(_everyone).customers["open"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from msgspec.structs import replace
 
 from app.status.client import format_state
 from app.status.explain import BadIdentifier, explain, identifier_key, resolve
@@ -13,7 +14,7 @@ from tests.unit.streams.state.factory import opened, run
 
 def _state(key: str) -> SupportState:
     state, _ = run([opened("e1", "1")])
-    return state.model_copy(update={"customer_key": key})
+    return replace(state, customer_key=key)
 
 
 class TestIdentifierKey:
@@ -63,7 +64,7 @@ class TestExplain:
 
     def test_state_tombstone_is_followed(self) -> None:
         states = {
-            "c:a": _state("c:a").model_copy(update={"merged_into": "c:b"}),
+            "c:a": replace(_state("c:a"), merged_into="c:b"),
             "c:b": _state("c:b"),
         }
         result = explain("c:a", {}.get, states.get, 4)
@@ -74,7 +75,7 @@ class TestExplain:
         assert not result.found and result.body["error"] == "no state on this worker"
 
     def test_last_sent_of_the_resolved_customer(self) -> None:
-        states = {"c:a": _state("c:a").model_copy(update={"merged_into": "c:b"}),
+        states = {"c:a": replace(_state("c:a"), merged_into="c:b"),
                   "c:b": _state("c:b")}
         sent = {"c:b": {"customerio": {"operation": "event", "outcome": "delivered"}}}
         result = explain("c:a", {}.get, states.get, 4, lambda key: sent.get(key, {}))
