@@ -9,10 +9,10 @@ Every action a deliver agent handed to its sink ends in one audit entry on the `
 who (the internal customer key, never an email or a platform id), which platform, what
 operation, when (the sink's clock when it confirmed or gave up), and the outcome; no payload
 field. An id folded into another id's request (coalescing) gets that request's outcome; an id
-the sink skipped as already delivered is `skipped_duplicate`. The entries of one out-topic
-record go out as one audit record on the same partition number (so a customer's entries sit
-on its state's partition), sent without waiting and awaited with the record's other writes,
-before its offset may be committed. `read_audit` lists one customer's entries.
+the sink skipped as already delivered is `skipped_duplicate`. The entries of one deliver call
+go out as one audit record per source partition, on the same partition number (so a
+customer's entries sit on its state's partition), sent without waiting and awaited by the
+dispatcher's checkpoint, before the records they cover may be committed. `read_audit` lists one customer's entries.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ def _done() -> asyncio.Future[Any]:
 
 
 class DeliveryPrivacy:
-    """Called by each deliver agent: `admit` drops actions of people erased after the action
-    was routed; `audit` sends the batch's audit record (its future: await it before the
-    record is marked handled)."""
+    """Used by each deliver agent and its dispatcher: `admit` drops actions of people erased
+    after the action was routed; `audit` sends one partition's audit record of a call (its
+    future: await it before the records it covers are marked handled)."""
 
     def __init__(self, audit_topic: str, producer: Callable[[], AIOKafkaProducer]) -> None:
         self._topic = audit_topic

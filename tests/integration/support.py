@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -107,3 +109,11 @@ def state_of(port: int, identifier: str) -> dict[str, Any] | None:
             return None
         raise
     return doc
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`supportsync <args>` as a user runs it, with `env` (bounded: 180 s)."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )

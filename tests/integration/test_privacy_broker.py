@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,
+    cli,
     minutes_ago,
     post,
     state_of,
@@ -36,13 +35,6 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.broker
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )
 
 
 def _env(proc: WorkerProcess, **extra: str) -> dict[str, str]:

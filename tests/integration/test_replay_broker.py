@@ -4,8 +4,6 @@ the live one serves, nothing is delivered twice, and `version use` switches expl
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from streams.runtime.broker import EmbeddedBroker
 from tests.integration.support import (
     CIO_KEY,
     CIO_SITE,
+    cli,
     minutes_ago,
     post,
     state_of,
@@ -29,13 +28,6 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.broker
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )
 
 
 class TestReplay:
