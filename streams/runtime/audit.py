@@ -12,7 +12,8 @@ field. An id folded into another id's request (coalescing) gets that request's o
 the sink skipped as already delivered is `skipped_duplicate`. The entries of one deliver call
 go out as one audit record per source partition, on the same partition number (so a
 customer's entries sit on its state's partition), sent without waiting and awaited by the
-dispatcher's checkpoint, before the records they cover may be committed. `read_audit` lists one customer's entries.
+dispatcher's checkpoint, before the records they cover may be committed. `read_audit`
+lists one customer's entries.
 """
 
 from __future__ import annotations
