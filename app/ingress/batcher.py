@@ -3,8 +3,12 @@
 Faust pays a fixed ~230 µs per Kafka record (STACK-NOTES: a do-nothing agent tops out near
 4.3k records/s, a bare aiokafka loop near 28k). Measured choice: instead of one record per
 webhook, the ingress holds envelopes for `linger` (default 3 ms) or until `max_batch`, then
-writes one record per (topic, partition). Every caller waits for the broker's acknowledgement
-of the record holding its envelope, so a 2xx still means "durably on the raw topic".
+writes one record per (topic, partition). While a record of a (topic, partition) is on its
+way to the broker, the next one keeps filling until it is acknowledged (or full): at
+webhook rates spread over many partitions a fixed linger alone leaves an envelope or two
+per record, and the record count, not the bytes, is what the broker and the agents pay for.
+Every caller waits for the broker's acknowledgement of the record holding its envelope, so
+a 2xx still means "durably on the raw topic".
 The partition is murmur2(routing key), the Kafka default, so batches never mix partitions and
 a customer's events stay in order. A record never exceeds `max_record_bytes` (the producer's
 and broker's limit): a batch that would is written as several records, and an envelope that
@@ -44,6 +48,7 @@ class _Pending:
     size: int = 0  # sum of the envelopes' `raw_size`
     done: asyncio.Future[None] | None = None
     timer: asyncio.TimerHandle | None = None
+    due: bool = False  # lingered long enough: goes as soon as the slot's record is acked
 
 
 class RawBatcher:
@@ -67,6 +72,7 @@ class RawBatcher:
         self._max_record_bytes = max_record_bytes
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._sending: dict[tuple[str, int], int] = {}  # records on their way, per slot
 
     def _budget(self, first: RawEnvelope) -> int:
         """Bytes the envelopes of a record keyed by `first.key` may take."""
@@ -91,7 +97,7 @@ class RawBatcher:
         slot_key = (self._topic_for(envelope.source), partition_for(envelope.key, self._partitions))
         pending = self._pending.get(slot_key)
         if pending is not None and pending.size + size > self._budget(pending.envelopes[0]):
-            self._flush(slot_key)  # full: it goes now, this envelope starts the next record
+            self._flush(slot_key, force=True)  # full: it goes now, this one starts the next
             pending = None
         if pending is None:
             pending = _Pending(done=loop.create_future())
@@ -103,19 +109,25 @@ class RawBatcher:
         done = pending.done
         assert done is not None
         if len(pending.envelopes) >= self._max_batch or self._linger <= 0:
-            self._flush(slot_key)
+            self._flush(slot_key, force=True)
         try:
             # aiokafka fails a batch after its own request timeout; this is only a backstop.
             await asyncio.wait_for(asyncio.shield(done), self._ack_timeout)
         except TimeoutError as exc:
             raise BrokerUnavailable("no acknowledgement from the broker in time") from exc
 
-    def _flush(self, slot_key: tuple[str, int]) -> None:
-        pending = self._pending.pop(slot_key, None)
+    def _flush(self, slot_key: tuple[str, int], force: bool = False) -> None:
+        pending = self._pending.get(slot_key)
         if pending is None:
             return
         if pending.timer is not None:
             pending.timer.cancel()
+            pending.timer = None
+        if not force and self._sending.get(slot_key):
+            pending.due = True  # `_send` flushes it when the record ahead is acknowledged
+            return
+        del self._pending[slot_key]
+        self._sending[slot_key] = self._sending.get(slot_key, 0) + 1
         task = asyncio.get_running_loop().create_task(self._send(slot_key, pending))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -143,9 +155,17 @@ class RawBatcher:
                     done.set_result(None)
                 else:
                     done.set_exception(BrokerUnavailable("raw record not acknowledged"))
+            left = self._sending.get(slot_key, 1) - 1
+            if left:
+                self._sending[slot_key] = left
+            else:
+                self._sending.pop(slot_key, None)
+                waiting = self._pending.get(slot_key)
+                if waiting is not None and waiting.due:
+                    self._flush(slot_key)
 
     async def flush_all(self) -> None:
         for slot_key in list(self._pending):
-            self._flush(slot_key)
+            self._flush(slot_key, force=True)
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)

@@ -29,6 +29,7 @@ from contracts.records import (
     EventItems,
     MergeIn,
     Reroute,
+    RoutedEvent,
     Tick,
     decode_by_customer,
     encode_absorb,
@@ -52,13 +53,13 @@ from streams.runtime.normalizers import (
     enriched_normalizer,
     normalize_envelope,
 )
+from streams.runtime.partitionwriter import PartitionWriter
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import (
     ApplyResult,
     apply_batch,
     decode_event_record,
     decode_raw_record,
-    encode_fitting,
     expire_due,
     ingest,
     reroute,
@@ -122,6 +123,16 @@ class Pipeline:
         #: the deny list of erased people (streams/erasure.py), shared with the deliver agents
         self.erasures = ErasureFollower(topology.topics["erasures"].get_topic_name(), partitions)
         self.delivery.privacy.follow(self.erasures.deny, self.erasures.ready)
+        by_customer = topology.topics["events.by-customer"]
+
+        async def send_by_customer(partition: int, key: bytes, value: bytes) -> Any:
+            return await by_customer.send(key=key, value=value, partition=partition)
+
+        #: ingest's output: one record per partition in flight, the rest batched behind it
+        self.by_customer: PartitionWriter[RoutedEvent] = PartitionWriter(
+            send_by_customer, encode=encode_event_batch, key_of=lambda item: item[0].encode(),
+            limit_bytes=self.max_value_bytes, too_large=self._too_large, name="by-customer",
+        )
         self.ingest_flight = InFlight("ingest", on_failure=self._stop_worker)
         self.apply_flight = InFlight("apply", on_failure=self._stop_worker)
         self.processed_records = 0
@@ -177,6 +188,16 @@ class Pipeline:
             log.warning("dead letter from %s: %s", letter.stage, letter.reason)
             futures.append(await topic.send(key=letter.stage.encode(), value=letter.to_json()))
         return futures
+
+    async def _too_large(self, items: list[RoutedEvent]) -> list[Any]:
+        return await self._dead_letter([
+            StageDeadLetter(
+                stage="ingest", reason="event_too_large", source=event.source,
+                detail=f"event over {self.max_value_bytes} bytes encoded",
+                record={"customer_key": key, "event_id": event.event_id},
+            )
+            for key, event, _ in items
+        ])
 
     async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
         """Produce transitions, actions, dead letters and forwards; their futures, which the
@@ -317,30 +338,18 @@ class Pipeline:
             metrics.EVENTS_UNHANDLED.labels(source).inc(count)
         for (source, kind), count in result.own_writes.items():
             metrics.OWN_WRITES_DROPPED.labels(source, kind).inc(count)
-        out = self.topology.topics["events.by-customer"]
-        acks: list[Any] = []
-        for partition, items in result.by_partition.items():
-            records, too_large = encode_fitting(items, encode_event_batch, self.max_value_bytes)
-            for chunk, value in records:
-                acks.append(await out.send(
-                    key=chunk[0][0].encode(), value=value, partition=partition
-                ))
-            result.dead_letters.extend(
-                StageDeadLetter(
-                    stage="ingest", reason="event_too_large", source=event.source,
-                    detail=f"event over {self.max_value_bytes} bytes encoded",
-                    record={"customer_key": key, "event_id": event.event_id},
-                )
-                for key, event, _ in too_large
-            )
+        acks: list[Any] = [
+            self.by_customer.add(partition, items)
+            for partition, items in result.by_partition.items()
+        ]
         if result.dead_letters:
             acks += await self._dead_letter(result.dead_letters)
         for absorbed, survivor, event in result.merges:
-            # Any order with the event works: merge_states gives the same merged state.
-            encoded = encode_absorb(absorbed, survivor, event.event_id, event.occurred_at)
-            acks.append(await out.send(
-                key=absorbed.encode(), value=encoded,
-                partition=partition_for(absorbed, self.partitions),
+            # After the absorbed key's events already waiting for its partition. Any order
+            # with the event works: merge_states gives the same merged state.
+            acks.append(self.by_customer.add_record(
+                partition_for(absorbed, self.partitions), absorbed.encode(),
+                encode_absorb(absorbed, survivor, event.event_id, event.occurred_at),
             ))
         # Acknowledged before the raw offset is committed (InFlight): nothing accepted is lost.
         self.processed_records += 1

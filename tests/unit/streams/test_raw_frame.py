@@ -110,3 +110,36 @@ class TestBodyCapFitsRecords:
     def test_raising_both_is_fine(self) -> None:
         settings = load_settings(max_body_bytes=1024 * 1024, kafka_max_request_bytes=2 << 20)
         assert settings.max_body_bytes == 1024 * 1024
+
+
+class _SlowProducer:
+    """Acknowledges a record only when the test releases it."""
+
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+        self.release = asyncio.Event()
+
+    async def send_and_wait(self, topic: str, *, value: bytes, key: bytes, partition: int) -> None:
+        self.values.append(value)
+        await self.release.wait()
+
+
+class TestBatcherFillsWhileInFlight:
+    """While a partition's record travels, the next one fills past the linger, then goes."""
+
+    def test_envelopes_behind_a_record_in_flight_share_one_record(self) -> None:
+        producer = _SlowProducer()
+        batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001)  # type: ignore[arg-type]
+
+        async def run() -> None:
+            first = asyncio.ensure_future(batcher.submit(_envelope(b'{"n":0}')))
+            await asyncio.sleep(0.02)  # lingered and sent; its acknowledgement is held back
+            later = [asyncio.ensure_future(batcher.submit(_envelope(f'{{"n":{i}}}'.encode())))
+                     for i in range(1, 6)]
+            await asyncio.sleep(0.02)  # well past the linger: still waiting for the ack
+            assert len(producer.values) == 1
+            producer.release.set()
+            await asyncio.wait_for(asyncio.gather(first, *later), 5)
+
+        asyncio.run(run())
+        assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 5]
