@@ -3,10 +3,11 @@
 Faust pays a fixed ~230 µs per Kafka record (STACK-NOTES: a do-nothing agent tops out near
 4.3k records/s, a bare aiokafka loop near 28k). Measured choice: instead of one record per
 webhook, the ingress holds envelopes for `linger` (default 3 ms) or until `max_batch`, then
-writes one record per (topic, partition). While a record of a (topic, partition) is on its
-way to the broker, the next one keeps filling until it is acknowledged (or full): at
-webhook rates spread over many partitions a fixed linger alone leaves an envelope or two
-per record, and the record count, not the bytes, is what the broker and the agents pay for.
+writes one record per (topic, partition). Under load a (topic, partition) also writes at
+most one record per `min_interval` (default 50 ms) and keeps filling the next while the
+previous is unacknowledged: at webhook rates spread over many partitions a short linger
+alone leaves an envelope or two per record, and the record count, not the bytes, is what
+the broker and the agents pay for. A trickle still leaves after `linger`.
 Every caller waits for the broker's acknowledgement of the record holding its envelope, so
 a 2xx still means "durably on the raw topic".
 The partition is murmur2(routing key), the Kafka default, so batches never mix partitions and
@@ -62,6 +63,7 @@ class RawBatcher:
         max_batch: int = 256,
         ack_timeout_s: float = 15.0,
         max_record_bytes: int = 1024 * 1024,
+        min_interval_s: float = 0.05,
     ) -> None:
         self._producer = producer
         self._topic_for = topic_for
@@ -73,6 +75,8 @@ class RawBatcher:
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending: dict[tuple[str, int], int] = {}  # records on their way, per slot
+        self._min_interval = min_interval_s
+        self._last_sent: dict[tuple[str, int], float] = {}  # loop time of the last record
 
     def _budget(self, first: RawEnvelope) -> int:
         """Bytes the envelopes of a record keyed by `first.key` may take."""
@@ -103,7 +107,11 @@ class RawBatcher:
             pending = _Pending(done=loop.create_future())
             self._pending[slot_key] = pending
             if self._linger > 0:
-                pending.timer = loop.call_later(self._linger, self._flush, slot_key)
+                last = self._last_sent.get(slot_key)
+                wait = self._linger
+                if last is not None:
+                    wait = max(wait, last + self._min_interval - loop.time())
+                pending.timer = loop.call_later(wait, self._flush, slot_key)
         pending.envelopes.append(envelope)
         pending.size += size
         done = pending.done
@@ -128,6 +136,7 @@ class RawBatcher:
             return
         del self._pending[slot_key]
         self._sending[slot_key] = self._sending.get(slot_key, 0) + 1
+        self._last_sent[slot_key] = asyncio.get_running_loop().time()
         task = asyncio.get_running_loop().create_task(self._send(slot_key, pending))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)

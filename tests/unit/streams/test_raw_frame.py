@@ -143,3 +143,20 @@ class TestBatcherFillsWhileInFlight:
 
         asyncio.run(run())
         assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 5]
+
+    def test_a_busy_partition_writes_at_most_one_record_per_interval(self) -> None:
+        producer = _Producer()
+        batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001,  # type: ignore[arg-type]
+                             min_interval_s=0.2)
+
+        async def run() -> float:
+            loop = asyncio.get_running_loop()
+            await batcher.submit(_envelope(b'{"n":0}'))  # a trickle: out after the linger
+            started = loop.time()
+            await asyncio.gather(*(batcher.submit(_envelope(f'{{"n":{i}}}'.encode()))
+                                   for i in range(1, 4)))
+            return loop.time() - started
+
+        waited = asyncio.run(run())
+        assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 3]
+        assert waited >= 0.15  # held for the rest of the interval, not just the linger
