@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # carries many events and Faust's per-record cost is paid once per batch.
     ingress_linger_ms: float = Field(default=3.0, ge=0)
     # Under load, a partition's next record leaves at most this often (records fill instead).
-    ingress_record_interval_ms: float = Field(default=50.0, ge=0)
+    ingress_record_interval_ms: float = Field(default=150.0, ge=0)
     ingress_max_batch: int = Field(default=256, ge=1)
 
     data_dir: Path = Path(".supportsync")

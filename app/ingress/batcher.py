@@ -4,7 +4,7 @@ Faust pays a fixed ~230 µs per Kafka record (STACK-NOTES: a do-nothing agent to
 4.3k records/s, a bare aiokafka loop near 28k). Measured choice: instead of one record per
 webhook, the ingress holds envelopes for `linger` (default 3 ms) or until `max_batch`, then
 writes one record per (topic, partition). Under load a (topic, partition) also writes at
-most one record per `min_interval` (default 50 ms) and keeps filling the next while the
+most one record per `min_interval` (default 150 ms) and keeps filling the next while the
 previous is unacknowledged: at webhook rates spread over many partitions a short linger
 alone leaves an envelope or two per record, and the record count, not the bytes, is what
 the broker and the agents pay for. A trickle still leaves after `linger`.
@@ -63,7 +63,7 @@ class RawBatcher:
         max_batch: int = 256,
         ack_timeout_s: float = 15.0,
         max_record_bytes: int = 1024 * 1024,
-        min_interval_s: float = 0.05,
+        min_interval_s: float = 0.15,
     ) -> None:
         self._producer = producer
         self._topic_for = topic_for
