@@ -60,6 +60,7 @@ from streams.stages import (
     apply_batch,
     decode_event_record,
     decode_raw_record,
+    encode_fitting,
     expire_due,
     ingest,
     reroute,
@@ -199,17 +200,43 @@ class Pipeline:
             for key, event, _ in items
         ])
 
+    async def _send_fitting(
+        self,
+        topic: str,
+        partition: int,
+        items: list[Any],
+        encode: Callable[[list[Any]], bytes],
+        key_of: Callable[[Any], str],
+    ) -> list[Any]:
+        """`items` as records under the size limit (a big input record's output would not
+        fit in one); an item too large even alone becomes a dead letter."""
+        out = self.topology.topics[topic]
+        records, too_large = encode_fitting(items, encode, self.max_value_bytes)
+        acks = [
+            await out.send(key=key_of(chunk[0]).encode(), value=value, partition=partition)
+            for chunk, value in records
+        ]
+        if too_large:
+            acks += await self._dead_letter([
+                StageDeadLetter(
+                    stage="apply", reason="output_too_large", detail=(
+                        f"{topic} record over {self.max_value_bytes} bytes encoded"),
+                    record={"customer_key": key_of(item)},
+                )
+                for item in too_large
+            ])
+        return acks
+
     async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
         """Produce transitions, actions, dead letters and forwards; their futures, which the
         broker resolves later (the new state is written only after them, see `_apply`)."""
         topics = self.topology.topics
         acks: list[Any] = []
         if result.transitions:
-            acks.append(await topics["transitions"].send(
-                key=result.transitions[0].customer_key.encode(),
-                value=encode_transition_batch(result.transitions),
-                partition=partition,
-            ))
+            acks += await self._send_fitting(
+                "transitions", partition, result.transitions, encode_transition_batch,
+                lambda t: t.customer_key,
+            )
             for t in result.transitions:
                 if t.kind == "support_state_changed":
                     metrics.TRANSITIONS.labels(t.old_state or "none", t.new_state or "none").inc()
@@ -218,11 +245,9 @@ class Pipeline:
             by_sink[action.sink].append(action)
         for sink, actions in by_sink.items():
             metrics.ACTIONS_ROUTED.labels(sink, actions[0].operation).inc(len(actions))
-            acks.append(await topics[f"out.{sink}"].send(
-                key=actions[0].customer_key.encode(),
-                value=encode_action_batch(actions),
-                partition=partition,
-            ))
+            acks += await self._send_fitting(
+                f"out.{sink}", partition, actions, encode_action_batch, lambda a: a.customer_key
+            )
         if result.dead_letters:
             acks += await self._dead_letter(result.dead_letters)
         for survivor, event, received in result.forwards:

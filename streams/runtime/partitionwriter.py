@@ -8,7 +8,7 @@ the next agent its fixed per-record price (STACK-NOTES: ~230 µs in Faust).
 The writer keeps at most one record per partition on its way to the broker. Items that
 arrive while it travels wait, and go out together as the next record once it is
 acknowledged. A trickle is written at once; under load a record holds what arrived during
-one broker round trip, so batches grow exactly as fast as the broker slows. Order per
+one broker round trip (up to `max_items`), so batches grow as fast as the broker slows. Order per
 partition is the order of `add` (one record in flight at a time); a pre-encoded record
 (`add_record`) keeps its place among the items.
 
@@ -55,6 +55,7 @@ class PartitionWriter(Generic[T]):
         key_of: Callable[[T], bytes],
         limit_bytes: int,
         too_large: TooLarge[T],
+        max_items: int = 500,
         name: str = "",
     ) -> None:
         self._send = send
@@ -62,6 +63,8 @@ class PartitionWriter(Generic[T]):
         self._key_of = key_of
         self._limit = limit_bytes
         self._too_large = too_large
+        # A record's worth of work for the next stage, and of output it produces in turn.
+        self._max_items = max_items
         self._name = name
         self._slots: dict[int, _Slot[T]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,11 +116,13 @@ class PartitionWriter(Generic[T]):
                 if isinstance(part, tuple):
                     acks.append(await self._send(partition, *part))
                     continue
-                records, too_large = encode_fitting(part, self._encode, self._limit)
-                for chunk, value in records:
-                    acks.append(await self._send(partition, self._key_of(chunk[0]), value))
-                if too_large:
-                    acks += await self._too_large(too_large)
+                for start in range(0, len(part), self._max_items):
+                    items = part[start : start + self._max_items]
+                    records, too_large = encode_fitting(items, self._encode, self._limit)
+                    for chunk, value in records:
+                        acks.append(await self._send(partition, self._key_of(chunk[0]), value))
+                    if too_large:
+                        acks += await self._too_large(too_large)
             self.records_written += len(acks)
             for ack in acks:
                 await ack

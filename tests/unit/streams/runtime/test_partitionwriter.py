@@ -125,3 +125,13 @@ class TestLimitsAndFailures:
         later = writer.add(0, ["b"])  # the writer goes on; the worker decides to stop
         await _settle()
         assert broker.sent[-1] == (0, b"b", ["b"]) and not later.done()
+
+    async def test_records_hold_at_most_max_items(self) -> None:
+        broker = Broker()
+        writer = PartitionWriter(
+            broker.send, encode=lambda items: orjson.dumps(items), key_of=str.encode,
+            limit_bytes=10_000, too_large=None, max_items=2,  # type: ignore[arg-type]
+        )
+        writer.add(0, ["a", "b", "c", "d", "e"])
+        await _settle()
+        assert [value for _, _, value in broker.sent] == [["a", "b"], ["c", "d"], ["e"]]
