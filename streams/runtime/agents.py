@@ -142,6 +142,15 @@ class Pipeline:
     async def _stop_worker(self, exc: BaseException) -> None:
         await self.topology.app.crash(exc)
 
+    async def _failed(self, stage: str, message: Any, exc: Exception) -> None:
+        # Poison input becomes dead letters inside the stages; what escapes is a bug or a
+        # refused write. Faust would restart the agent past the record and the partition
+        # would wait for it forever: stop instead, so it is read again on restart.
+        acks.abandon(message)
+        log.error("%s: processing a record failed (%s: %s); stopping so it is read again",
+                  stage, type(exc).__name__, exc)
+        await self._stop_worker(exc)
+
     # -- table accessors -------------------------------------------------------------------
 
     def _lookup(self, identifier: str) -> str | None:
@@ -283,7 +292,11 @@ class Pipeline:
                     await self.erasures.ready.wait()
                 message = event.message
                 acks.begin(message)
-                effects = await self._ingest(message.partition, event.value)
+                try:
+                    effects = await self._ingest(message.partition, event.value)
+                except Exception as exc:
+                    await self._failed("ingest", message, exc)
+                    raise
                 await self.ingest_flight.add(
                     message, message.partition, effects, [(self.identity, self.identity.take())]
                 )
@@ -295,7 +308,11 @@ class Pipeline:
                     await self.erasures.ready.wait()
                 message = event.message
                 acks.begin(message)
-                effects = await self._apply(message.partition, event.value)
+                try:
+                    effects = await self._apply(message.partition, event.value)
+                except Exception as exc:
+                    await self._failed("apply", message, exc)
+                    raise
                 await self.apply_flight.add(
                     message, message.partition, effects, [(self.states, self.states.take())]
                 )
