@@ -202,15 +202,12 @@ class WebService(kafka.Service):
         )
         await self.producer.start()
         names = topic_names(s)
-        self.pipeline.pacing.limit_s = s.ingress_pace_delay_ms / 1000.0
-        self.pipeline.pacing.max_wait_s = s.ingress_pace_max_wait_ms / 1000.0
         self.batcher = RawBatcher(
             self.producer,
             lambda source: names[f"raw.{source}"],
             s.partitions,
             linger_s=s.ingress_linger_ms / 1000.0,
             min_interval_s=s.ingress_record_interval_ms / 1000.0,
-            pace=self.pipeline.pacing.hold,
             max_batch=s.ingress_max_batch,
             max_record_bytes=s.kafka_max_request_bytes,
         )

@@ -116,10 +116,6 @@ class Settings(BaseSettings):
     ingress_linger_ms: float = Field(default=3.0, ge=0)
     # Under load, a partition's next record leaves at most this often (records fill instead).
     ingress_record_interval_ms: float = Field(default=150.0, ge=0)
-    # While the apply agent works on events older than this (webhook receipt → apply), new
-    # webhooks wait (up to the max wait, then they are accepted): 0 turns pacing off.
-    ingress_pace_delay_ms: float = Field(default=500.0, ge=0)
-    ingress_pace_max_wait_ms: float = Field(default=1000.0, ge=0)
     ingress_max_batch: int = Field(default=256, ge=1)
 
     data_dir: Path = Path(".supportsync")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contracts.partitioner import partition_for
@@ -64,7 +64,6 @@ class RawBatcher:
         ack_timeout_s: float = 15.0,
         max_record_bytes: int = 1024 * 1024,
         min_interval_s: float = 0.15,
-        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._producer = producer
         self._topic_for = topic_for
@@ -77,7 +76,6 @@ class RawBatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending: dict[tuple[str, int], int] = {}  # records on their way, per slot
         self._min_interval = min_interval_s
-        self._pace = pace  # waits while the pipeline is behind (streams/runtime/pacing.py)
         self._last_sent: dict[tuple[str, int], float] = {}  # loop time of the last record
 
     def _budget(self, first: RawEnvelope) -> int:
@@ -99,8 +97,6 @@ class RawBatcher:
     async def submit(self, envelope: RawEnvelope) -> None:
         """Returns once the broker acknowledged the record holding `envelope`."""
         size = self.check(envelope)
-        if self._pace is not None:
-            await self._pace()
         loop = asyncio.get_running_loop()
         slot_key = (self._topic_for(envelope.source), partition_for(envelope.key, self._partitions))
         pending = self._pending.get(slot_key)

@@ -69,11 +69,6 @@ EVENTS_REJECTED = Counter(
     ["source", "reason"],
     registry=REGISTRY,
 )
-INGRESS_PACED = Counter(
-    "supportsync_ingress_paced_total",
-    "Inbound requests held back while the pipeline was behind (see SUPPORTSYNC_INGRESS_PACE_*)",
-    registry=REGISTRY,
-)
 ADMIN_REJECTED = Counter(
     "supportsync_admin_rejected_total",
     "Requests refused by the admin listener: missing/wrong token, or a Host not allowed",
