@@ -252,8 +252,11 @@ class Pipeline:
         by_sink: dict[str, list[Action]] = defaultdict(list)
         for action in result.actions:
             by_sink[action.sink].append(action)
+        for (sink, operation), count in Counter(
+            (a.sink, a.operation) for a in result.actions
+        ).items():
+            metrics.ACTIONS_ROUTED.labels(sink, operation).inc(count)
         for sink, actions in by_sink.items():
-            metrics.ACTIONS_ROUTED.labels(sink, actions[0].operation).inc(len(actions))
             acks += await self._send_fitting(
                 f"out.{sink}", partition, actions, encode_action_batch, lambda a: a.customer_key
             )

@@ -140,8 +140,8 @@ OPEN_TICKETS = Gauge(
 )
 ACTIONS_ROUTED = Counter(
     "supportsync_actions_total",
-    "Actions produced by the routing rules",
-    ["sink", "recipe"],
+    "Actions produced by the routing rules, by sink and operation",
+    ["sink", "operation"],
     registry=REGISTRY,
 )
 SINK_MODE = Gauge(
