@@ -208,6 +208,7 @@ class WebService(kafka.Service):
             s.partitions,
             linger_s=s.ingress_linger_ms / 1000.0,
             min_interval_s=s.ingress_record_interval_ms / 1000.0,
+            behind=self.pipeline.backlog.behind,
             max_batch=s.ingress_max_batch,
             max_record_bytes=s.kafka_max_request_bytes,
         )

@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     # Ingress groups webhook envelopes per partition for this long, so that one Kafka record
     # carries many events and Faust's per-record cost is paid once per batch.
     ingress_linger_ms: float = Field(default=3.0, ge=0)
-    # Under load, a partition's next record leaves at most this often (records fill instead).
+    # While the pipeline is behind, a partition's next raw record leaves at most this often
+    # (records fill instead: fewer, larger records for the agents).
     ingress_record_interval_ms: float = Field(default=150.0, ge=0)
     ingress_max_batch: int = Field(default=256, ge=1)
 

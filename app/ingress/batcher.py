@@ -3,11 +3,13 @@
 Faust pays a fixed ~230 µs per Kafka record (STACK-NOTES: a do-nothing agent tops out near
 4.3k records/s, a bare aiokafka loop near 28k). Measured choice: instead of one record per
 webhook, the ingress holds envelopes for `linger` (default 3 ms) or until `max_batch`, then
-writes one record per (topic, partition). Under load a (topic, partition) also writes at
-most one record per `min_interval` (default 150 ms) and keeps filling the next while the
-previous is unacknowledged: at webhook rates spread over many partitions a short linger
-alone leaves an envelope or two per record, and the record count, not the bytes, is what
-the broker and the agents pay for. A trickle still leaves after `linger`.
+writes one record per (topic, partition), and keeps filling a partition's next record while
+the previous one is unacknowledged. While the pipeline is behind (`behind()`, see
+streams/runtime/backlog.py) a (topic, partition) also writes at most one record per
+`min_interval` (default 150 ms): at webhook rates spread over many partitions a short
+linger alone leaves an envelope or two per record, and the record count, not the bytes, is
+what the broker and the agents pay for. Otherwise a webhook is answered once its record is
+written, after `linger`.
 Every caller waits for the broker's acknowledgement of the record holding its envelope, so
 a 2xx still means "durably on the raw topic".
 The partition is murmur2(routing key), the Kafka default, so batches never mix partitions and
@@ -64,6 +66,7 @@ class RawBatcher:
         ack_timeout_s: float = 15.0,
         max_record_bytes: int = 1024 * 1024,
         min_interval_s: float = 0.15,
+        behind: Callable[[], bool] | None = None,
     ) -> None:
         self._producer = producer
         self._topic_for = topic_for
@@ -76,6 +79,7 @@ class RawBatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._sending: dict[tuple[str, int], int] = {}  # records on their way, per slot
         self._min_interval = min_interval_s
+        self._behind = behind if behind is not None else (lambda: False)
         self._last_sent: dict[tuple[str, int], float] = {}  # loop time of the last record
 
     def _budget(self, first: RawEnvelope) -> int:
@@ -109,7 +113,7 @@ class RawBatcher:
             if self._linger > 0:
                 last = self._last_sent.get(slot_key)
                 wait = self._linger
-                if last is not None:
+                if last is not None and self._behind():
                     wait = max(wait, last + self._min_interval - loop.time())
                 pending.timer = loop.call_later(wait, self._flush, slot_key)
         pending.envelopes.append(envelope)

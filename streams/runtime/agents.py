@@ -42,6 +42,7 @@ from streams import merging
 from streams.ownwrites import OwnWriters
 from streams.routing import Router
 from streams.runtime import acks, metrics
+from streams.runtime.backlog import PipelineBacklog
 from streams.runtime.deliver import Delivery
 from streams.runtime.erasures import ErasureFollower, tombstone
 from streams.runtime.faust_app import SINKS, Topology
@@ -134,6 +135,8 @@ class Pipeline:
             send_by_customer, encode=encode_event_batch, key_of=lambda item: item[0].encode(),
             limit_bytes=self.max_value_bytes, too_large=self._too_large, name="by-customer",
         )
+        #: whether the apply agent is behind; the ingress batches harder while it is
+        self.backlog = PipelineBacklog()
         self.ingest_flight = InFlight("ingest", on_failure=self._stop_worker)
         self.apply_flight = InFlight("apply", on_failure=self._stop_worker)
         self.processed_records = 0
@@ -252,10 +255,10 @@ class Pipeline:
         by_sink: dict[str, list[Action]] = defaultdict(list)
         for action in result.actions:
             by_sink[action.sink].append(action)
-        for (sink, operation), count in Counter(
+        for (routed_to, operation), count in Counter(
             (a.sink, a.operation) for a in result.actions
         ).items():
-            metrics.ACTIONS_ROUTED.labels(sink, operation).inc(count)
+            metrics.ACTIONS_ROUTED.labels(routed_to, operation).inc(count)
         for sink, actions in by_sink.items():
             acks += await self._send_fitting(
                 f"out.{sink}", partition, actions, encode_action_batch, lambda a: a.customer_key
@@ -449,6 +452,8 @@ class Pipeline:
             kinds = Counter(event.kind.value for _, event, _ in items)
             for kind, count in kinds.items():
                 metrics.EVENTS_PROCESSED.labels(kind).inc(count)
+            if items:
+                self.backlog.observe(items[-1][2])
         # Effects first, state second: a crash in between replays the record against the old
         # state, which re-derives the same transitions and action ids (sinks drop repeats).
         # The other order would mark the event processed and lose its actions.

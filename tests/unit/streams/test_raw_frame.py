@@ -147,7 +147,7 @@ class TestBatcherFillsWhileInFlight:
     def test_a_busy_partition_writes_at_most_one_record_per_interval(self) -> None:
         producer = _Producer()
         batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001,  # type: ignore[arg-type]
-                             min_interval_s=0.2)
+                             min_interval_s=0.2, behind=lambda: True)
 
         async def run() -> float:
             loop = asyncio.get_running_loop()
@@ -160,3 +160,15 @@ class TestBatcherFillsWhileInFlight:
         waited = asyncio.run(run())
         assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 3]
         assert waited >= 0.15  # held for the rest of the interval, not just the linger
+
+    def test_no_interval_while_the_pipeline_keeps_up(self) -> None:
+        producer = _Producer()
+        batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001,  # type: ignore[arg-type]
+                             min_interval_s=5.0, behind=lambda: False)
+
+        async def run() -> None:
+            for i in range(3):  # each answered after the linger, not after the interval
+                await asyncio.wait_for(batcher.submit(_envelope(f'{{"n":{i}}}'.encode())), 1)
+
+        asyncio.run(run())
+        assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 1, 1]
