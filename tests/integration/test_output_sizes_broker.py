@@ -67,7 +67,8 @@ async def _read_actions(bootstrap: str, topic: str, until: float) -> tuple[set[s
             for records in batches.values():
                 for record in records:
                     largest = max(largest, len(record.value))
-                    keys.update(item["customer_key"] for item in orjson.loads(record.value)["items"])
+                    items = orjson.loads(record.value)["items"]
+                    keys.update(item["customer_key"] for item in items)
     finally:
         await consumer.stop()
     return keys, largest
