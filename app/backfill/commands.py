@@ -72,7 +72,9 @@ async def backfill(args: argparse.Namespace, settings: Settings, bootstrap: str)
             print(f"supportsync: {source}", file=sys.stderr)
             return 2
         topic = settings.topic(f"raw.{args.platform}")
-        async with RawWriter(bootstrap, topic, settings.partitions) as writer:
+        async with RawWriter(
+            bootstrap, topic, settings.partitions, settings.kafka_max_request_bytes
+        ) as writer:
             job = Backfill(source, writer, StateFile(settings.data_dir, args.platform))
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,14 +1,22 @@
-"""Writes backfill envelopes to a raw topic, one Kafka record per partition per page, and
-finds what a crashed run already wrote (see the package docstring)."""
+"""Writes backfill envelopes to a raw topic, one Kafka record per partition per page (more
+when a page's envelopes would not fit in one record), and finds what a crashed run already
+wrote (see the package docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
 
+from app.ingress.batcher import KAFKA_RECORD_OVERHEAD
 from app.replay import offsets
 from contracts.partitioner import partition_for
-from contracts.records import RawEnvelope, decode_raw_batch, encode_raw_batch
+from contracts.records import (
+    RAW_FRAME_OVERHEAD,
+    RawEnvelope,
+    decode_raw_batch,
+    encode_raw_batch,
+    raw_size,
+)
 from streams.runtime import kafka
 from streams.runtime.kafka import TopicPartition
 
@@ -17,13 +25,37 @@ ITEM = "x-supportsync-backfill-id"
 MAX_PER_RECORD = 256
 
 
+def split_records(items: list[RawEnvelope], max_record_bytes: int) -> list[list[RawEnvelope]]:
+    """`items` in order, as records of at most MAX_PER_RECORD envelopes that fit the record
+    limit (a ticket's JSON runs to kilobytes: 256 of them may not)."""
+    budget = max_record_bytes - KAFKA_RECORD_OVERHEAD - RAW_FRAME_OVERHEAD
+    records: list[list[RawEnvelope]] = []
+    chunk: list[RawEnvelope] = []
+    size = 0
+    for envelope in items:
+        grows = raw_size(envelope)
+        room = budget - len((chunk[0] if chunk else envelope).key.encode())
+        if chunk and (len(chunk) >= MAX_PER_RECORD or size + grows > room):
+            records.append(chunk)
+            chunk, size = [], 0
+        chunk.append(envelope)
+        size += grows
+    if chunk:
+        records.append(chunk)
+    return records
+
+
 class RawWriter:
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, partitions: int, max_record_bytes: int = 1024 * 1024
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.partitions = partitions
+        self.max_record_bytes = max_record_bytes
         self.producer = kafka.producer(
-            bootstrap, acks="all", linger_ms=5, max_batch_size=1024 * 1024
+            bootstrap, acks="all", linger_ms=5, max_batch_size=max_record_bytes,
+            max_request_size=max_record_bytes,
         )
         self.reader = offsets.consumer(bootstrap)
 
@@ -50,13 +82,13 @@ class RawWriter:
             by_partition[partition_for(envelope.key, self.partitions)].append(envelope)
         acks = []
         for partition, items in by_partition.items():
-            for i in range(0, len(items), MAX_PER_RECORD):
-                chunk = items[i : i + MAX_PER_RECORD]
+            for chunk in split_records(items, self.max_record_bytes):
                 acks.append(await self.producer.send(
                     self.topic, value=encode_raw_batch(chunk), key=chunk[0].key.encode(),
                     partition=partition,
                 ))
         await asyncio.gather(*acks)
+
 
     async def written_ids(self, marker: str, from_offsets: dict[str, int]) -> set[str]:
         """Ids of the envelopes of page `marker` already on the topic after `from_offsets`."""
