@@ -452,8 +452,10 @@ class Pipeline:
             kinds = Counter(event.kind.value for _, event, _ in items)
             for kind, count in kinds.items():
                 metrics.EVENTS_PROCESSED.labels(kind).inc(count)
-            if items:
-                self.backlog.observe(items[-1][2])
+            for _, event, received in reversed(items):
+                if event.origin == "live":  # backfilled events keep their old receipt time
+                    self.backlog.observe(received)
+                    break
         # Effects first, state second: a crash in between replays the record against the old
         # state, which re-derives the same transitions and action ids (sinks drop repeats).
         # The other order would mark the event processed and lose its actions.
