@@ -7,16 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from app.ingress.batcher import KAFKA_RECORD_OVERHEAD
+from app.ingress.batcher import record_budget
 from app.replay import offsets
 from contracts.partitioner import partition_for
-from contracts.records import (
-    RAW_FRAME_OVERHEAD,
-    RawEnvelope,
-    decode_raw_batch,
-    encode_raw_batch,
-    raw_size,
-)
+from contracts.records import RawEnvelope, decode_raw_batch, encode_raw_batch, raw_size
 from streams.runtime import kafka
 from streams.runtime.kafka import TopicPartition
 
@@ -28,13 +22,12 @@ MAX_PER_RECORD = 256
 def split_records(items: list[RawEnvelope], max_record_bytes: int) -> list[list[RawEnvelope]]:
     """`items` in order, as records of at most MAX_PER_RECORD envelopes that fit the record
     limit (a ticket's JSON runs to kilobytes: 256 of them may not)."""
-    budget = max_record_bytes - KAFKA_RECORD_OVERHEAD - RAW_FRAME_OVERHEAD
     records: list[list[RawEnvelope]] = []
     chunk: list[RawEnvelope] = []
     size = 0
     for envelope in items:
         grows = raw_size(envelope)
-        room = budget - len((chunk[0] if chunk else envelope).key.encode())
+        room = record_budget(max_record_bytes, chunk[0] if chunk else envelope)
         if chunk and (len(chunk) >= MAX_PER_RECORD or size + grows > room):
             records.append(chunk)
             chunk, size = [], 0
@@ -88,7 +81,6 @@ class RawWriter:
                     partition=partition,
                 ))
         await asyncio.gather(*acks)
-
 
     async def written_ids(self, marker: str, from_offsets: dict[str, int]) -> set[str]:
         """Ids of the envelopes of page `marker` already on the topic after `from_offsets`."""

@@ -45,6 +45,13 @@ class EnvelopeTooLarge(Exception):
 KAFKA_RECORD_OVERHEAD = 128
 
 
+def record_budget(max_record_bytes: int, first: RawEnvelope) -> int:
+    """Bytes the envelopes (`raw_size` each) of a raw record keyed by `first.key` may take."""
+    return (
+        max_record_bytes - KAFKA_RECORD_OVERHEAD - RAW_FRAME_OVERHEAD - len(first.key.encode())
+    )
+
+
 @dataclass
 class _Pending:
     envelopes: list[RawEnvelope] = field(default_factory=list)
@@ -83,11 +90,7 @@ class RawBatcher:
         self._last_sent: dict[tuple[str, int], float] = {}  # loop time of the last record
 
     def _budget(self, first: RawEnvelope) -> int:
-        """Bytes the envelopes of a record keyed by `first.key` may take."""
-        return (
-            self._max_record_bytes - KAFKA_RECORD_OVERHEAD - RAW_FRAME_OVERHEAD
-            - len(first.key.encode())
-        )
+        return record_budget(self._max_record_bytes, first)
 
     def check(self, envelope: RawEnvelope) -> int:
         """The envelope's size in a record; EnvelopeTooLarge when it could not be written."""

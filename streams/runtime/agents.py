@@ -54,14 +54,13 @@ from streams.runtime.normalizers import (
     enriched_normalizer,
     normalize_envelope,
 )
-from streams.runtime.partitionwriter import PartitionWriter
+from streams.runtime.partitionwriter import PartitionWriter, send_fitting
 from streams.runtime.tablewriter import BatchedTable
 from streams.stages import (
     ApplyResult,
     apply_batch,
     decode_event_record,
     decode_raw_record,
-    encode_fitting,
     expire_due,
     ingest,
     reroute,
@@ -223,21 +222,24 @@ class Pipeline:
         """`items` as records under the size limit (a big input record's output would not
         fit in one); an item too large even alone becomes a dead letter."""
         out = self.topology.topics[topic]
-        records, too_large = encode_fitting(items, encode, self.max_value_bytes)
-        acks = [
-            await out.send(key=key_of(chunk[0]).encode(), value=value, partition=partition)
-            for chunk, value in records
-        ]
-        if too_large:
-            acks += await self._dead_letter([
+
+        async def send(partition: int, key: bytes, value: bytes) -> Any:
+            return await out.send(key=key, value=value, partition=partition)
+
+        async def dead_letters(oversized: list[Any]) -> list[Any]:
+            return await self._dead_letter([
                 StageDeadLetter(
-                    stage="apply", reason="output_too_large", detail=(
-                        f"{topic} record over {self.max_value_bytes} bytes encoded"),
+                    stage="apply", reason="output_too_large",
+                    detail=f"{topic} record over {self.max_value_bytes} bytes encoded",
                     record={"customer_key": key_of(item)},
                 )
-                for item in too_large
+                for item in oversized
             ])
-        return acks
+
+        return await send_fitting(
+            send, partition, items, encode=encode, key_of=lambda item: key_of(item).encode(),
+            limit_bytes=self.max_value_bytes, too_large=dead_letters,
+        )
 
     async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
         """Produce transitions, actions, dead letters and forwards; their futures, which the

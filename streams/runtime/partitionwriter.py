@@ -8,9 +8,9 @@ the next agent its fixed per-record price (STACK-NOTES: ~230 µs in Faust).
 The writer keeps at most one record per partition on its way to the broker. Items that
 arrive while it travels wait, and go out together as the next record once it is
 acknowledged. A trickle is written at once; under load a record holds what arrived during
-one broker round trip (up to `max_items`), so batches grow as fast as the broker slows. Order per
-partition is the order of `add` (one record in flight at a time); a pre-encoded record
-(`add_record`) keeps its place among the items.
+one broker round trip (up to `max_items`), so batches grow as fast as the broker slows.
+Order per partition is the order of `add` (one record in flight at a time); a pre-encoded
+record (`add_record`) keeps its place among the items.
 
 `add` returns a future that resolves once everything it handed over is acknowledged — the
 source record's effect, for `InFlight` — or fails with the broker's error. Nothing is
@@ -21,14 +21,11 @@ by the partition's next owner, write it again (effects downstream are idempotent
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from streams.stages import encode_fitting
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -36,6 +33,25 @@ T = TypeVar("T")
 Send = Callable[[int, bytes, bytes], Awaitable[Awaitable[Any]]]
 #: items too large for a record even alone → acknowledgements of their dead letters
 TooLarge = Callable[[list[T]], Awaitable[list[Awaitable[Any]]]]
+
+
+async def send_fitting(
+    send: Send,
+    partition: int,
+    items: list[T],
+    *,
+    encode: Callable[[list[T]], bytes],
+    key_of: Callable[[T], bytes],
+    limit_bytes: int,
+    too_large: TooLarge[T],
+) -> list[Awaitable[Any]]:
+    """Send `items` to `partition` as records of at most `limit_bytes` (`encode_fitting`);
+    items too large even alone go to `too_large`. The acknowledgements, not awaited."""
+    records, oversized = encode_fitting(items, encode, limit_bytes)
+    acks = [await send(partition, key_of(chunk[0]), value) for chunk, value in records]
+    if oversized:
+        acks += await too_large(oversized)
+    return acks
 
 
 @dataclass
@@ -68,7 +84,6 @@ class PartitionWriter(Generic[T]):
         self._name = name
         self._slots: dict[int, _Slot[T]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.records_written = 0
 
     def add(self, partition: int, items: list[T]) -> asyncio.Future[None]:
         """Hand over items for `partition`; the future resolves once they are on the broker."""
@@ -117,13 +132,11 @@ class PartitionWriter(Generic[T]):
                     acks.append(await self._send(partition, *part))
                     continue
                 for start in range(0, len(part), self._max_items):
-                    items = part[start : start + self._max_items]
-                    records, too_large = encode_fitting(items, self._encode, self._limit)
-                    for chunk, value in records:
-                        acks.append(await self._send(partition, self._key_of(chunk[0]), value))
-                    if too_large:
-                        acks += await self._too_large(too_large)
-            self.records_written += len(acks)
+                    acks += await send_fitting(
+                        self._send, partition, part[start : start + self._max_items],
+                        encode=self._encode, key_of=self._key_of, limit_bytes=self._limit,
+                        too_large=self._too_large,
+                    )
             for ack in acks:
                 await ack
         except asyncio.CancelledError:
