@@ -12,6 +12,8 @@
 
 `LastWrittenCache` remembers what we last wrote per (sink, person, field): writes that change
 nothing are skipped, and a webhook echoing a value equal to it is our own (loop prevention).
+It is only true while this worker is the one writing to those people: when partitions move
+(a rebalance), another worker may have written since, so the runtime `clear()`s it.
 """
 
 from __future__ import annotations
@@ -94,11 +96,24 @@ class LastWrittenCache:
     def __init__(self, max_people: int = 100_000) -> None:
         self._max = max_people
         self._values: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        #: bumped by `clear()`: a write that started before a clear is not remembered
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self._values)
 
-    def remember(self, sink: str, person: str, attributes: dict[str, Any]) -> None:
+    def clear(self) -> None:
+        """Forget everything, including writes in flight now (pass `epoch` to `remember`)."""
+        self._values.clear()
+        self.epoch += 1
+
+    def remember(
+        self, sink: str, person: str, attributes: dict[str, Any], epoch: int | None = None
+    ) -> None:
+        """Note a confirmed write; `epoch` is `self.epoch` read when the write began (a
+        write that began before a `clear()` may be older than what another worker wrote)."""
+        if epoch is not None and epoch != self.epoch:
+            return
         key = (sink, person)
         self._values.setdefault(key, {}).update(attributes)
         self._values.move_to_end(key)

@@ -253,6 +253,7 @@ class Sink(ABC):
         return action, changed
 
     async def _deliver_one(self, planned: Planned, report: DeliveryReport) -> None:
+        epoch = self.last_written.epoch if self.last_written is not None else 0
         reduced = await self._only_changes(planned, report)
         if reduced is None:
             return
@@ -302,7 +303,7 @@ class Sink(ABC):
             return
 
         if self.last_written is not None and attributes is not None:
-            self.last_written.remember(action.sink, action.person, attributes)
+            self.last_written.remember(action.sink, action.person, attributes, epoch)
         await self._mark_delivered(Planned(action, planned.covered), report)
 
     async def _mark_ids(self, ids: list[str]) -> None:

@@ -76,10 +76,15 @@ class Delivery:
         return table
 
     def forget(self) -> None:
-        """After a rebalance the recovered store is the truth: drop decoded caches."""
+        """After a rebalance the recovered store is the truth: drop decoded caches. What the
+        sinks last wrote is forgotten too: while a partition was elsewhere, another worker
+        may have written to its people (a value skipped as unchanged would then be lost)."""
         for delivered in self.delivered.values():
             delivered.forget()
         self.last_sent.forget()
+        for sink in self.sinks.values():
+            if sink.last_written is not None:
+                sink.last_written.clear()
 
     def register(self, sink_name: str) -> None:
         app = self.topology.app

@@ -145,6 +145,8 @@ class Deliveries:
     #: event requests as sent (a repeat with the same id is harmless, but counted)
     event_requests: int
     attributes: dict[str, dict[str, Any]]
+    #: every attribute write per person, in arrival order: (wall time, attributes)
+    writes: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
 
 
 def deliveries(cio: FakeCustomerIO) -> Deliveries:
@@ -153,8 +155,33 @@ def deliveries(cio: FakeCustomerIO) -> Deliveries:
         for ev in record.events:
             one_offs[(person, str(ev["name"]), str(ev["data"].get("ticket_id")))] += 1
     sent = sum(1 for r in list(cio.requests) if r.method == "POST" and r.path.endswith("/events"))
-    attributes = {k: dict(p.attributes) for k, p in cio.people.items()}
-    return Deliveries(one_offs=one_offs, event_requests=sent, attributes=attributes)
+    people = list(cio.people.items())
+    attributes = {k: dict(p.attributes) for k, p in people}
+    writes = {k: list(p.writes) for k, p in people}
+    return Deliveries(one_offs=one_offs, event_requests=sent, attributes=attributes,
+                      writes=writes)
+
+
+def attribute_difference(expected: Deliveries, got: Deliveries) -> str | None:
+    """None when every person's final attributes agree; else which differ, and how the first
+    one's attributes were written in both runs (wall times)."""
+    people = sorted(set(expected.attributes) | set(got.attributes))
+    differing = [p for p in people if expected.attributes.get(p) != got.attributes.get(p)]
+    if not differing:
+        return None
+    lines = [f"{len(differing)} people's attributes differ"]
+    for person in differing[:3]:
+        want, have = expected.attributes.get(person, {}), got.attributes.get(person, {})
+        fields = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        lines.append(f"{person}: " + "; ".join(
+            f"{k}: expected {want.get(k, '<unset>')!r}, got {have.get(k, '<unset>')!r}"
+            for k in fields))
+    first = differing[0]
+    for label, run in (("expected", expected), ("got", got)):
+        lines.append(f"{label} writes to {first}:")
+        for at, written in run.writes.get(first, []):
+            lines.append(f"  {at:.3f} {written}")
+    return "\n".join(lines)
 
 
 #: the last explain documents fetched per customer (for failure messages)

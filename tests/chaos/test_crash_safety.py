@@ -47,7 +47,8 @@ class TestCrashEquivalence:
             + "; ".join(killed.metrics)
         )
         # Attribute writes may repeat, but only with identical values: final values agree.
-        assert killed.deliveries.attributes == clean.deliveries.attributes
+        problem = scenario.attribute_difference(clean.deliveries, killed.deliveries)
+        assert problem is None, problem
         print(
             f"\n{len(history.envelopes)} events, {CUSTOMERS} customers, {killed.kills} kills; "
             f"event requests sent: clean {clean.deliveries.event_requests}, "

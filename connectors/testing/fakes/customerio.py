@@ -24,6 +24,13 @@ class Person:
     events: list[dict[str, Any]] = field(default_factory=list)
     suppressed: bool = False
     relationships: list[Any] = field(default_factory=list)
+    #: every attribute write in arrival order, as (time.time(), attributes): how the final
+    #: attributes came about, for failure messages
+    writes: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+
+    def identify(self, attributes: dict[str, Any]) -> None:
+        self.attributes.update(attributes)
+        self.writes.append((time.time(), attributes))
 
 
 class FakeCustomerIO(FakeServer):
@@ -107,7 +114,7 @@ class FakeCustomerIO(FakeServer):
         if name == "v1.identify":
             self.deleted.discard(identifier)
             attrs = {k: v for k, v in body.items() if k not in ("_timestamp", "_update")}
-            self.person(identifier).attributes.update(attrs)
+            self.person(identifier).identify(attrs)
         elif name == "v1.delete":
             self.people.pop(identifier, None)
             self.deleted.add(identifier)
@@ -150,7 +157,7 @@ class FakeCustomerIO(FakeServer):
         who = _ident(entity["identifiers"])
         if action == "identify":
             self.deleted.discard(who)
-            self.person(who).attributes.update(entity.get("attributes") or {})
+            self.person(who).identify(dict(entity.get("attributes") or {}))
         elif action in ("event", "screen", "page"):
             self._event(who, entity.get("name"), entity.get("attributes"), entity.get("id"), entity)
         elif action == "delete":

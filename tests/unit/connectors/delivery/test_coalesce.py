@@ -83,6 +83,17 @@ class TestLastWrittenCache:
         cache.observe("zendesk", "u1", "tier", "silver")  # a human changed it
         assert cache.changed("zendesk", "u1", {"tier": "gold"}) == {"tier": "gold"}
 
+    def test_clear_forgets_and_ignores_writes_begun_before(self) -> None:
+        cache = LastWrittenCache()
+        cache.remember("s", "p1", {"a": 1})
+        began = cache.epoch
+        cache.clear()  # partitions moved: another worker may have written since
+        cache.remember("s", "p2", {"a": 1}, began)  # confirmed after the clear
+        assert cache.changed("s", "p1", {"a": 1}) == {"a": 1}
+        assert cache.changed("s", "p2", {"a": 1}) == {"a": 1}
+        cache.remember("s", "p2", {"a": 1}, cache.epoch)
+        assert cache.changed("s", "p2", {"a": 1}) == {}
+
     def test_bounded_lru(self) -> None:
         cache = LastWrittenCache(max_people=2)
         cache.remember("s", "p1", {"a": 1})

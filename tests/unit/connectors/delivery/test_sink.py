@@ -204,6 +204,20 @@ class TestOutcomes:
             (make_action(2).action_id, "delivered")
         ]
 
+    async def test_write_in_flight_at_a_clear_is_not_remembered(self) -> None:
+        cache = LastWrittenCache()
+
+        class ClearingSink(FakeSink):
+            async def send(self, action: Action) -> None:
+                cache.clear()  # a rebalance while the request is out
+                await super().send(action)
+
+        await ClearingSink(last_written=cache).deliver([make_action(1, attributes={"a": 1})])
+        # Another worker may have written `a` meanwhile: the same value is sent again.
+        sink = FakeSink(last_written=cache)
+        report = await sink.deliver([make_action(2, attributes={"a": 1})])
+        assert report.unchanged == 0 and len(sink.sent) == 1
+
     async def test_skipped_ids_have_no_outcome(self) -> None:
         sink = FakeSink()
         await sink.deliver([event(1)])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from connectors.delivery.coalesce import LastWrittenCache
 from connectors.delivery.ratelimit import TokenBucket
 from streams.runtime.deliver import Delivery
 
@@ -49,3 +50,18 @@ class TestShare:
         delivery.sinks = {"customerio": SimpleNamespace(bucket=bucket, name="customerio")}  # type: ignore[dict-item]
         delivery.dispatcher("customerio")  # made at the first record: the share applies
         assert bucket.rate + bucket.burst == 25.0
+
+
+class TestRebalance:
+    """After a rebalance a sink no longer trusts what it last wrote (another worker may have
+    written to those people while their partition was elsewhere)."""
+
+    def test_forget_clears_what_the_sinks_last_wrote(self) -> None:
+        delivery = Delivery(_topology(4), producer=lambda: None)  # type: ignore[arg-type,return-value]
+        cache = LastWrittenCache()
+        cache.remember("customerio", "p1", {"has_open_ticket": False})
+        delivery.sinks = {"customerio": SimpleNamespace(last_written=cache)}  # type: ignore[dict-item]
+        delivery.forget()
+        assert cache.changed("customerio", "p1", {"has_open_ticket": False}) == {
+            "has_open_ticket": False
+        }
