@@ -231,7 +231,13 @@ class Pipeline:
                 StageDeadLetter(
                     stage="apply", reason="output_too_large",
                     detail=f"{topic} record over {self.max_value_bytes} bytes encoded",
-                    record={"customer_key": key_of(item)},
+                    record={
+                        "customer_key": key_of(item),
+                        # which output (an action or a transition) and what caused it
+                        "id": getattr(item, "action_id", None)
+                        or getattr(item, "transition_id", None),
+                        "causing_event_id": getattr(item, "causing_event_id", None),
+                    },
                 )
                 for item in oversized
             ])
