@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+import orjson
+
 TRACK_BASE_URL = "https://track.customer.io"
 TRACK_EU_BASE_URL = "https://track-eu.customer.io"
 APP_BASE_URL = "https://api.customer.io"
@@ -108,10 +110,15 @@ ROUTES: tuple[Route, ...] = (
 
 
 def byte_len(value: Any) -> int:
-    """Size of a value as Customer.io counts it: UTF-8 bytes of strings, JSON otherwise."""
+    """Size of a value as Customer.io counts it: UTF-8 bytes of strings, compact JSON
+    otherwise (orjson's output; the standard library only for what orjson refuses, such as
+    integers past 64 bits)."""
     if isinstance(value, str):
         return len(value.encode())
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def check_identifier(value: Any, what: str = "identifier") -> None:

@@ -61,6 +61,8 @@ class StateCensus:
     _counts: dict[int, dict[str, int]] = field(default_factory=dict)
     _open: dict[int, int] = field(default_factory=dict)
     _recent: list[RecentTransition] = field(default_factory=list)
+    #: the same transitions, for a membership test per state write (no list scan)
+    _recent_set: set[RecentTransition] = field(default_factory=set)
 
     def has(self, partition: int) -> bool:
         return partition in self._counts
@@ -82,16 +84,18 @@ class StateCensus:
             if before is not None and before.recent_transitions[-1:] == (note,):
                 return  # no new note: most updates change nothing worth listing
             fresh = self._note(after.customer_key, note)
-            if fresh in self._recent:
+            if fresh in self._recent_set:
                 return
             if len(self._recent) < self.recent_limit or fresh > self._recent[-1]:
                 self._recent = heapq.nlargest(self.recent_limit, [*self._recent, fresh])
+                self._recent_set = set(self._recent)
 
     def remove(self, partition: int, customer_key: str, before: SupportState | None) -> None:
         """An erased customer: uncounted, and gone from the recent transitions."""
         if before is not None and partition in self._counts:
             self._add(partition, before, -1)
         self._recent = [r for r in self._recent if r.customer_key != customer_key]
+        self._recent_set = set(self._recent)
 
     def forget(self) -> None:
         """After a rebalance: partitions are rebuilt on next use."""

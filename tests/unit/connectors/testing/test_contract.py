@@ -45,6 +45,13 @@ class TestTrackV1:
         ident = "é" * 76  # 152 bytes, 76 characters
         assert check("PUT", f"/api/v1/customers/{ident}", {"a": 1}) is not None
 
+    def test_sizes_are_compact_utf8_json(self) -> None:
+        for value in ({"a": [1, 2.5, "é"], "b": None}, {1: "x"}, 2**70, True, "ü" * 3):
+            expected = value if isinstance(value, str) else json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False
+            )
+            assert contract.byte_len(value) == len(expected.encode())
+
     def test_event_needs_name(self) -> None:
         violation = check("POST", "/api/v1/customers/42/events", {"data": {}})
         assert violation is not None and violation.status == 400
