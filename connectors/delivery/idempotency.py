@@ -30,6 +30,10 @@ class DeliveredStore(Protocol):
 
     async def add(self, action_id: str) -> None: ...
 
+    async def add_many(self, action_ids: list[str]) -> None:
+        """`add` each id (one call: a request's ids are marked together)."""
+        ...
+
 
 class InMemoryDeliveredStore:
     """Process-local store for tests and the embedded default."""
@@ -42,6 +46,9 @@ class InMemoryDeliveredStore:
 
     async def add(self, action_id: str) -> None:
         self.ids.add(action_id)
+
+    async def add_many(self, action_ids: list[str]) -> None:
+        self.ids.update(action_ids)
 
 
 class FileDeliveredStore:
@@ -104,10 +111,18 @@ class FileDeliveredStore:
         return at is not None and at >= self._clock.time() - self._horizon
 
     async def add(self, action_id: str) -> None:
-        if "\n" in action_id or "\t" in action_id:
-            raise ValueError("action ids cannot contain tabs or newlines")
+        await self.add_many([action_id])
+
+    async def add_many(self, action_ids: list[str]) -> None:
+        """Durable once it returns; the ids share one write with other pending adds."""
+        if not action_ids:
+            return
+        for action_id in action_ids:
+            if "\n" in action_id or "\t" in action_id:
+                raise ValueError("action ids cannot contain tabs or newlines")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((action_id, self._clock.time(), fut))
+        at = self._clock.time()
+        self._pending.extend((action_id, at, fut) for action_id in action_ids)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
         await fut

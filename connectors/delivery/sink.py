@@ -307,8 +307,7 @@ class Sink(ABC):
         await self._mark_delivered(Planned(action, planned.covered), report)
 
     async def _mark_ids(self, ids: list[str]) -> None:
-        # Concurrent adds let a file store commit them with one fsync.
-        await asyncio.gather(*(self.store.add(i) for i in ids))
+        await self.store.add_many(ids)
 
     async def _mark_delivered(self, planned: Planned, report: DeliveryReport) -> None:
         await self._mark_ids(planned.covered)

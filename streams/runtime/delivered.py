@@ -29,3 +29,8 @@ class TableDeliveredStore:
 
     async def add(self, action_id: str) -> None:
         self._table(action_id).set(action_id, str(int(now_ts())).encode())
+
+    async def add_many(self, action_ids: list[str]) -> None:
+        stamp = str(int(now_ts())).encode()
+        for action_id in action_ids:
+            self._table(action_id).set(action_id, stamp)

@@ -37,6 +37,13 @@ class TestFileStore:
         lines = (tmp_path / "delivered" / "zendesk.log").read_text().splitlines()
         assert sorted(line.split("\t")[1] for line in lines) == sorted(f"x{i}" for i in range(10))
 
+    async def test_add_many_is_durable_when_it_returns(self, tmp_path: Path) -> None:
+        store = FileDeliveredStore(tmp_path)
+        await asyncio.gather(store.add_many(["a", "b"]), store.add("c"), store.add_many([]))
+        assert all([await store.contains(i) for i in "abc"])
+        reopened = FileDeliveredStore(tmp_path)  # no close(): what returned is on disk
+        assert all([await reopened.contains(i) for i in "abc"]) and len(reopened) == 3
+
     async def test_horizon_prunes_old_entries(self, tmp_path: Path) -> None:
         clock = VirtualClock()
         store = FileDeliveredStore(tmp_path, horizon=100, clock=clock)

@@ -341,7 +341,7 @@ class TestModes:
 
     async def test_store_failure_propagates(self) -> None:
         class BrokenStore(InMemoryDeliveredStore):
-            async def add(self, action_id: str) -> None:
+            async def add_many(self, action_ids: list[str]) -> None:
                 raise OSError("disk full")
 
         sink = FakeSink(store=BrokenStore())
