@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from app.ingress.batcher import EnvelopeTooLarge, RawBatcher
+from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
 from app.settings import ConfigError, load_settings
 from contracts.records import (
     RawEnvelope,
@@ -172,3 +172,36 @@ class TestBatcherFillsWhileInFlight:
 
         asyncio.run(run())
         assert [len(decode_raw_batch(v)) for v in producer.values] == [1, 1, 1]
+
+
+class TestBatcherAnswers:
+    """Every caller of a record gets an answer, whatever happens to the other callers."""
+
+    def test_no_acknowledgement_in_time_is_broker_unavailable(self) -> None:
+        producer = _SlowProducer()  # never acknowledges
+        batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001,  # type: ignore[arg-type]
+                             ack_timeout_s=0.1)
+
+        async def run() -> list[BaseException | None]:
+            return await asyncio.wait_for(asyncio.gather(
+                *(batcher.submit(_envelope(f'{{"n":{i}}}'.encode())) for i in range(3)),
+                return_exceptions=True,
+            ), 5)
+
+        answers = asyncio.run(run())
+        assert all(isinstance(a, BrokerUnavailable) for a in answers), answers
+
+    def test_a_caller_that_goes_away_leaves_the_others_answered(self) -> None:
+        producer = _SlowProducer()
+        batcher = RawBatcher(producer, lambda s: "raw", 1, linger_s=0.001)  # type: ignore[arg-type]
+
+        async def run() -> None:
+            gone = asyncio.ensure_future(batcher.submit(_envelope(b'{"n":0}')))
+            stays = asyncio.ensure_future(batcher.submit(_envelope(b'{"n":1}')))
+            await asyncio.sleep(0.02)  # both in the record that is on its way
+            gone.cancel()  # its client disconnected
+            producer.release.set()
+            await asyncio.wait_for(stays, 5)
+
+        asyncio.run(run())
+        assert [len(decode_raw_batch(v)) for v in producer.values] == [2]

@@ -154,6 +154,33 @@ class TestRejectedBodies:
         writer.close()
 
 
+class TestWholeBodies:
+    """A body that arrived whole with its headers is held to the same limits."""
+
+    @pytest.mark.parametrize("server", [{"max_body": 64 * 1024}], indirect=True)
+    async def test_chunked_body_over_the_limit_is_413(self, server: Server) -> None:
+        body = b"x" * (100 * 1024)  # no Content-Length: only the body's size can tell
+        head = (
+            b"POST /webhooks/zendesk HTTP/1.1\r\nHost: hooks.example.com\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+        await writer.drain()
+        assert b" 413 " in await reader.readline()
+        writer.close()
+        await _wait_until(lambda: server.budget.in_use == 0)
+
+    @pytest.mark.parametrize("server", [{"budget": 1024}], indirect=True)
+    async def test_body_over_the_budget_is_503(self, server: Server) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(_head(4096) + b"y" * 4096)
+        await writer.drain()
+        assert b" 503 " in await reader.readline()
+        writer.close()
+        await _wait_until(lambda: server.budget.in_use == 0)
+
+
 class TestHeaderTimeout:
     """A connection that never finishes its headers is closed."""
 
