@@ -81,9 +81,9 @@ class LastSentTables:
     def record(self, sink: str, outcomes: Iterable[Outcome]) -> None:
         """Remember the latest outcome per customer (outcomes come in the order known)."""
         writer = self.writer(sink)
-        for outcome in outcomes:
-            key = entry_key(outcome.action.customer_key, sink)
-            writer.set(key, orjson.dumps(entry(outcome)))
+        latest = {outcome.action.customer_key: outcome for outcome in outcomes}
+        for customer_key, outcome in latest.items():  # only the last one is kept anyway
+            writer.set(entry_key(customer_key, sink), orjson.dumps(entry(outcome)))
 
     def forget(self) -> None:
         for writer in self._writers.values():
