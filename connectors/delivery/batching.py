@@ -145,6 +145,7 @@ class BatchingSink(Sink):
         return chunks, rest
 
     async def _deliver_chunk(self, chunk: list[Planned], report: DeliveryReport) -> None:
+        epoch = self.last_written.epoch if self.last_written is not None else 0
         items: list[tuple[Planned, dict[str, object] | None]] = []
         for p in chunk:
             reduced = await self._only_changes(p, report)
@@ -204,5 +205,5 @@ class BatchingSink(Sink):
                 await self._dead_letter(error, p, attempts, report)
                 continue
             if self.last_written is not None and attributes is not None:
-                self.last_written.remember(p.action.sink, p.action.person, attributes)
+                self.last_written.remember(p.action.sink, p.action.person, attributes, epoch)
             await self._mark_delivered(p, report)

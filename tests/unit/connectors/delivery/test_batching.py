@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from connectors.delivery.batching import BatchingSink, BatchResult
 from connectors.delivery.budget import RequestBudget
 from connectors.delivery.clock import VirtualClock
+from connectors.delivery.coalesce import LastWrittenCache
 from connectors.delivery.dlq import InMemoryDeadLetterWriter
 from connectors.delivery.errors import ClientError, ServerError
 from connectors.delivery.idempotency import InMemoryDeliveredStore
@@ -72,6 +73,21 @@ class TestBatching:
         assert len(report.outcomes) == 7  # batched and per-person paths both reported
         again = await sink.deliver(actions)
         assert again.skipped == 6 and again.requests == 1  # dead letters are not "delivered"
+
+    async def test_batch_in_flight_at_a_cache_clear_is_not_remembered(self) -> None:
+        cache = LastWrittenCache()
+
+        class ClearingRecorder(Recorder):
+            async def send_batch(self, actions: list[Action]) -> BatchResult:
+                cache.clear()  # a rebalance while the batch is out
+                return await super().send_batch(actions)
+
+        people = [make_action(i, person=f"p{i}", attributes={"a": 1}) for i in range(2)]
+        await ClearingRecorder(last_written=cache).deliver(people)
+        sink = Recorder(last_written=cache)
+        again = [make_action(10 + i, person=f"p{i}", attributes={"a": 1}) for i in range(2)]
+        report = await sink.deliver(again)  # another worker may have written meanwhile
+        assert report.unchanged == 0 and [len(b) for b in sink.batches] == [2]
 
     async def test_coalesces_then_retries_whole_batch(self) -> None:
         sink = Recorder(fail_first_batch=True)
