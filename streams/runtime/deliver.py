@@ -48,6 +48,10 @@ class Delivery:
         self.dispatchers: dict[str, Dispatcher] = {}
         self._shares: dict[str, float] = {}  # sink → this worker's part of the account
         self._registered: list[str] = []
+        # What this worker owned at its last assignment, and in which group generation: what
+        # the sinks last wrote is only known while no other worker wrote to those people.
+        self._owned: set[tuple[str, int]] = set()
+        self._generation: int | None = None
         self._partitions = int(next(iter(topology.topics.values())).partitions or 1)
         self._producer_fn = producer
         self.sinks: dict[str, Sink] = {}
@@ -76,15 +80,10 @@ class Delivery:
         return table
 
     def forget(self) -> None:
-        """After a rebalance the recovered store is the truth: drop decoded caches. What the
-        sinks last wrote is forgotten too: while a partition was elsewhere, another worker
-        may have written to its people (a value skipped as unchanged would then be lost)."""
+        """After a rebalance the recovered store is the truth: drop decoded caches."""
         for delivered in self.delivered.values():
             delivered.forget()
         self.last_sent.forget()
-        for sink in self.sinks.values():
-            if sink.last_written is not None:
-                sink.last_written.clear()
 
     def register(self, sink_name: str) -> None:
         app = self.topology.app
@@ -172,6 +171,8 @@ class Delivery:
     def on_assigned(self, assigned: Iterable[Any]) -> None:
         """Each worker spends the share of a platform account's budget that its part of the
         sink's out-topic partitions is: the group together stays within the limit."""
+        assigned = list(assigned)
+        self._check_last_written(assigned)
         owned: dict[str, int] = {}
         for tp in assigned:
             owned[tp.topic] = owned.get(tp.topic, 0) + 1
@@ -180,6 +181,26 @@ class Delivery:
             self._shares[sink_name] = owned.get(topic, 0) / self._partitions
         for sink_name in self.sinks:
             self._share_budget(sink_name)
+
+    def _check_last_written(self, assigned: list[Any]) -> None:
+        """Forget what the sinks last wrote when another worker may have written to our
+        people since: this worker gained a partition, or missed a group generation (it was
+        out of the group while others owned its partitions). A rebalance that hands a worker
+        back exactly what it had, in the next generation, keeps the memory: a value equal to
+        the last one written is still not sent again."""
+        topics = {self.topology.topics[f"out.{s}"].get_topic_name() for s in self._registered}
+        owned = {(tp.topic, tp.partition) for tp in assigned if tp.topic in topics}
+        generation = getattr(self.topology.app, "consumer_generation_id", None)
+        continuous = (
+            isinstance(generation, int) and self._generation is not None
+            and generation == self._generation + 1
+        )
+        if not continuous or owned - self._owned:
+            for sink in self.sinks.values():
+                if sink.last_written is not None:
+                    sink.last_written.clear()
+        self._owned = owned
+        self._generation = generation if isinstance(generation, int) else None
 
     def _share_budget(self, sink_name: str) -> None:
         share = self._shares.get(sink_name)

@@ -33,7 +33,8 @@ class TestShare:
         delivery = Delivery(_topology(4), producer=lambda: None)  # type: ignore[arg-type,return-value]
         delivery.register("customerio")
         cio, app_api = TokenBucket(95.0, 5.0), TokenBucket(9.0, 1.0)
-        delivery.sinks = {"customerio": SimpleNamespace(bucket=cio, app_bucket=app_api)}  # type: ignore[dict-item]
+        sink = SimpleNamespace(bucket=cio, app_bucket=app_api, last_written=None)
+        delivery.sinks = {"customerio": sink}  # type: ignore[dict-item]
         tp = SimpleNamespace
         delivery.on_assigned([tp(topic="t.out.customerio", partition=0),
                               tp(topic="t.out.customerio", partition=3),
@@ -47,21 +48,55 @@ class TestShare:
         delivery.register("customerio")
         delivery.on_assigned([SimpleNamespace(topic="t.out.customerio", partition=2)])
         bucket = TokenBucket(95.0, 5.0)
-        delivery.sinks = {"customerio": SimpleNamespace(bucket=bucket, name="customerio")}  # type: ignore[dict-item]
+        sink = SimpleNamespace(bucket=bucket, name="customerio", last_written=None)
+        delivery.sinks = {"customerio": sink}  # type: ignore[dict-item]
         delivery.dispatcher("customerio")  # made at the first record: the share applies
         assert bucket.rate + bucket.burst == 25.0
 
 
 class TestRebalance:
-    """After a rebalance a sink no longer trusts what it last wrote (another worker may have
-    written to those people while their partition was elsewhere)."""
+    """What the sinks last wrote is kept through a rebalance that hands a worker back what it
+    had, and forgotten when another worker may have written to those people meanwhile."""
 
-    def test_forget_clears_what_the_sinks_last_wrote(self) -> None:
-        delivery = Delivery(_topology(4), producer=lambda: None)  # type: ignore[arg-type,return-value]
+    def _delivery(self) -> tuple[Delivery, Any, LastWrittenCache]:
+        topology = _topology(4)
+        delivery = Delivery(topology, producer=lambda: None)  # type: ignore[arg-type,return-value]
+        delivery.register("customerio")
         cache = LastWrittenCache()
+        delivery.sinks = {"customerio": SimpleNamespace(bucket=TokenBucket(95.0, 5.0),  # type: ignore[dict-item]
+                                                        last_written=cache)}
+        return delivery, topology.app, cache
+
+    @staticmethod
+    def _assign(delivery: Delivery, app: Any, generation: int, partitions: list[int]) -> None:
+        app.consumer_generation_id = generation
+        delivery.forget()  # the revocation that precedes every assignment
+        delivery.on_assigned([SimpleNamespace(topic="t.out.customerio", partition=p)
+                              for p in partitions])
+
+    @staticmethod
+    def _known(cache: LastWrittenCache) -> bool:
+        return cache.changed("customerio", "p1", {"has_open_ticket": False}) == {}
+
+    def test_same_partitions_in_the_next_generation_keep_it(self) -> None:
+        delivery, app, cache = self._delivery()
+        self._assign(delivery, app, 1, [0, 1])
         cache.remember("customerio", "p1", {"has_open_ticket": False})
-        delivery.sinks = {"customerio": SimpleNamespace(last_written=cache)}  # type: ignore[dict-item]
-        delivery.forget()
-        assert cache.changed("customerio", "p1", {"has_open_ticket": False}) == {
-            "has_open_ticket": False
-        }
+        self._assign(delivery, app, 2, [0, 1])
+        assert self._known(cache)
+        self._assign(delivery, app, 3, [0])  # one went to another worker
+        assert self._known(cache)
+
+    def test_a_gained_partition_clears_it(self) -> None:
+        delivery, app, cache = self._delivery()
+        self._assign(delivery, app, 1, [0])
+        cache.remember("customerio", "p1", {"has_open_ticket": False})
+        self._assign(delivery, app, 2, [0, 1])
+        assert not self._known(cache)
+
+    def test_a_missed_generation_clears_it(self) -> None:
+        delivery, app, cache = self._delivery()
+        self._assign(delivery, app, 1, [0, 1])
+        cache.remember("customerio", "p1", {"has_open_ticket": False})
+        self._assign(delivery, app, 3, [0, 1])  # generation 2 went on without this worker
+        assert not self._known(cache)

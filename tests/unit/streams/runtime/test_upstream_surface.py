@@ -119,3 +119,8 @@ class TestUpstreamSurface:
         assert "flow_control.suspend" in source and "_consumer_wait_empty" in source
         assert source.index("flow_control.suspend") < source.index("_consumer_wait_empty")
         assert hasattr(App, "on_partitions_assigned")  # the rate budget's share follows it
+
+    def test_assignment_sets_the_group_generation(self) -> None:
+        # Delivery._check_last_written and SeekFirstRecovery read app.consumer_generation_id.
+        listener = faust_aiokafka.ConsumerRebalanceListener.on_partitions_assigned
+        assert "consumer_generation_id" in inspect.getsource(listener)
