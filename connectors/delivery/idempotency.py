@@ -45,7 +45,7 @@ class InMemoryDeliveredStore:
         return action_id in self.ids
 
     async def add(self, action_id: str) -> None:
-        self.ids.add(action_id)
+        await self.add_many([action_id])
 
     async def add_many(self, action_ids: list[str]) -> None:
         self.ids.update(action_ids)

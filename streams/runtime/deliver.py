@@ -171,25 +171,26 @@ class Delivery:
     def on_assigned(self, assigned: Iterable[Any]) -> None:
         """Each worker spends the share of a platform account's budget that its part of the
         sink's out-topic partitions is: the group together stays within the limit."""
-        assigned = list(assigned)
-        self._check_last_written(assigned)
-        owned: dict[str, int] = {}
-        for tp in assigned:
-            owned[tp.topic] = owned.get(tp.topic, 0) + 1
-        for sink_name in self._registered:
-            topic = self.topology.topics[f"out.{sink_name}"].get_topic_name()
-            self._shares[sink_name] = owned.get(topic, 0) / self._partitions
+        topics = {
+            sink_name: self.topology.topics[f"out.{sink_name}"].get_topic_name()
+            for sink_name in self._registered
+        }
+        owned = {
+            (tp.topic, tp.partition) for tp in assigned if tp.topic in topics.values()
+        }
+        self._check_last_written(owned)
+        for sink_name, topic in topics.items():
+            mine = sum(1 for owned_topic, _ in owned if owned_topic == topic)
+            self._shares[sink_name] = mine / self._partitions
         for sink_name in self.sinks:
             self._share_budget(sink_name)
 
-    def _check_last_written(self, assigned: list[Any]) -> None:
+    def _check_last_written(self, owned: set[tuple[str, int]]) -> None:
         """Forget what the sinks last wrote when another worker may have written to our
         people since: this worker gained a partition, or missed a group generation (it was
         out of the group while others owned its partitions). A rebalance that hands a worker
         back exactly what it had, in the next generation, keeps the memory: a value equal to
         the last one written is still not sent again."""
-        topics = {self.topology.topics[f"out.{s}"].get_topic_name() for s in self._registered}
-        owned = {(tp.topic, tp.partition) for tp in assigned if tp.topic in topics}
         generation = getattr(self.topology.app, "consumer_generation_id", None)
         continuous = (
             isinstance(generation, int) and self._generation is not None

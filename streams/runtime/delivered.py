@@ -28,7 +28,7 @@ class TableDeliveredStore:
         return self._table(action_id).get(action_id) is not None
 
     async def add(self, action_id: str) -> None:
-        self._table(action_id).set(action_id, str(int(now_ts())).encode())
+        await self.add_many([action_id])
 
     async def add_many(self, action_ids: list[str]) -> None:
         stamp = str(int(now_ts())).encode()
