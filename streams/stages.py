@@ -295,7 +295,10 @@ def apply_batch(
             _route_all(router, [], new_state(key), received_at, result, event)
             continue
         before = get_state(key)
-        routed = ApplyResult()
+        # Routed straight into `result`; a failure cuts it back to these marks (an ApplyResult
+        # per event to merge afterwards was a measurable share of the per-event cost).
+        marks = (len(result.transitions), len(result.actions), len(result.dead_letters),
+                 result.parking.released)
         try:
             if parking.should_park(event, before, addressable):
                 held = parking.park(before or new_state(key), event, received_at)
@@ -311,14 +314,17 @@ def apply_batch(
             if after is before:  # apply() hands back the very same state when nothing changed
                 result.duplicates += 1
                 continue
-            _route_all(router, transitions, after, received_at, routed, event)
+            result.transitions.extend(transitions)
+            _route_all(router, transitions, after, received_at, result, event)
             if after.parked and addressable(after.identities):
-                after = release_parked(key, after, config=config, router=router, result=routed)
+                after = release_parked(key, after, config=config, router=router, result=result)
             deadline = next_deadline(after, config)
         except StateAbsorbed as absorbed:
+            _cut_back(result, marks)
             result.forwards.append((absorbed.survivor, event, received_at))
             continue
         except Exception as exc:  # noqa: BLE001 - one item never costs the others
+            _cut_back(result, marks)
             invalid = isinstance(exc, InvalidEvent)
             if not invalid:
                 log.warning("applying a %s event raised %s", event.kind, type(exc).__name__)
@@ -335,12 +341,14 @@ def apply_batch(
         # Only a fully processed event changes state: a failure above leaves it untouched.
         put_state(key, after)
         result.deadlines[key] = deadline
-        result.transitions.extend(transitions)
-        result.transitions.extend(routed.transitions)  # of parked events released
-        result.actions.extend(routed.actions)
-        result.dead_letters.extend(routed.dead_letters)
-        result.parking.released += routed.parking.released
     return result
+
+
+def _cut_back(result: ApplyResult, marks: tuple[int, int, int, int]) -> None:
+    """Drop what a failed event added to `result` (its state is not written either)."""
+    del result.transitions[marks[0]:], result.actions[marks[1]:]
+    del result.dead_letters[marks[2]:]
+    result.parking.released = marks[3]
 
 
 def release_parked(

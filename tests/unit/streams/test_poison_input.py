@@ -15,6 +15,7 @@ from connectors.customerio.normalize import normalize as customerio_normalize
 from connectors.intercom.normalize import normalize as intercom_normalize
 from connectors.pipelines.normalize import normalize as pipelines_normalize
 from connectors.zendesk.normalize import normalize as zendesk_normalize
+from contracts.actions import Action
 from contracts.events import EventKind, Identities, SupportEvent, TicketInfo
 from contracts.records import RawEnvelope, encode_event_batch, encode_raw_batch
 from contracts.timebounds import EARLIEST, LATEST, TimeOutOfRange
@@ -209,6 +210,26 @@ class _ExplodingRouter(Router):
         return [], []
 
 
+class _LateExplodingRouter(Router):
+    """One action per event; raises for one customer once its transitions are routed."""
+
+    def __init__(self, bad_key: str) -> None:
+        super().__init__()
+        self.bad_key = bad_key
+
+    def route(self, transition: Any, state: SupportState, *args: Any) -> Any:
+        return [], []
+
+    def route_event(self, event: Any, state: SupportState, *args: Any) -> Any:
+        if state.customer_key == self.bad_key:
+            raise OverflowError("date value out of range")
+        action = Action.for_transition(
+            event.event_id, sink="customerio", operation="track",
+            customer_key=state.customer_key, person=state.customer_key,
+        )
+        return [action], []
+
+
 class TestApplyIsolatesPoison:
     """An event that raises anywhere in apply is a dead letter; its state stays unchanged."""
 
@@ -227,6 +248,19 @@ class TestApplyIsolatesPoison:
         assert reasons == [("apply_failed", "c:boom"), ("invalid_event", "c:poison")]
         assert "OverflowError" in next(d.detail for d in result.dead_letters
                                        if d.reason == "apply_failed")
+
+    def test_failed_event_leaves_nothing_it_routed(self) -> None:
+        """Transitions and actions routed before the failure are not in the result."""
+        items = [(k, _ticket(k, RECEIVED), 0.0) for k in ("c:a", "c:boom", "c:b")]
+        states: dict[str, SupportState] = {}
+        result = apply_batch(
+            items, get_state=states.get, put_state=states.__setitem__,
+            config=StateConfig(), router=_LateExplodingRouter("c:boom"),
+        )
+        assert {t.customer_key for t in result.transitions} == {"c:a", "c:b"}
+        assert sorted(a.customer_key for a in result.actions) == ["c:a", "c:b"]
+        assert [d.record["customer_key"] for d in result.dead_letters] == ["c:boom"]
+        assert "c:boom" not in states
 
     def test_timers_of_one_customer_do_not_stop_others(self) -> None:
         states: dict[str, SupportState] = {}
