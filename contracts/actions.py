@@ -15,8 +15,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic_core import to_jsonable_python
 
 SinkName = Literal["customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"]
 Priority = Literal["suppression", "enrichment", "analytics"]
@@ -45,20 +45,27 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Action(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def json_value(value: Any) -> Any:
+    """A payload value msgspec cannot write itself (a model, a Decimal...), as pydantic's
+    JSON mode writes it."""
+    return to_jsonable_python(value)
+
+
+class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Built by routing from values it already holds (no validation on construction);
+    `from_json`/`from_dict` validate what comes from a topic, a file or an operator."""
 
     action_id: str
     sink: SinkName
     operation: str
     customer_key: str
     person: str  # the identifier the platform knows the person by (id, email, cio_id...)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
     priority: Priority = "enrichment"
     # True for events/tickets/messages that must never be delivered twice; False for
     # idempotent attribute writes that may be coalesced and safely repeated.
     one_off: bool = False
-    created_at: datetime = Field(default_factory=_utcnow)
+    created_at: datetime = msgspec.field(default_factory=_utcnow)
     # Webhook receipt time of the causing event: start of the end-to-end latency SLO.
     received_at: datetime | None = None
     causing_event_id: str | None = None
@@ -77,15 +84,29 @@ class Action(BaseModel):
         attrs = self.payload.get("attributes")
         return dict(attrs) if isinstance(attrs, dict) else {}
 
+    def replace(self, **update: Any) -> Action:
+        """A copy with `update` applied (values of the declared types)."""
+        return msgspec.structs.replace(self, **update)
+
     def with_attributes(self, attributes: dict[str, Any]) -> Action:
-        return self.model_copy(update={"payload": {**self.payload, "attributes": attributes}})
+        return msgspec.structs.replace(self, payload={**self.payload, "attributes": attributes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form as plain values (times as ISO 8601 strings)."""
+        doc: dict[str, Any] = msgspec.to_builtins(self, enc_hook=json_value)
+        return doc
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return ENCODER.encode(self)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Action:
-        return cls.model_validate(orjson.loads(data))
+        return _DECODER.decode(data)
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Action:
+        """A validated action from its JSON form (msgspec.ValidationError when it is not one)."""
+        return msgspec.convert(doc, cls)
 
     @classmethod
     def for_transition(
@@ -104,3 +125,8 @@ class Action(BaseModel):
             operation=operation,
             **fields,
         )
+
+
+#: JSON for actions and anything holding them (their payload values included)
+ENCODER = msgspec.json.Encoder(enc_hook=json_value)
+_DECODER = msgspec.json.Decoder(Action)

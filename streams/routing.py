@@ -18,7 +18,6 @@ from typing import Any
 from contracts.actions import Action, Priority, SinkName, derive_action_id
 from contracts.deadletters import StageDeadLetter
 from contracts.events import Identities, SupportEvent
-from contracts.fast import construct
 from streams.state.model import SupportState
 from streams.state.transitions import Transition
 from streams.tally import RecipeTally
@@ -168,21 +167,16 @@ def _action(
     one_off: bool,
     discriminator: str = "",
 ) -> Action:
-    # Built without validation: every field is built here from validated data; validating
-    # again (or pydantic's generic model_construct) costs more than the rest of routing.
-    return construct(
-        Action,
-        {
-            "action_id": derive_action_id(t.transition_id, sink, operation, discriminator),
-            "sink": sink,
-            "operation": operation,
-            "customer_key": t.customer_key,
-            "person": person,
-            "payload": payload,
-            "priority": priority,
-            "one_off": one_off,
-            "created_at": datetime.now(UTC),
-            "received_at": received_at,
-            "causing_event_id": t.causing_event_id,
-        },
+    return Action(
+        action_id=derive_action_id(t.transition_id, sink, operation, discriminator),
+        sink=sink,
+        operation=operation,
+        customer_key=t.customer_key,
+        person=person,
+        payload=payload,
+        priority=priority,
+        one_off=one_off,
+        created_at=datetime.now(UTC),
+        received_at=received_at,
+        causing_event_id=t.causing_event_id,
     )

@@ -87,7 +87,7 @@ class ReplayPipeline(Pipeline):
     async def _emit(self, partition: int, result: ApplyResult) -> list[Any]:
         cutoff = self.history_before
         result.actions = [
-            a.model_copy(update={"received_at": None})
+            a.replace(received_at=None)
             if a.received_at is not None and a.received_at.timestamp() < cutoff
             else a
             for a in result.actions

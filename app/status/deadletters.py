@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
@@ -37,7 +38,7 @@ from contracts.actions import Action
 from contracts.events import Identities
 from contracts.partitioner import partition_for
 from contracts.records import (
-    encode_json_batch,
+    encode_action_batch,
     encode_raw_batch,
     encode_reroute,
     raw_envelope_from,
@@ -202,10 +203,10 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
     """Where and what to re-send for one entry."""
     try:
         if entry.sink is not None:
-            action = Action.model_validate(entry.doc["action"])
+            action = Action.from_dict(entry.doc["action"])
             return Redrive(
                 entry, names[f"out.{action.sink}"], action.customer_key,
-                encode_json_batch([action.model_dump(mode="json")]),
+                encode_action_batch([action]),
             )
         record = entry.doc.get("record")
         raw = None
@@ -227,7 +228,7 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
             return Redrive(
                 entry, names[f"raw.{envelope.source}"], envelope.key, encode_raw_batch([envelope])
             )
-    except (KeyError, ValidationError) as exc:
+    except (KeyError, ValidationError, msgspec.ValidationError) as exc:
         return Redrive(entry, None, why_not=f"invalid record: {type(exc).__name__}")
     return Redrive(entry, None, why_not=f"{entry.stage} dead letters carry no raw envelope")
 

@@ -52,12 +52,10 @@ def _merge_payload(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def _merge(first: Action, later: Action) -> Action:
     received = [t for t in (first.received_at, later.received_at) if t is not None]
     priority = first.priority if first.priority_rank <= later.priority_rank else later.priority
-    return later.model_copy(
-        update={
-            "payload": _merge_payload(first.payload, later.payload),
-            "received_at": min(received) if received else None,
-            "priority": priority,
-        }
+    return later.replace(
+        payload=_merge_payload(first.payload, later.payload),
+        received_at=min(received) if received else None,
+        priority=priority,
     )
 
 

@@ -15,12 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
 from connectors.delivery.errors import ClientError, Conflict, DeadlineExceeded, DeliveryError
 from connectors.delivery.outbox import append_private
-from contracts.actions import Action
+from contracts.actions import ENCODER, Action
 
 MAX_DLQ_BODY_CHARS = 4096
 
@@ -33,13 +32,11 @@ Reason = Literal[
 ]
 
 
-class DeadLetter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: Reason
     sink: str
     action: Action
-    covered_action_ids: list[str] = Field(default_factory=list)
+    covered_action_ids: list[str] = msgspec.field(default_factory=list)
     error_class: str
     error_message: str = ""
     status: int | None = None
@@ -49,11 +46,11 @@ class DeadLetter(BaseModel):
     last_attempt_at: datetime | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return ENCODER.encode(self)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> DeadLetter:
-        return cls.model_validate(orjson.loads(data))
+        return msgspec.json.decode(data, type=cls)
 
     @classmethod
     def from_error(

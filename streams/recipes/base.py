@@ -26,7 +26,7 @@ import orjson
 from contracts.actions import ATTRIBUTE_OPERATIONS, Action, Priority, SinkName, derive_action_id
 from contracts.deadletters import StageDeadLetter
 from contracts.events import Identities
-from contracts.fast import construct, json_default
+from contracts.fast import json_default
 from streams.tally import RecipeTally
 
 log = logging.getLogger(__name__)
@@ -105,21 +105,18 @@ class Emit:
         if self.created is None:
             self.created = datetime.now(UTC)  # one clock read per transition/event
         self.actions.append(
-            construct(
-                Action,
-                {
-                    "action_id": action_id,
-                    "sink": sink,
-                    "operation": operation,
-                    "customer_key": self.customer_key,
-                    "person": person,
-                    "payload": {**payload, "recipe": recipe},
-                    "priority": priority,
-                    "one_off": one_off,
-                    "created_at": self.created,
-                    "received_at": self.received_at,
-                    "causing_event_id": self.causing_event_id,
-                },
+            Action(
+                action_id=action_id,
+                sink=sink,
+                operation=operation,
+                customer_key=self.customer_key,
+                person=person,
+                payload={**payload, "recipe": recipe},
+                priority=priority,
+                one_off=one_off,
+                created_at=self.created,
+                received_at=self.received_at,
+                causing_event_id=self.causing_event_id,
             )
         )
 

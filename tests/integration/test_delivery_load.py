@@ -138,7 +138,7 @@ def _produce_events(bootstrap: str, topic: str, people: list[str]) -> None:
                         f"share-{i}-{n}", sink="customerio", operation="event",
                         customer_key=f"ck-{person}", person=person, one_off=True,
                         payload={"name": "load", "data": {"n": n}},
-                    ).model_dump(mode="json")
+                    ).to_dict()
                     for n in range(2)
                 ]
                 await producer.send(topic, orjson.dumps({"v": 1, "items": actions}),

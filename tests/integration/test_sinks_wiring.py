@@ -74,7 +74,7 @@ class TestWorkerStartsEverySink:
                 producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
                 await producer.start()
                 try:
-                    value = orjson.dumps({"v": 1, "items": [action.model_dump(mode="json")]})
+                    value = orjson.dumps({"v": 1, "items": [action.to_dict()]})
                     await producer.send_and_wait(f"{proc.prefix}out.webhook", value, key=b"ck1")
                 finally:
                     await producer.stop()

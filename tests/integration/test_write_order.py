@@ -32,7 +32,7 @@ def _identify(n: int, at: float, **attributes: object) -> Action:
     return Action.for_transition(
         f"tr-{n}", sink="customerio", operation="identify", customer_key="ck-order",
         person=PERSON, payload={"attributes": attributes},
-    ).model_copy(update={"created_at": T0 + timedelta(seconds=at)})
+    ).replace(created_at=T0 + timedelta(seconds=at))
 
 
 def _event(n: int) -> Action:
@@ -48,7 +48,7 @@ def _produce(bootstrap: str, topic: str, batches: list[list[Action]]) -> None:
         await producer.start()
         try:
             for actions in batches:
-                items = [a.model_dump(mode="json") for a in actions]
+                items = [a.to_dict() for a in actions]
                 await producer.send_and_wait(
                     topic, orjson.dumps({"v": 1, "items": items}), key=b"ck-order", partition=0
                 )

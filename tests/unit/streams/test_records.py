@@ -128,5 +128,5 @@ class TestTransitionAndActionBatches:
         actions = [a for t in out for a in router.route(t, state, 1.7e9)[0]]
         assert actions
         assert encode_action_batch(actions) == encode_json_batch(
-            [a.model_dump(mode="json") for a in actions]
+            [a.to_dict() for a in actions]
         )

@@ -21,7 +21,7 @@ from tests.unit.connectors.delivery.helpers import make_action
 def _act(n: int, **kw: Any) -> Action:
     """An action for ann@example.com (the platform's identifier), customer key c:00ff."""
     action = make_action(n, person="ann@example.com", **kw)
-    return action.model_copy(update={"customer_key": "c:00ff"})
+    return action.replace(customer_key="c:00ff")
 
 
 class TestAuditEntries:
