@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
-from pydantic_core import to_jsonable_python
+
+from contracts.jsonvalues import json_value
 
 SinkName = Literal["customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"]
 Priority = Literal["suppression", "enrichment", "analytics"]
@@ -43,12 +44,6 @@ def derive_action_id(transition_id: str, sink: str, operation: str, discriminato
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def json_value(value: Any) -> Any:
-    """A payload value msgspec cannot write itself (a model, a Decimal...), as pydantic's
-    JSON mode writes it."""
-    return to_jsonable_python(value)
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

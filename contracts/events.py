@@ -4,21 +4,29 @@ A `SupportEvent` is platform-neutral. Normalizers (one per platform, pure functi
 `connectors/<platform>/normalize.py`) turn raw webhook bodies into these; the identity stage
 attaches a customer key; the state machine folds them into `SupportState`.
 
-Serialisation is orjson over `model_dump(mode="json")`; `from_json`/`to_json` are the only
-codec used on the topics so the wire format is in one place.
+The types are frozen msgspec structs. Building one costs a fraction of a pydantic model,
+and the same classes are the wire types of `events.by-customer` (contracts.records): JSON
+with default values left out. Each struct's `__post_init__` normalizes what every source
+needs normalized (emails lower-cased, ids as strings, ticket statuses lower-case) and checks
+the values whose type the state machine relies on, so an event built from foreign input is
+either well-formed or a `ValueError`/`TypeError` (msgspec raises `ValidationError` for
+either while decoding). `from_dict` validates a JSON-shaped dict the way the topic decoder
+does, accepting what pydantic used to accept (unix-second times, integer ids).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
+from msgspec.structs import force_setattr
 
 Source = Literal["zendesk", "intercom", "customerio", "pipelines"]
 Origin = Literal["live", "backfill", "replay"]
+_SOURCES = frozenset(("zendesk", "intercom", "customerio", "pipelines"))
+_ORIGINS = frozenset(("live", "backfill", "replay"))
 
 
 class EventKind(StrEnum):
@@ -54,12 +62,44 @@ def normalize_email(value: str | None) -> str | None:
     return cleaned or None
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+S = TypeVar("S", bound="_Struct")
 
 
-class Identities(_Model):
-    """Every identifier a platform told us about the person; all optional."""
+class _Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+              omit_defaults=True):
+    def replace(self: S, **update: Any) -> S:
+        """A copy with `update` applied (checked and normalized like a new one)."""
+        copied: S = msgspec.structs.replace(self, **update)
+        post = getattr(copied, "__post_init__", None)
+        if post is not None:
+            post()
+        return copied
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form as plain values (defaults left out, times as ISO 8601)."""
+        doc: dict[str, Any] = msgspec.to_builtins(self)
+        return doc
+
+    @classmethod
+    def from_dict(cls: type[S], doc: Any) -> S:
+        """A validated struct from its JSON form; `msgspec.ValidationError` when it is none."""
+        return msgspec.convert(_ids_as_strings(cls, doc), cls, strict=False)
+
+
+def _id_text(name: str, value: Any) -> str | None:
+    """An identifier as a stripped string (platforms send ids as numbers or strings)."""
+    if type(value) is str:
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None:
+        return None
+    raise TypeError(f"{name}: expected a string or an integer, got {type(value).__name__}")
+
+
+class Identities(_Struct, frozen=True, omit_defaults=False):
+    """Every identifier a platform told us about the person; all optional. Written with
+    every field (absent ones as null), as the transitions topic has always carried them."""
 
     email: str | None = None
     external_id: str | None = None
@@ -68,35 +108,75 @@ class Identities(_Model):
     cio_id: str | None = None
     phone: str | None = None
 
-    @field_validator("email", mode="before")
-    @classmethod
-    def _normalize_email(cls, value: Any) -> Any:
-        return normalize_email(value) if isinstance(value, str) else value
+    def __post_init__(self) -> None:
+        email = self.email
+        if email is not None:
+            if type(email) is not str:
+                raise TypeError(f"email: expected a string, got {type(email).__name__}")
+            cleaned = email.strip().lower() or None
+            if cleaned != email:
+                force_setattr(self, "email", cleaned)
+        for name in _ID_NAMES:
+            value = getattr(self, name)
+            if value is not None and (type(value) is not str or value.strip() is not value
+                                      or not value):
+                force_setattr(self, name, _id_text(name, value))
 
-    @field_validator(
-        "external_id", "zendesk_user_id", "intercom_contact_id", "cio_id", "phone", mode="before"
-    )
-    @classmethod
-    def _ids_as_strings(cls, value: Any) -> Any:
-        # Zendesk event webhooks send ids as strings, the REST API as integers.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        if isinstance(value, str):
-            return value.strip() or None
-        return value
+    def as_dict(self) -> dict[str, str | None]:
+        """Every field, None included, in declaration order."""
+        return msgspec.structs.asdict(self)
 
     def pairs(self) -> list[tuple[str, str]]:
         """(kind, value) for every identifier present, in a fixed order."""
-        return [(k, v) for k, v in self.model_dump().items() if v]
+        return [(k, v) for k, v in msgspec.structs.asdict(self).items() if v]
 
     def merged(self, other: Identities) -> Identities:
         """Fields of `self`, filled in from `other` where `self` has none."""
-        mine = self.model_dump()
-        theirs = other.model_dump()
+        mine = msgspec.structs.asdict(self)
+        theirs = msgspec.structs.asdict(other)
         return Identities(**{k: mine[k] or theirs[k] for k in mine})
 
 
-class TicketInfo(_Model):
+_ID_NAMES = ("external_id", "zendesk_user_id", "intercom_contact_id", "cio_id", "phone")
+IDENTITY_FIELDS: tuple[str, ...] = Identities.__struct_fields__
+NO_IDENTITIES = Identities()
+
+
+def _time(name: str, value: Any) -> datetime | None:
+    """A time as pydantic took one: a datetime, an ISO 8601 string or unix seconds."""
+    if value is None or type(value) is datetime:
+        return value
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name}: not an ISO 8601 time") from None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{name}: unix time out of range") from None
+    raise TypeError(f"{name}: expected a time, got {type(value).__name__}")
+
+
+def _check_times(info: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(info, name)
+        if value is not None and type(value) is not datetime:
+            force_setattr(info, name, _time(name, value))
+
+
+def _tags(info: Any) -> None:
+    tags = info.tags
+    if type(tags) is not tuple:
+        if not isinstance(tags, list | tuple):
+            raise TypeError(f"tags: expected a list, got {type(tags).__name__}")
+        force_setattr(info, "tags", tuple(tags))
+
+
+class TicketInfo(_Struct, frozen=True):
     """A Zendesk ticket as one event saw it. `status` is lower-case (new/open/pending/hold/
     solved/closed/deleted); `updated_at` is platform time, used to drop stale updates."""
 
@@ -113,19 +193,30 @@ class TicketInfo(_Model):
     updated_at: datetime | None = None
     merged_into: str | None = None
 
-    @field_validator("id", "merged_into", mode="before")
-    @classmethod
-    def _id_as_string(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("status", "priority", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
+    def __post_init__(self) -> None:
+        if type(self.id) is not str:
+            force_setattr(self, "id", _required_id("ticket id", self.id))
+        if self.merged_into is not None and type(self.merged_into) is not str:
+            force_setattr(self, "merged_into", _id_text("merged_into", self.merged_into))
         # Event-subscribed webhooks say "SOLVED"/"HIGH"; the REST API says "solved"/"high".
-        return value.strip().lower() if isinstance(value, str) else value
+        for name in ("status", "priority"):
+            value = getattr(self, name)
+            if type(value) is str:
+                lowered = value.strip().lower()
+                if lowered != value:
+                    force_setattr(self, name, lowered)
+        _tags(self)
+        _check_times(self, ("created_at", "updated_at"))
 
 
-class ConversationInfo(_Model):
+def _required_id(name: str, value: Any) -> str:
+    text = _id_text(name, value)
+    if text is None:
+        raise ValueError(f"{name} is required")
+    return text
+
+
+class ConversationInfo(_Struct, frozen=True):
     """An Intercom conversation. `state` is open/snoozed/closed."""
 
     id: str
@@ -137,8 +228,14 @@ class ConversationInfo(_Model):
     updated_at: datetime | None = None
     created_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if type(self.id) is not str:
+            force_setattr(self, "id", _required_id("conversation id", self.id))
+        _tags(self)
+        _check_times(self, ("updated_at", "created_at"))
 
-class RatingInfo(_Model):
+
+class RatingInfo(_Struct, frozen=True):
     """CSAT: Zendesk good/bad, or Intercom 1–5. `score` keeps the platform's value."""
 
     score: str | int
@@ -147,6 +244,12 @@ class RatingInfo(_Model):
     comment: bool = False
     comment_text: str | None = None  # what the customer wrote, for the CSAT event (R6)
 
+    def __post_init__(self) -> None:
+        if self.scale not in ("good_bad", "one_to_five"):
+            raise ValueError(f"rating scale {self.scale!r}: expected good_bad or one_to_five")
+        if self.ticket_id is not None and type(self.ticket_id) is not str:
+            force_setattr(self, "ticket_id", _id_text("ticket_id", self.ticket_id))
+
     @property
     def is_low(self) -> bool:
         if self.scale == "good_bad":
@@ -154,26 +257,107 @@ class RatingInfo(_Model):
         return int(self.score) <= 2
 
 
-class SupportEvent(_Model):
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SupportEvent(_Struct, frozen=True):
     event_id: str
     source: Source
     kind: EventKind
     occurred_at: datetime
-    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    identities: Identities = Identities()
+    received_at: datetime = msgspec.field(default_factory=_utcnow)
+    identities: Identities = NO_IDENTITIES
     ticket: TicketInfo | None = None
     conversation: ConversationInfo | None = None
     rating: RatingInfo | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
     origin: Origin = "live"
     #: who made the change on the platform, when the payload says: a Zendesk user id or
     #: email (ticket event actor, trigger updater), an Intercom admin id (the author of the
     #: conversation part). Lets the ingest stage recognise supportsync's own writes.
     author_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if type(self.event_id) is not str:
+            raise TypeError(f"event_id: expected a string, got {type(self.event_id).__name__}")
+        if self.source not in _SOURCES:
+            raise ValueError(f"source {self.source!r} is not a known source")
+        if type(self.kind) is not EventKind:
+            force_setattr(self, "kind", EventKind(self.kind))
+        if type(self.occurred_at) is not datetime:
+            force_setattr(self, "occurred_at", _time("occurred_at", self.occurred_at))
+        if type(self.received_at) is not datetime:
+            force_setattr(self, "received_at", _time("received_at", self.received_at))
+        if type(self.identities) is not Identities:
+            force_setattr(self, "identities", _nested(Identities, self.identities))
+        for name, cls in _PARTS:
+            value = getattr(self, name)
+            if value is not None and type(value) is not cls:
+                force_setattr(self, name, _nested(cls, value))
+        if type(self.attributes) is not dict:
+            raise TypeError("attributes: expected a JSON object")
+        if self.origin not in _ORIGINS:
+            raise ValueError(f"origin {self.origin!r}: expected live, backfill or replay")
+        if self.author_id is not None and type(self.author_id) is not str:
+            force_setattr(self, "author_id", _id_text("author_id", self.author_id))
+
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json", exclude_defaults=True))
+        return msgspec.json.encode(self)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> SupportEvent:
-        return cls.model_validate(orjson.loads(data))
+        return cls.from_dict(msgspec.json.decode(data))
+
+
+_PARTS: tuple[tuple[str, type[_Struct]], ...] = (
+    ("ticket", TicketInfo), ("conversation", ConversationInfo), ("rating", RatingInfo),
+)
+
+
+def _nested(cls: type[S], value: Any) -> S:
+    """A nested struct given as a dict (pydantic accepted one)."""
+    if isinstance(value, dict):
+        return cls(**value)
+    raise TypeError(f"expected {cls.__name__} or a JSON object, got {type(value).__name__}")
+
+
+# Which fields of which struct hold identifiers that older encodings (and platforms, through
+# pydantic) gave as integers; `from_dict` turns those into strings before the strict types
+# see them.
+_ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "Identities": ("external_id", "zendesk_user_id", "intercom_contact_id", "cio_id", "phone"),
+    "TicketInfo": ("id", "merged_into"),
+    "ConversationInfo": ("id",),
+    "RatingInfo": ("ticket_id",),
+    "SupportEvent": ("author_id",),
+}
+_NESTED: dict[str, tuple[tuple[str, str], ...]] = {
+    "SupportEvent": (("identities", "Identities"), ("ticket", "TicketInfo"),
+                     ("conversation", "ConversationInfo"), ("rating", "RatingInfo")),
+}
+
+
+def _ids_as_strings(cls: type[Any], doc: Any) -> Any:
+    return _stringify(cls.__name__, doc)
+
+
+def _stringify(name: str, doc: Any) -> Any:
+    if not isinstance(doc, dict):
+        return doc
+    out = doc
+    for field in _ID_FIELDS.get(name, ()):
+        value = doc.get(field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if out is doc:
+                out = dict(doc)
+            out[field] = str(value)
+    for field, nested in _NESTED.get(name, ()):
+        value = doc.get(field)
+        if isinstance(value, dict):
+            converted = _stringify(nested, value)
+            if converted is not value:
+                if out is doc:
+                    out = dict(doc)
+                out[field] = converted
+    return out

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import msgspec
 import orjson
@@ -29,16 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.actions import ENCODER as ACTION_ENCODER
 from contracts.actions import Action
 from contracts.events import (
-    ConversationInfo,
-    EventKind,
-    Identities,
     Origin,
-    RatingInfo,
     Source,
     SupportEvent,
-    TicketInfo,
 )
-from contracts.fast import JSON_OPTIONS, construct, json_default
+from contracts.jsonvalues import json_value
 
 
 class Transition(Protocol):
@@ -186,19 +181,13 @@ def envelope_record(envelope: RawEnvelope) -> dict[str, Any]:
 
 def encode_event_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:
     """(customer_key, event, received_at) triples; received_at carries the latency clock.
-
-    Each event is written as `model_dump(mode="json", exclude_defaults=True)` would write
-    it (same keys and values; `event_to_dict` builds it by hand, several times faster)."""
-    return orjson.dumps(
-        {
-            "v": 1,
-            "items": [
-                {"k": key, "t": received, "e": event_to_dict(ev)} for key, ev, received in items
-            ],
-        },
-        default=json_default,
-        option=JSON_OPTIONS,  # datetimes exactly as pydantic's JSON mode writes them
+    Events are written by msgspec, default values left out."""
+    return _EVENT_ENCODER.encode(
+        {"v": 1, "items": [{"k": key, "t": received, "e": ev} for key, ev, received in items]}
     )
+
+
+_EVENT_ENCODER = msgspec.json.Encoder(enc_hook=json_value)
 
 
 def decode_event_batch(data: bytes) -> list[tuple[str, SupportEvent, float]]:
@@ -208,75 +197,14 @@ def decode_event_batch(data: bytes) -> list[tuple[str, SupportEvent, float]]:
     return record.items
 
 
-# -- events as pydantic's JSON mode writes them (exclude_defaults) -------------------------------
-
-_NO_IDENTITIES = Identities()
-
-
-def _nested(model: BaseModel, fields: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    """`model_dump(exclude_defaults=True)` of a flat sub-model (tags tuples as lists)."""
-    values = model.__dict__
-    out: dict[str, Any] = {}
-    for name, default in fields:
-        value = values[name]
-        if value is default or value == default:
-            continue
-        out[name] = list(value) if type(value) is tuple else value
-    return out
-
-
-def _defaults(cls: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
-    return tuple(
-        (name, object() if field.is_required() else field.default)  # required: never equal
-        for name, field in cls.model_fields.items()
-    )
-
-
-_IDENTITY_DEFAULTS = _defaults(Identities)
-_TICKET_DEFAULTS = _defaults(TicketInfo)
-_CONVERSATION_DEFAULTS = _defaults(ConversationInfo)
-_RATING_DEFAULTS = _defaults(RatingInfo)
-
-
-def event_to_dict(event: SupportEvent) -> dict[str, Any]:
-    """The event as `model_dump(mode="json", exclude_defaults=True)` has it, except that
-    datetimes are left as datetimes for orjson (OPT_UTC_Z) to write."""
-    values = event.__dict__
-    out: dict[str, Any] = {
-        "event_id": values["event_id"],
-        "source": values["source"],
-        "kind": values["kind"],
-        "occurred_at": values["occurred_at"],
-        "received_at": values["received_at"],  # a default factory: never a default
-    }
-    identities = _nested(values["identities"], _IDENTITY_DEFAULTS)
-    if identities:  # all fields at their defaults: the default Identities(), left out
-        out["identities"] = identities
-    for name, defaults in (
-        ("ticket", _TICKET_DEFAULTS),
-        ("conversation", _CONVERSATION_DEFAULTS),
-        ("rating", _RATING_DEFAULTS),
-    ):
-        if values[name] is not None:
-            out[name] = _nested(values[name], defaults)
-    if values["attributes"]:
-        out["attributes"] = values["attributes"]
-    if values["origin"] != "live":
-        out["origin"] = values["origin"]
-    if values["author_id"] is not None:
-        out["author_id"] = values["author_id"]
-    return out
-
-
 # -- events.by-customer: one record decoded once ------------------------------------------------
 #
 # Four records share the topic: an event batch, and the absorb, merge_in and tick commands
 # (streams/merging.py, the apply agent's timer). `decode_by_customer` parses a record once,
-# with msgspec against the wire types below, and hands back one of the four shapes. The
-# event batch carries only events that were validated when they were normalized, so they are
-# built without pydantic validating them again; a record the strict wire types refuse (an
-# older or hand-written encoding: integer times, integer ids, unknown keys) is decoded again
-# leniently, each event through `SupportEvent.model_validate`, exactly as before.
+# with msgspec against the wire types below (the events as `SupportEvent` itself), and hands
+# back one of the shapes. A record the strict types refuse (an older or hand-written
+# encoding: integer times, integer ids) is decoded again leniently, each event through
+# `SupportEvent.from_dict`, which accepts what pydantic accepted.
 
 RoutedEvent = tuple[str, SupportEvent, float]  # customer key, event, webhook receipt time
 
@@ -328,68 +256,10 @@ class _Wire(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
-class _IdentitiesWire(_Wire):
-    email: str | None = None
-    external_id: str | None = None
-    zendesk_user_id: str | None = None
-    intercom_contact_id: str | None = None
-    cio_id: str | None = None
-    phone: str | None = None
-
-
-class _TicketWire(_Wire):
-    id: str
-    status: str | None = None
-    priority: str | None = None
-    reason: str | None = None
-    tags: tuple[str, ...] = ()
-    subject: str | None = None
-    channel: str | None = None
-    assignee: str | None = None
-    group: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    merged_into: str | None = None
-
-
-class _ConversationWire(_Wire):
-    id: str
-    state: str | None = None
-    priority: str | None = None
-    reason: str | None = None
-    tags: tuple[str, ...] = ()
-    admin_id: str | None = None
-    updated_at: datetime | None = None
-    created_at: datetime | None = None
-
-
-class _RatingWire(_Wire):
-    score: str | int
-    scale: Literal["good_bad", "one_to_five"]
-    ticket_id: str | None = None
-    comment: bool = False
-    comment_text: str | None = None
-
-
-class _EventWire(_Wire):
-    event_id: str
-    source: Source
-    kind: EventKind
-    occurred_at: datetime
-    received_at: datetime
-    identities: _IdentitiesWire | None = None
-    ticket: _TicketWire | None = None
-    conversation: _ConversationWire | None = None
-    rating: _RatingWire | None = None
-    attributes: dict[str, Any] = {}
-    origin: Origin = "live"
-    author_id: str | None = None
-
-
 class _ItemWire(msgspec.Struct):
     k: str
     t: float
-    e: _EventWire
+    e: SupportEvent
 
 
 class _ByCustomerWire(msgspec.Struct):
@@ -403,7 +273,6 @@ class _ByCustomerWire(msgspec.Struct):
 
 
 _BY_CUSTOMER = msgspec.json.Decoder(_ByCustomerWire)
-_fields = msgspec.structs.asdict
 
 
 def decode_by_customer(data: bytes) -> ByCustomerRecord:
@@ -413,7 +282,7 @@ def decode_by_customer(data: bytes) -> ByCustomerRecord:
     except msgspec.ValidationError:
         return _decode_leniently(data)
     if wire.items is not None:
-        return EventItems([(i.k, _event(i.e), i.t) for i in wire.items])
+        return EventItems([(i.k, i.e, i.t) for i in wire.items])
     return _command(wire.absorb, wire.merge_in, wire.tick, wire.reroute, wire.erase)
 
 
@@ -455,37 +324,9 @@ def _decode_leniently(data: bytes) -> ByCustomerRecord:
     )
 
 
-def _event(wire: _EventWire) -> SupportEvent:
-    ids, ticket, conversation, rating = wire.identities, wire.ticket, wire.conversation, wire.rating
-    return construct(
-        SupportEvent,
-        {
-            "event_id": wire.event_id,
-            "source": wire.source,
-            "kind": wire.kind,
-            "occurred_at": wire.occurred_at,
-            "received_at": wire.received_at,
-            "identities": _NO_IDENTITIES if ids is None else construct(Identities, _fields(ids)),
-            "ticket": None if ticket is None else construct(TicketInfo, _fields(ticket)),
-            "conversation": (
-                None if conversation is None
-                else construct(ConversationInfo, _fields(conversation))
-            ),
-            "rating": None if rating is None else construct(RatingInfo, _fields(rating)),
-            "attributes": wire.attributes,
-            "origin": wire.origin,
-            "author_id": wire.author_id,
-        },
-    )
-
-
 def event_from_dict(doc: dict[str, Any]) -> SupportEvent:
-    """`SupportEvent.model_validate(doc)` for what `event_to_dict` wrote, without
-    validating again; anything else goes through `model_validate`."""
-    try:
-        return _event(msgspec.convert(doc, _EventWire))
-    except msgspec.ValidationError:
-        return SupportEvent.model_validate(doc)
+    """An event from its JSON form, validated (`msgspec.ValidationError` when it is none)."""
+    return SupportEvent.from_dict(doc)
 
 
 def encode_tick(at: float) -> bytes:
@@ -527,12 +368,10 @@ def encode_transition_batch(transitions: Sequence[Transition]) -> bytes:
 
 
 def _topic_value(value: Any) -> Any:
-    if isinstance(value, Identities):
-        return value.__dict__
     fields = getattr(value, "json_fields", None)
     if fields is not None:
         return fields()
-    return json_default(value)
+    return json_value(value)
 
 
 _TOPIC_ENCODER = msgspec.json.Encoder(enc_hook=_topic_value)

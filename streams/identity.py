@@ -75,8 +75,8 @@ class _BrokenChain(Exception):
 
 
 def identifier_keys(identities: Identities) -> list[str]:
-    values = identities.__dict__  # the field values (model_dump() would copy them)
-    return [f"{kind}:{values[kind]}" for kind in IDENTIFIER_KINDS if values.get(kind)]
+    return [f"{kind}:{value}" for kind in IDENTIFIER_KINDS
+            if (value := getattr(identities, kind))]
 
 
 def new_customer_key(identifier_key: str) -> str:
@@ -110,9 +110,9 @@ def _strong_conflict(
 ) -> tuple[str | None, dict[str, str]]:
     """(conflict reason or None, the single value of each strong kind to own)."""
     owned: dict[str, str] = {}
-    event_values = identities.__dict__
     for kind in STRONG_KINDS:
-        values = {event_values[kind]} if event_values.get(kind) else set()
+        mine = getattr(identities, kind)
+        values = {mine} if mine else set()
         values |= {v for ck in customers if (v := lookup(owner_key(ck, kind))) is not None}
         if len(values) > 1:
             return (

@@ -55,13 +55,13 @@ def should_park(event: SupportEvent, state: SupportState | None, addressable: Ad
 
 
 def encode(event: SupportEvent, received_at: float) -> str:
-    doc = {"e": event.model_dump(mode="json", exclude_defaults=True), "r": received_at}
+    doc = {"e": event.to_dict(), "r": received_at}
     return orjson.dumps(doc).decode()
 
 
 def decode(entry: str) -> tuple[SupportEvent, float]:
     doc: dict[str, Any] = orjson.loads(entry)
-    return SupportEvent.model_validate(doc["e"]), float(doc["r"])
+    return SupportEvent.from_dict(doc["e"]), float(doc["r"])
 
 
 def park(state: SupportState, event: SupportEvent, received_at: float) -> SupportState | None:

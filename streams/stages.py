@@ -193,7 +193,7 @@ def ingest(
                         reason="identity_failed",
                         source=envelope.source,
                         detail=_failure(exc),
-                        record={"event": event.model_dump(mode="json")},
+                        record={"event": event.to_dict()},
                     )
                 )
                 continue
@@ -209,7 +209,7 @@ def ingest(
                         detail=resolution.conflict,
                         # the envelope makes it redrivable (`supportsync dlq redrive`)
                         record={
-                            "event": event.model_dump(mode="json"),
+                            "event": event.to_dict(),
                             "envelope": envelope_record(envelope),
                         },
                     )
@@ -253,7 +253,7 @@ def _organization(
             StageDeadLetter(
                 stage="identity", reason="identity_failed", source=envelope.source,
                 detail="organization event without attributes['organization_id']",
-                record={"event": event.model_dump(mode="json")},
+                record={"event": event.to_dict()},
             )
         )
         return
@@ -334,7 +334,7 @@ def apply_batch(
                     reason="invalid_event" if invalid else "apply_failed",
                     source=event.source,
                     detail=str(exc)[:500] if invalid else _failure(exc),
-                    record={"customer_key": key, "event": event.model_dump(mode="json")},
+                    record={"customer_key": key, "event": event.to_dict()},
                 )
             )
             continue
@@ -366,7 +366,7 @@ def release_parked(
                 StageDeadLetter(
                     stage="apply", reason="invalid_event", source=event.source,
                     detail=str(exc)[:500],
-                    record={"customer_key": key, "event": event.model_dump(mode="json")},
+                    record={"customer_key": key, "event": event.to_dict()},
                 )
             )
             continue

@@ -161,8 +161,8 @@ def customer_keys(entry: Entry) -> set[str]:
     event = record.get("event")
     if isinstance(event, dict) and isinstance(event.get("identities"), dict):
         try:
-            ids = Identities.model_validate(event["identities"])
-        except ValidationError:
+            ids = Identities.from_dict(event["identities"])
+        except msgspec.ValidationError:
             return keys
         keys.update(identity.new_customer_key(k) for k in identity.identifier_keys(ids))
     return keys

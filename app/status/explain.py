@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from contracts.events import Identities
 from contracts.partitioner import partition_for
@@ -60,8 +60,8 @@ def identifier_key(identifier: str) -> str | None:
             f"{list(identity.IDENTIFIER_KINDS)}"
         )
     try:
-        keys = identity.identifier_keys(Identities.model_validate(fields))
-    except ValidationError as exc:
+        keys = identity.identifier_keys(Identities.from_dict(fields))
+    except msgspec.ValidationError as exc:
         raise BadIdentifier(f"invalid {next(iter(fields))}") from exc
     if not keys:
         raise BadIdentifier("empty identifier")

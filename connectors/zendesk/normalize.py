@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from types import NoneType
 from typing import Any
 
 import orjson
@@ -27,7 +26,6 @@ from contracts.events import (
     TicketInfo,
     normalize_email,
 )
-from contracts.fast import construct
 from contracts.timebounds import from_unix, parse_iso
 
 TRIGGER_MARKER = "zendesk-trigger/v1"
@@ -163,54 +161,14 @@ def _ticket(detail: dict[str, Any], rule: ReasonRule = NO_REASON, **override: An
     fields.update(override)
     if "tags" in override and "reason" not in override:  # tags_changed: the new tags count
         fields["reason"] = fields["reason"] or rule.from_tags(override["tags"])
-    return _ticket_info(fields)
-
-
-def _ticket_info(fields: dict[str, Any]) -> TicketInfo:
-    """`TicketInfo(**fields)` for the values `_ticket` builds, without pydantic when they
-    are already what its validators make of them: every field but `id` is `_text`/`_tags`/
-    `parse_time` output (or an override of the same kind). Any other id goes through
-    validation, which converts or rejects it exactly as before."""
-    ticket_id = fields["id"]
-    if type(ticket_id) is int:
-        ticket_id = str(ticket_id)
-    elif type(ticket_id) is not str or type(fields.get("merged_into", "")) not in (str, NoneType):
-        return TicketInfo(**fields)
-    status, priority = fields["status"], fields["priority"]
-    return construct(
-        TicketInfo,
-        {
-            "id": ticket_id,
-            "status": None if status is None else status.strip().lower(),
-            "priority": None if priority is None else priority.strip().lower(),
-            "reason": fields.get("reason"),
-            "tags": fields["tags"],
-            "subject": fields["subject"],
-            "channel": fields["channel"],
-            "assignee": fields["assignee"],
-            "group": fields["group"],
-            "created_at": fields["created_at"],
-            "updated_at": fields["updated_at"],
-            "merged_into": fields.get("merged_into"),
-        },
-    )
+    return TicketInfo(**fields)
 
 
 def _identities(
     *, email: str | None, external_id: str | None, zendesk_user_id: str | None, phone: str | None
 ) -> Identities:
-    """`Identities(...)` of `_text` values (stripped, never empty): only the email still
-    needs its validator (lower-case)."""
-    return construct(
-        Identities,
-        {
-            "email": normalize_email(email),
-            "external_id": external_id,
-            "zendesk_user_id": zendesk_user_id,
-            "intercom_contact_id": None,
-            "cio_id": None,
-            "phone": phone,
-        },
+    return Identities(
+        email=email, external_id=external_id, zendesk_user_id=zendesk_user_id, phone=phone
     )
 
 
@@ -226,23 +184,17 @@ def _event(
     attributes: dict[str, Any] | None = None,
     author_id: str | None = None,
 ) -> SupportEvent:
-    """`SupportEvent(source="zendesk", ...)` of values that are already valid."""
-    return construct(
-        SupportEvent,
-        {
-            "event_id": event_id,
-            "source": "zendesk",
-            "kind": kind,
-            "occurred_at": occurred_at,
-            "received_at": received_at,
-            "identities": identities,
-            "ticket": ticket,
-            "conversation": None,
-            "rating": rating,
-            "attributes": {} if attributes is None else attributes,
-            "origin": "live",
-            "author_id": author_id,
-        },
+    return SupportEvent(
+        event_id=event_id,
+        source="zendesk",
+        kind=kind,
+        occurred_at=occurred_at,
+        received_at=received_at,
+        identities=identities,
+        ticket=ticket,
+        rating=rating,
+        attributes={} if attributes is None else attributes,
+        author_id=author_id,
     )
 
 
@@ -494,11 +446,8 @@ def _from_trigger(
     score = satisfaction_score(satisfaction.get("score"))
     if score is not None:
         comment = _text(satisfaction.get("comment"))
-        rating = construct(
-            RatingInfo,
-            {"score": score, "scale": "good_bad", "ticket_id": ticket.id,
-             "comment": comment is not None, "comment_text": comment},
-        )
+        rating = RatingInfo(score=score, scale="good_bad", ticket_id=ticket.id,
+                            comment=comment is not None, comment_text=comment)
         events.append(
             _event(
                 event_id=f"{event_id}:csat:{score}",

@@ -95,7 +95,7 @@ class RequesterDirectory:
                 phone=user.get("phone") or None,
             )
             identities = event.identities.merged(found)
-            out.append(event.model_copy(update={"identities": identities}))
+            out.append(event.replace(identities=identities))
         return out
 
     async def user(self, user_id: str) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ import orjson
 from contracts.actions import ATTRIBUTE_OPERATIONS, Action, Priority, SinkName, derive_action_id
 from contracts.deadletters import StageDeadLetter
 from contracts.events import Identities
-from contracts.fast import json_default
+from contracts.jsonvalues import json_value
 from streams.tally import RecipeTally
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class Emit:
 
 def content_digest(payload: dict[str, Any]) -> str:
     """A short digest of what an attribute write says (keys sorted: order never matters)."""
-    raw = orjson.dumps(payload, default=json_default,
+    raw = orjson.dumps(payload, default=json_value,
                        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.blake2b(raw, digest_size=8).hexdigest()
 

@@ -25,10 +25,10 @@ from streams.state.transitions import Transition
 def consented_identities(t: Transition, config: RecipesConfig) -> dict[str, str]:
     gates = config.r16_data_out.identifier_consent
     consent = t.consent
-    return {  # the model's __dict__: pairs() would model_dump on every state change
+    return {
         kind: value
-        for kind, value in t.identities.__dict__.items()
-        if value and kind in gates and consent.allows(gates[kind])
+        for kind, value in t.identities.pairs()
+        if kind in gates and consent.allows(gates[kind])
     }
 
 

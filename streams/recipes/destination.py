@@ -67,7 +67,7 @@ def user_attributes(traits: dict[str, Any], user_id: str | None) -> dict[str, An
 def r19(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConfig) -> None:
     if event.source != "pipelines":
         return
-    record = {"event": event.model_dump(mode="json")}
+    record = {"event": event.to_dict()}
     settings = config.r19_zendesk_destination
     user_id = _text(event.attributes.get("user_id"))
     if event.kind == EventKind.IDENTIFY:

@@ -55,7 +55,7 @@ def r8(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     person = helpdesk_person(state.identities)
     if person is None:
         emit.reject("R8", "no_identifier", "no requester email or external_id", "intercom",
-                    {"event": event.model_dump(mode="json")}, sink="zendesk")
+                    {"event": event.to_dict()}, sink="zendesk")
         return
     held = state.tickets.get(ticket_key("intercom", conversation.id))
     source_priority = (held.priority if held else None) or conversation.priority or ""

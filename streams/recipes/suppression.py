@@ -148,7 +148,7 @@ def merged_away(emit: Emit, t: Transition, config: RecipesConfig, identifier: st
     if t.kind != "states_merged" or not t.details:
         return
     found = t.details.get("absorbed_identities")
-    absorbed = Identities.model_validate(found) if isinstance(found, dict) else Identities()
+    absorbed = Identities.from_dict(found) if isinstance(found, dict) else Identities()
     absorbed_key = str(t.details.get("absorbed") or "")
     if config.r1_suppression.enabled:
         survivor = customerio_person(t.identities, t.customer_key, identifier)

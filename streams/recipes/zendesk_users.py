@@ -96,7 +96,7 @@ def r4(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConf
     person = helpdesk_person(state.identities)
     if person is None:
         emit.reject("R4", "no_identifier", "no email or external_id for Zendesk", "customerio",
-                    {"event": event.model_dump(mode="json")})
+                    {"event": event.to_dict()})
         return
     attributes: dict[str, Any] = {settings.stage_field: stage}
     plan = event.attributes.get(settings.plan_attribute)

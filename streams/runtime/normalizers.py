@@ -47,7 +47,7 @@ def normalize_envelope(
 ) -> list[SupportEvent]:
     """Events in one envelope; [] for a valid body of a type we do not map.
 
-    Raises ValueError (incl. pydantic's ValidationError) or KeyError/TypeError for a body that
+    Raises ValueError or KeyError/TypeError for a body that
     does not have the shape its source promises: the caller dead-letters it with the reason.
     """
     normalizer = normalizers.get(envelope.source)
@@ -56,7 +56,7 @@ def normalize_envelope(
     received = datetime.fromtimestamp(envelope.received_at, UTC)
     events = normalizer(body_with_defaults(envelope), received)
     if envelope.origin != "live":
-        events = [e.model_copy(update={"origin": envelope.origin}) for e in events]
+        events = [e.replace(origin=envelope.origin) for e in events]
     return events
 
 

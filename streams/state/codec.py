@@ -24,8 +24,7 @@ import msgspec
 import orjson
 from pydantic_core import to_jsonable_python
 
-from contracts.events import Identities
-from contracts.fast import construct
+from contracts.events import IDENTITY_FIELDS, NO_IDENTITIES, Identities
 from streams.state.model import (
     Consent,
     Csat,
@@ -40,8 +39,7 @@ from streams.state.model import (
 VERSION = b"\x02"
 _HEADER = 5  # version byte + 4-byte digest count
 _ZERO = timedelta(0)
-_IDENTITY_FIELDS = tuple(Identities.model_fields)
-_NO_IDENTITIES = Identities()
+_IDENTITY_FIELDS = IDENTITY_FIELDS
 _NO_CONSENT = Consent()
 _FLAGS = ("high_priority_open", "refund_risk", "recent_ticket")  # bit 0, 1, 2 of "f"
 
@@ -98,8 +96,7 @@ def _note(n: TransitionNote) -> list[Any]:
 
 def encode_state(state: SupportState) -> bytes:
     doc: dict[str, Any] = {"k": state.customer_key}
-    known = state.identities.__dict__
-    identities = _trim([known[name] for name in _IDENTITY_FIELDS])
+    identities = _trim(list(msgspec.structs.astuple(state.identities)))
     if identities:
         doc["i"] = identities
     if state.tickets:
@@ -169,9 +166,9 @@ def decode_state(data: bytes | str) -> SupportState:
     flags = get("f", 0)
     return SupportState(
         customer_key=doc["k"],
-        identities=_NO_IDENTITIES
+        identities=NO_IDENTITIES
         if identities is None
-        else construct(Identities, _fill(_IDENTITY_FIELDS, identities)),
+        else Identities(**_fill(_IDENTITY_FIELDS, identities)),
         tickets=tickets,
         csat=None if csat is None else _decode_csat(csat),
         consent=_NO_CONSENT
@@ -253,16 +250,12 @@ def _decode_note(values: list[Any]) -> TransitionNote:
 def _v1_encode_hook(value: Any) -> Any:
     if isinstance(value, ProcessedIds):
         return "".join(value)  # fixed-width digests: one string, no quotes or commas
-    if isinstance(value, Identities):
-        return value.model_dump(mode="json", exclude_defaults=True)
     return to_jsonable_python(value)
 
 
 def _v1_decode_hook(kind: type, value: Any) -> Any:
     if kind is ProcessedIds:
         return ProcessedIds.parse(value)
-    if kind is Identities:
-        return Identities.model_validate(value)
     raise NotImplementedError(f"no decoder for {kind!r}")
 
 

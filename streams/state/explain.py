@@ -61,7 +61,7 @@ def explain_state(state: SupportState) -> dict[str, Any]:
         "why": why(state),
         "holdout": state.holdout,
         "as_of": _iso(state.as_of),
-        "identities": state.identities.model_dump(exclude_none=True),
+        "identities": dict(state.identities.pairs()),
         "other_emails": list(state.other_emails),
         "attributes": state.exported_attributes(),
         "tickets": [_without_defaults(msgspec.to_builtins(t), _TICKET_DEFAULTS) for t in tickets],

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from msgspec.structs import replace
+from msgspec.structs import astuple, replace
 
-from contracts.events import EventKind, Identities, SupportEvent
-from contracts.fast import construct
+from contracts.events import IDENTITY_FIELDS, EventKind, Identities, SupportEvent
 from contracts.timebounds import TimeOutOfRange, bounded
 from streams.state.config import StateConfig
 from streams.state.folds import (
@@ -147,7 +146,7 @@ def merge_states(
             "absorbed": absorbed.customer_key,
             "tickets_moved": sorted(set(absorbed.tickets) - set(survivor.tickets)),
             # who the absorbed customer was on the platforms (R1 merges its profile away)
-            "absorbed_identities": {k: v for k, v in absorbed.identities.__dict__.items() if v},
+            "absorbed_identities": {k: v for k, v in absorbed.identities.pairs()},
         },
     )
     return _finish(
@@ -227,15 +226,12 @@ def new_state(customer_key: str) -> SupportState:
 
 
 def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
-    known, seen = state.identities.__dict__, event.identities.__dict__
-    if all(known[name] is not None or seen[name] is None for name in _IDENTITY_FIELDS):
+    known = astuple(state.identities)
+    seen = astuple(event.identities)
+    if all(k is not None or s is None for k, s in zip(known, seen, strict=True)):
         return state  # the common case: nothing new, skip building an Identities
-    # Identities.merged() without re-validating values both sides already passed.
-    merged = {name: known[name] or seen[name] for name in _IDENTITY_FIELDS}
-    return replace(state, identities=construct(Identities, merged))
-
-
-_IDENTITY_FIELDS = tuple(Identities.model_fields)
+    merged = {name: k or s for name, k, s in zip(IDENTITY_FIELDS, known, seen, strict=True)}
+    return replace(state, identities=Identities(**merged))
 
 
 def _fold_nothing(state: SupportState, event: SupportEvent) -> Folded:

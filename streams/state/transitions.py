@@ -17,7 +17,7 @@ import msgspec
 import orjson
 
 from contracts.events import Identities
-from contracts.fast import JSON_OPTIONS, json_default
+from contracts.jsonvalues import JSON_OPTIONS, json_value
 from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
 
 TransitionKind = Literal[
@@ -74,15 +74,15 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     details: dict[str, Any] | None = None  # kind-specific extras (segments, profile, merge)
 
     def json_fields(self) -> dict[str, Any]:
-        """The field values for orjson to write (with `JSON_OPTIONS` and `json_default`):
+        """The field values for orjson to write (with `JSON_OPTIONS` and `json_value`):
         every field by name, the nested identities and consent as plain dicts."""
         fields = msgspec.structs.asdict(self)
-        fields["identities"] = self.identities.__dict__
+        fields["identities"] = self.identities.as_dict()
         fields["consent"] = msgspec.structs.asdict(self.consent)
         return fields
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.json_fields(), default=json_default, option=JSON_OPTIONS)
+        return orjson.dumps(self.json_fields(), default=json_value, option=JSON_OPTIONS)
 
     def json_dict(self) -> dict[str, Any]:
         """The transition as the transitions topic carries it (for dead-letter records)."""
@@ -96,16 +96,10 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Transition:
         """A transition from its JSON fields (a route dead letter's record)."""
-        return msgspec.convert(values, cls, dec_hook=_identities_hook)
+        return msgspec.convert(values, cls)
 
 
-def _identities_hook(kind: type, value: Any) -> Any:
-    if kind is Identities:
-        return Identities.model_validate(value)
-    raise NotImplementedError(f"no decoder for {kind!r}")
-
-
-_DECODER = msgspec.json.Decoder(Transition, dec_hook=_identities_hook)
+_DECODER = msgspec.json.Decoder(Transition)
 
 
 class Fact(NamedTuple):

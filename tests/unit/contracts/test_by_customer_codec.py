@@ -87,7 +87,7 @@ class TestRoundTrip:
         assert isinstance(decoded, EventItems)
         assert decoded.items == batch
         for (_, got, _), (_, sent, _) in zip(decoded.items, batch, strict=True):
-            assert got.model_dump() == sent.model_dump()
+            assert got.to_dict() == sent.to_dict()
 
     @settings(max_examples=50, deadline=None)
     @given(text, text, text, st.datetimes(timezones=st.just(UTC)), st.binary(max_size=40),
@@ -113,7 +113,7 @@ class TestEarlierEncodings:
         for record, line in ((batch, lines[0]), (pydantic_batch, lines[4])):
             assert isinstance(record, EventItems)
             assert record.items == [
-                (i["k"], SupportEvent.model_validate(i["e"]), i["t"])
+                (i["k"], SupportEvent.from_dict(i["e"]), i["t"])
                 for i in orjson.loads(line)["items"]
             ]
         assert absorb == Absorb({"absorbed": "c:old", "survivor": "c:new", "event_id": "e-9",
@@ -122,7 +122,7 @@ class TestEarlierEncodings:
         assert tick == Tick(1714564801.25)
 
     def test_lenient_values_are_validated_as_before(self) -> None:
-        """What the strict wire types refuse goes through pydantic, as before."""
+        """What the strict wire types refuse is converted leniently, as pydantic did."""
         doc: dict[str, Any] = {
             "event_id": "e1", "source": "zendesk", "kind": "ticket_opened",
             "occurred_at": 1714564800, "received_at": "2024-05-01T12:00:00Z",
@@ -131,6 +131,5 @@ class TestEarlierEncodings:
         record = orjson.dumps({"v": 1, "items": [{"k": "c:1", "t": 5, "e": doc}]})
         [(key, event, received)] = decode_event_batch(record)
         assert (key, received) == ("c:1", 5.0)
-        assert event == SupportEvent.model_validate(doc)
         assert event.ticket == TicketInfo(id="7", status="open")
         assert event.occurred_at == datetime(2024, 5, 1, 12, tzinfo=UTC)

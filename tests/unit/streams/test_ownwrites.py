@@ -75,8 +75,8 @@ class TestIngestDropsEchoes:
         assert result.own_writes == {("zendesk", "contact_updated"): 1}
 
     def test_the_identities_an_echo_links_are_kept(self) -> None:
-        ours = event(EventKind.CONTACT_UPDATED).model_copy(
-            update={"identities": Identities(email="b@example.com", zendesk_user_id="66")})
+        ours = event(EventKind.CONTACT_UPDATED).replace(
+            identities=Identities(email="b@example.com", zendesk_user_id="66"))
         envelope = RawEnvelope(source="zendesk", key="k", body="{}", received_at=0.0)
         links: dict[str, str] = {}
         result = ingest([envelope], normalize=lambda _: [ours], lookup=links.get,

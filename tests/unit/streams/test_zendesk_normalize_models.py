@@ -1,4 +1,4 @@
-"""The Zendesk normalizer builds events without re-validating: they must equal validated ones."""
+"""What the Zendesk normalizer builds is already valid: validating it again changes nothing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from pydantic import ValidationError
 
 from connectors.zendesk.normalize import normalize
 from contracts.events import SupportEvent
@@ -46,11 +45,11 @@ def test_events_equal_validated_ones(body: bytes) -> None:
     events = normalize(body, NOW)
     assert events
     for event in events:
-        assert SupportEvent.model_validate(event.model_dump()) == event
-        assert list(event.__dict__) == list(SupportEvent.model_fields)
+        assert SupportEvent.from_dict(event.to_dict()) == event
+        assert SupportEvent.from_json(event.to_json()) == event
 
 
 @pytest.mark.parametrize("bad_id", [True, None, 4.5, [1], {"a": 1}])
 def test_bad_ticket_ids_are_still_rejected(bad_id: object) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises((ValueError, TypeError)):
         normalize(_body("ticket.created", {**DETAIL, "id": bad_id}), NOW)

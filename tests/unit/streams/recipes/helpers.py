@@ -45,7 +45,7 @@ class Desk:
 def event(kind: str, source: str, event_id: str, *, minutes: float = 0, email: str | None =
           "pat@example.com", **fields: Any) -> SupportEvent:
     ids = fields.pop("identities", {})
-    return SupportEvent.model_validate({
+    return SupportEvent.from_dict({
         "event_id": event_id, "source": source, "kind": kind,
         "occurred_at": NOW - timedelta(minutes=minutes), "received_at": NOW,
         "identities": Identities(email=email, **ids), **fields,

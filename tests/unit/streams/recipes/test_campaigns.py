@@ -7,7 +7,7 @@ from tests.unit.streams.recipes.helpers import Desk, by_recipe, event, ticket
 
 
 def replayed(e: SupportEvent) -> SupportEvent:
-    return e.model_copy(update={"origin": "replay"})
+    return e.replace(origin="replay")
 
 
 class TestR2:

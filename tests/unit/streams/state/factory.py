@@ -33,7 +33,7 @@ def event(
     source: str = "zendesk",
     **payload: Any,
 ) -> SupportEvent:
-    return SupportEvent.model_validate(
+    return SupportEvent.from_dict(
         {
             "event_id": event_id,
             "source": source,

@@ -52,7 +52,7 @@ class TestMergeStates:
             "survivor": "c:a",
             "absorbed": "c:b",
             "tickets_moved": ["zendesk:1"],
-            "absorbed_identities": absorbed.identities.model_dump(exclude_none=True),
+            "absorbed_identities": dict(absorbed.identities.pairs()),
         }
         assert out[-1].reason == "identity_merge"
         assert merged.has_processed("e1") and merged.has_processed("u1")
