@@ -20,11 +20,11 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import msgspec
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec.structs import force_setattr
 
 from contracts.actions import ENCODER as ACTION_ENCODER
 from contracts.actions import Action
@@ -42,23 +42,53 @@ class Transition(Protocol):
     def json_fields(self) -> dict[str, Any]: ...
 
 
-class RawEnvelope(BaseModel):
+class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     """One accepted inbound request, as received: `body` is its bytes, verbatim.
 
     `defaults` is a JSON object the body's fields are laid over when it is normalized (a
     /v1/batch's shared `context`/`integrations`): messages of one batch share the same bytes,
-    written once per raw record instead of once per message."""
-
-    model_config = ConfigDict(frozen=True)
+    written once per raw record instead of once per message. A body or defaults given as
+    text is kept as its UTF-8 bytes."""
 
     source: Source
     body: bytes
     defaults: bytes = b""
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     received_at: float  # unix seconds, ingress clock; starts the end-to-end latency clock
     origin: Origin = "live"
     key: str  # routing identifier picked at ingress, e.g. "zendesk_user_id:42"
     path: str = ""
+
+    def __post_init__(self) -> None:
+        if type(self.body) is not bytes:
+            force_setattr(self, "body", _as_bytes("body", self.body))
+        if type(self.defaults) is not bytes:
+            force_setattr(self, "defaults", _as_bytes("defaults", self.defaults))
+        if type(self.received_at) is not float:
+            if not isinstance(self.received_at, int | float) or isinstance(self.received_at, bool):
+                raise TypeError("received_at: expected unix seconds")
+            force_setattr(self, "received_at", float(self.received_at))
+        if self.source not in _SOURCES:
+            raise ValueError(f"source {self.source!r} is not a known source")
+        if self.origin not in _ORIGINS:
+            raise ValueError(f"origin {self.origin!r}: expected live, backfill or replay")
+
+    def replace(self, **update: Any) -> RawEnvelope:
+        copied: RawEnvelope = msgspec.structs.replace(self, **update)
+        copied.__post_init__()
+        return copied
+
+
+def _as_bytes(name: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"{name}: expected bytes or text, got {type(value).__name__}")
+
+
+_SOURCES = frozenset(get_args(Source))
+_ORIGINS = frozenset(get_args(Origin))
 
 
 def now_ts() -> float:
@@ -151,7 +181,10 @@ def raw_envelope_from(item: Any) -> RawEnvelope:
         for name in ("body", "defaults"):
             if f"{name}_b64" in item:
                 item[name] = base64.b64decode(item.pop(f"{name}_b64"))
-    return RawEnvelope.model_validate(item)
+    if isinstance(item, dict):
+        item = {k: v.encode() if k in ("body", "defaults") and isinstance(v, str) else v
+                for k, v in item.items()}
+    return msgspec.convert(item, RawEnvelope, strict=False)
 
 
 #: Bodies up to this size are copied into a dead letter; larger ones are described (size,
@@ -162,7 +195,10 @@ DEAD_LETTER_BODY_BYTES = 128 * 1024
 def envelope_record(envelope: RawEnvelope) -> dict[str, Any]:
     """The envelope as a JSON object (a dead letter's record); `raw_envelope_from` reads it.
     Bodies are kept as text when they are UTF-8, else base64."""
-    doc: dict[str, Any] = envelope.model_dump(exclude={"body", "defaults"})
+    doc: dict[str, Any] = {
+        name: getattr(envelope, name) for name in RawEnvelope.__struct_fields__
+        if name not in ("body", "defaults")
+    }
     for name in ("body", "defaults"):
         value: bytes = getattr(envelope, name)
         if name == "defaults" and not value:

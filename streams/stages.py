@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 import msgspec
 import orjson
-from pydantic import ValidationError
 
 from contracts.actions import PRIORITY_RANK, Action
 from contracts.deadletters import StageDeadLetter
@@ -70,7 +69,7 @@ class IngestResult:
 
 #: What a normalizer raises for a body without the shape its source promises (times out of
 #: range are ValueErrors too); anything else is a bug, dead-lettered all the same.
-_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, ValidationError)
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError)
 
 
 def _failure(exc: Exception) -> str:

@@ -65,7 +65,7 @@ class Backfill:
             )
         marker = state.pending.marker
         envelopes = [
-            e.model_copy(update={"headers": {**e.headers, MARKER: marker}})
+            e.replace(headers={**e.headers, MARKER: marker})
             for e in fetched.envelopes
             if e.headers[ITEM] not in written_before
         ]

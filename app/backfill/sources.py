@@ -41,7 +41,7 @@ class BackfillSource(Protocol):
 def _envelope(source: Source, doc: dict[str, Any], item_id: str, key: str) -> RawEnvelope:
     return RawEnvelope(
         source=source,
-        body=orjson.dumps(doc).decode(),
+        body=orjson.dumps(doc),
         headers={ITEM: item_id},
         received_at=now_ts(),
         origin="backfill",

@@ -71,7 +71,7 @@ class ReplayPipeline(Pipeline):
     async def _ingest(self, partition: int, value: bytes) -> list[Any]:
         envelopes = decode_raw_batch(value)
         kept = [
-            e.model_copy(update={"origin": "replay"})
+            e.replace(origin="replay")
             for e in envelopes
             if self.window.contains(e.received_at)
         ]

@@ -6,7 +6,7 @@ import pytest
 
 from app.settings import SINK_NAMES, Settings
 from app.status.deadletters import Entry, plan
-from contracts.records import RawEnvelope, decode_raw_batch
+from contracts.records import RawEnvelope, decode_raw_batch, envelope_record
 
 CLUSTER = {"kafka_bootstrap_servers": "kafka:9092"}
 
@@ -64,7 +64,8 @@ class TestRedrivePlans:
     def test_identity_dead_letter_with_envelope(self) -> None:
         envelope = RawEnvelope(source="zendesk", key="zendesk_user_id:1", body="{}",
                                received_at=1.0)
-        redrive = plan(entry("identity", {"event": {}, "envelope": envelope.model_dump()}), NAMES)
+        record = {"event": {}, "envelope": envelope_record(envelope)}
+        redrive = plan(entry("identity", record), NAMES)
         assert redrive.topic == "p.raw.zendesk" and redrive.key == "zendesk_user_id:1"
         assert decode_raw_batch(redrive.value) == [envelope]
 

@@ -17,7 +17,7 @@ from connectors.pipelines.normalize import normalize as pipelines_normalize
 from connectors.zendesk.normalize import normalize as zendesk_normalize
 from contracts.actions import Action
 from contracts.events import EventKind, Identities, SupportEvent, TicketInfo
-from contracts.records import RawEnvelope, encode_event_batch, encode_raw_batch
+from contracts.records import RawEnvelope, encode_event_batch, encode_raw_batch, envelope_record
 from contracts.timebounds import EARLIEST, LATEST, TimeOutOfRange
 from streams.routing import Router
 from streams.runtime.normalizers import normalize_envelope
@@ -172,7 +172,7 @@ class TestIngestIsolatesPoison:
     def test_undecodable_envelope_in_a_record(self) -> None:
         good = [_envelope(_valid(i), f"k{i}") for i in (1, 2)]
         docs: list[Any] = [
-            {**e.model_dump(exclude={"defaults"}), "body": e.body.decode()} for e in good
+            envelope_record(e) for e in good
         ]
         docs.insert(1, {"source": "nowhere", "body": 5})  # in the first (JSON) record format
         envelopes, letters = decode_raw_record(orjson.dumps({"v": 1, "envelopes": docs}))
