@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.ingress.batcher import BrokerUnavailable, EnvelopeTooLarge, RawBatcher
 from app.settings import ConfigError, load_settings
@@ -22,6 +24,35 @@ from streams.runtime.normalizers import body_with_defaults
 
 def _envelope(body: bytes, key: str = "email:a@example.com", **extra: Any) -> RawEnvelope:
     return RawEnvelope(source="pipelines", body=body, received_at=1.5, key=key, **extra)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_envelopes = st.builds(
+    RawEnvelope,
+    source=st.sampled_from(["zendesk", "intercom", "customerio", "pipelines"]),
+    body=st.binary(max_size=64),
+    defaults=st.sampled_from([b"", b'{"context":{"ip":"1.2.3.4"}}', b'{"integrations":{}}']),
+    headers=st.dictionaries(_text, _text, max_size=3),
+    received_at=st.floats(0, 4e9),
+    origin=st.sampled_from(["live", "backfill", "replay"]),
+    key=_text,
+    path=_text,
+)
+
+
+class TestFrameRoundTrip:
+    """Any envelopes come back equal, from a record and from a dead letter's copy."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(_envelopes, max_size=6))
+    def test_record(self, envelopes: list[RawEnvelope]) -> None:
+        assert decode_raw_batch(encode_raw_batch(envelopes)) == envelopes
+
+    @settings(max_examples=150, deadline=None)
+    @given(_envelopes)
+    def test_dead_letter_record(self, envelope: RawEnvelope) -> None:
+        record = orjson.loads(orjson.dumps(envelope_record(envelope)))
+        assert raw_envelope_from(record) == envelope
 
 
 class TestFrame:
