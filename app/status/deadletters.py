@@ -1,10 +1,11 @@
 """`supportsync dlq list|show|redrive`: inspect and re-send dead letters (SPEC S7).
 
 The `<prefix>dlq` topic holds two kinds of record:
-- sink dead letters (`connectors.delivery.dlq.DeadLetter`, key = sink): an action that could
+Both are `contracts.deadletters` shapes, told apart by their `kind` tag:
+- sink dead letters (`SinkDeadLetter`, key = sink): an action that could
   not be delivered. Redrive re-sends the action to `out.<sink>` on the partition of its
   customer key; the sink's idempotency (action ids) keeps a second redrive harmless.
-- stage dead letters (`contracts.deadletters.StageDeadLetter`, key = stage): bad input. Those
+- stage dead letters (`StageDeadLetter`, key = stage): bad input. Those
   from `normalize` and `identity` (no identifier, identity conflict) carry the raw
   envelope; redrive re-sends it to its `raw.<source>` topic, to be normalized and
   resolved again (after the cause was fixed: Zendesk credentials set, a conflicting
@@ -101,7 +102,7 @@ def parse(partition: int, offset: int, timestamp_ms: int, value: bytes) -> Entry
         doc = None
     if not isinstance(doc, dict):
         return Entry(partition, offset, timestamp_ms, "unknown", "unparseable", None, None, "", {})
-    if "action" in doc and "sink" in doc:
+    if doc.get("kind") == "sink" or ("action" in doc and "sink" in doc):  # untagged: older
         sink = str(doc["sink"])
         detail = f"{doc.get('error_class', '')} {doc.get('status') or ''}".strip()
         return Entry(

@@ -1,10 +1,9 @@
 """Dead letters for actions that could not be delivered (SPEC S6, S7 `dlq` commands).
 
-A `DeadLetter` carries everything needed to understand and redrive the failure: the action
-itself (after coalescing), every action id it covered, the error class, HTTP status, the
-response body (truncated), the attempt count and the first/last attempt times. Writers are
-a Protocol: the Kafka `dlq` topic writer lives with the app; an in-memory one serves tests
-and a JSON-lines one the embedded default.
+The letter itself is the contract `SinkDeadLetter` (contracts/deadletters.py, here also
+named `DeadLetter`); `dead_letter_from_error` builds one from what a delivery raised. Writers
+are a Protocol: the Kafka `dlq` topic writer lives with the app; an in-memory one serves
+tests and a JSON-lines one the embedded default.
 """
 
 from __future__ import annotations
@@ -13,76 +12,48 @@ import asyncio
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol
-
-import msgspec
+from typing import Protocol
 
 from connectors.delivery.errors import ClientError, Conflict, DeadlineExceeded, DeliveryError
 from connectors.delivery.outbox import append_private
-from contracts.actions import ENCODER, Action
+from contracts.actions import Action
+from contracts.deadletters import SinkDeadLetter, SinkReason
 
 MAX_DLQ_BODY_CHARS = 4096
 
-Reason = Literal[
-    "client_error",  # non-retriable 4xx
-    "conflict",  # 409 the sink did not resolve
-    "deadline_exceeded",  # retries exhausted
-    "unexpected_error",  # a bug in a connector: recorded instead of crashing the worker
-    "misrouted",  # the action was for another sink
-]
+DeadLetter = SinkDeadLetter
+Reason = SinkReason
 
 
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    reason: Reason
-    sink: str
-    action: Action
-    covered_action_ids: list[str] = msgspec.field(default_factory=list)
-    error_class: str
-    error_message: str = ""
-    status: int | None = None
-    response_body: str | None = None
-    attempts: int = 0
-    first_attempt_at: datetime | None = None
-    last_attempt_at: datetime | None = None
-
-    def to_json(self) -> bytes:
-        return ENCODER.encode(self)
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> DeadLetter:
-        return msgspec.json.decode(data, type=cls)
-
-    @classmethod
-    def from_error(
-        cls,
-        error: BaseException,
-        *,
-        action: Action,
-        covered: list[str] | None = None,
-        attempts: int = 0,
-        first_attempt_at: datetime | None = None,
-        last_attempt_at: datetime | None = None,
-        reason: Reason | None = None,
-    ) -> DeadLetter:
-        # For a spent deadline the interesting error is the last real one.
-        cause = error.last_error if isinstance(error, DeadlineExceeded) else error
-        status = cause.status if isinstance(cause, DeliveryError) else None
-        body = cause.body if isinstance(cause, DeliveryError) else None
-        if reason is None:
-            reason = _reason_for(error)
-        return cls(
-            reason=reason,
-            sink=action.sink,
-            action=action,
-            covered_action_ids=list(covered or [action.action_id]),
-            error_class=type(cause).__name__,
-            error_message=str(error)[:1000],
-            status=status,
-            response_body=body[:MAX_DLQ_BODY_CHARS] if body is not None else None,
-            attempts=attempts,
-            first_attempt_at=first_attempt_at,
-            last_attempt_at=last_attempt_at,
-        )
+def dead_letter_from_error(
+    error: BaseException,
+    *,
+    action: Action,
+    covered: list[str] | None = None,
+    attempts: int = 0,
+    first_attempt_at: datetime | None = None,
+    last_attempt_at: datetime | None = None,
+    reason: Reason | None = None,
+) -> DeadLetter:
+    # For a spent deadline the interesting error is the last real one.
+    cause = error.last_error if isinstance(error, DeadlineExceeded) else error
+    status = cause.status if isinstance(cause, DeliveryError) else None
+    body = cause.body if isinstance(cause, DeliveryError) else None
+    if reason is None:
+        reason = _reason_for(error)
+    return DeadLetter(
+        reason=reason,
+        sink=action.sink,
+        action=action,
+        covered_action_ids=list(covered or [action.action_id]),
+        error_class=type(cause).__name__,
+        error_message=str(error)[:1000],
+        status=status,
+        response_body=body[:MAX_DLQ_BODY_CHARS] if body is not None else None,
+        attempts=attempts,
+        first_attempt_at=first_attempt_at,
+        last_attempt_at=last_attempt_at,
+    )
 
 
 def _reason_for(error: BaseException) -> Reason:

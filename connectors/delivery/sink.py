@@ -36,7 +36,7 @@ from typing import ClassVar, Literal
 
 from connectors.delivery.clock import SYSTEM_CLOCK, Clock
 from connectors.delivery.coalesce import AttributeCoalescer, LastWrittenCache, Planned
-from connectors.delivery.dlq import DeadLetter, DeadLetterWriter, Reason
+from connectors.delivery.dlq import DeadLetterWriter, Reason, dead_letter_from_error
 from connectors.delivery.errors import DeliveryError, SinkBackpressureError
 from connectors.delivery.idempotency import DeliveredStore
 from connectors.delivery.outbox import Outbox
@@ -331,7 +331,7 @@ class Sink(ABC):
         report: DeliveryReport,
         reason: Reason | None = None,
     ) -> None:
-        letter = DeadLetter.from_error(
+        letter = dead_letter_from_error(
             error,
             action=planned.action,
             covered=planned.covered,

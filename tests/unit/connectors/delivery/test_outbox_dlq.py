@@ -8,7 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from connectors.delivery.dlq import DeadLetter, FileDeadLetterWriter, InMemoryDeadLetterWriter
+from connectors.delivery.dlq import (
+    DeadLetter,
+    FileDeadLetterWriter,
+    InMemoryDeadLetterWriter,
+    dead_letter_from_error,
+)
 from connectors.delivery.errors import ClientError, DeadlineExceeded, ServerError
 from connectors.delivery.outbox import Outbox
 from contracts.actions import Action
@@ -46,7 +51,7 @@ class TestDeadLetter:
 
     def test_from_client_error(self) -> None:
         action = make_action(1)
-        letter = DeadLetter.from_error(
+        letter = dead_letter_from_error(
             ClientError(422, b'{"error":"bad attr"}' + b"x" * 10_000), action=action, attempts=1
         )
         assert letter.reason == "client_error" and letter.status == 422
@@ -58,17 +63,17 @@ class TestDeadLetter:
 
     def test_deadline_reports_last_error(self) -> None:
         err = DeadlineExceeded(ServerError(503, body=b"down"), attempts=5, elapsed=300)
-        letter = DeadLetter.from_error(err, action=make_action(1), attempts=5)
+        letter = dead_letter_from_error(err, action=make_action(1), attempts=5)
         assert letter.reason == "deadline_exceeded"
         assert letter.error_class == "ServerError" and letter.status == 503
         assert letter.response_body == "down"
 
     def test_unexpected_error(self) -> None:
-        letter = DeadLetter.from_error(KeyError("x"), action=make_action(1))
+        letter = dead_letter_from_error(KeyError("x"), action=make_action(1))
         assert letter.reason == "unexpected_error" and letter.status is None
 
     async def test_writers(self, tmp_path: Path) -> None:
-        letter = DeadLetter.from_error(ClientError(400), action=make_action(1))
+        letter = dead_letter_from_error(ClientError(400), action=make_action(1))
         memory = InMemoryDeadLetterWriter()
         await memory.write(letter)
         assert memory.letters == [letter]
@@ -101,7 +106,7 @@ class TestPrivateFiles:
         old = os.umask(0o022)
         try:
             await FileDeadLetterWriter(tmp_path).write(
-                DeadLetter.from_error(ClientError(400), action=make_action(1))
+                dead_letter_from_error(ClientError(400), action=make_action(1))
             )
         finally:
             os.umask(old)
