@@ -4,14 +4,14 @@ A `SupportEvent` is platform-neutral. Normalizers (one per platform, pure functi
 `connectors/<platform>/normalize.py`) turn raw webhook bodies into these; the identity stage
 attaches a customer key; the state machine folds them into `SupportState`.
 
-The types are frozen msgspec structs. Building one costs a fraction of a pydantic model,
-and the same classes are the wire types of `events.by-customer` (contracts.records): JSON
-with default values left out. Each struct's `__post_init__` normalizes what every source
+The types are frozen msgspec structs: cheap to build on the hot path, and the same classes
+are the wire types of `events.by-customer` (contracts.records): JSON with default values
+left out. Each struct's `__post_init__` normalizes what every source
 needs normalized (emails lower-cased, ids as strings, ticket statuses lower-case) and checks
 the values whose type the state machine relies on, so an event built from foreign input is
 either well-formed or a `ValueError`/`TypeError` (msgspec raises `ValidationError` for
 either while decoding). `from_dict` validates a JSON-shaped dict the way the topic decoder
-does, accepting what pydantic used to accept (unix-second times, integer ids).
+does, and also accepts unix-second times and integer ids (older encodings, test fixtures).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ NO_IDENTITIES = Identities()
 
 
 def _time(name: str, value: Any) -> datetime | None:
-    """A time as pydantic took one: a datetime, an ISO 8601 string or unix seconds."""
+    """A time given as a datetime, an ISO 8601 string or unix seconds."""
     if value is None or type(value) is datetime:
         return value
     if isinstance(value, datetime):
@@ -316,15 +316,14 @@ _PARTS: tuple[tuple[str, type[_Struct]], ...] = (
 
 
 def _nested(cls: type[S], value: Any) -> S:
-    """A nested struct given as a dict (pydantic accepted one)."""
+    """A nested struct given as its JSON object."""
     if isinstance(value, dict):
         return cls(**value)
     raise TypeError(f"expected {cls.__name__} or a JSON object, got {type(value).__name__}")
 
 
-# Which fields of which struct hold identifiers that older encodings (and platforms, through
-# pydantic) gave as integers; `from_dict` turns those into strings before the strict types
-# see them.
+# Which fields of which struct hold identifiers that may come as integers (platforms send
+# ids either way); `from_dict` turns those into strings before the strict types see them.
 _ID_FIELDS: dict[str, tuple[str, ...]] = {
     "Identities": ("external_id", "zendesk_user_id", "intercom_contact_id", "cio_id", "phone"),
     "TicketInfo": ("id", "merged_into"),

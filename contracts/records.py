@@ -240,7 +240,7 @@ def decode_event_batch(data: bytes) -> list[tuple[str, SupportEvent, float]]:
 # with msgspec against the wire types below (the events as `SupportEvent` itself), and hands
 # back one of the shapes. A record the strict types refuse (an older or hand-written
 # encoding: integer times, integer ids) is decoded again leniently, each event through
-# `SupportEvent.from_dict`, which accepts what pydantic accepted.
+# `SupportEvent.from_dict`, which also takes unix-second times and integer ids.
 
 RoutedEvent = tuple[str, SupportEvent, float]  # customer key, event, webhook receipt time
 
