@@ -60,6 +60,7 @@ class StateCensus:
     recent_limit: int = 20
     _counts: dict[int, dict[str, int]] = field(default_factory=dict)
     _open: dict[int, int] = field(default_factory=dict)
+    #: the newest transitions, a min-heap (the oldest kept at [0]: one push per newer one)
     _recent: list[RecentTransition] = field(default_factory=list)
     #: the same transitions, for a membership test per state write (no list scan)
     _recent_set: set[RecentTransition] = field(default_factory=set)
@@ -84,17 +85,22 @@ class StateCensus:
             if before is not None and before.recent_transitions[-1:] == (note,):
                 return  # no new note: most updates change nothing worth listing
             fresh = self._note(after.customer_key, note)
-            if fresh in self._recent_set:
+            if fresh in self._recent_set or self.recent_limit <= 0:
                 return
-            if len(self._recent) < self.recent_limit or fresh > self._recent[-1]:
-                self._recent = heapq.nlargest(self.recent_limit, [*self._recent, fresh])
-                self._recent_set = set(self._recent)
+            if len(self._recent) < self.recent_limit:
+                heapq.heappush(self._recent, fresh)
+            elif fresh > self._recent[0]:
+                self._recent_set.discard(heapq.heapreplace(self._recent, fresh))
+            else:
+                return
+            self._recent_set.add(fresh)
 
     def remove(self, partition: int, customer_key: str, before: SupportState | None) -> None:
         """An erased customer: uncounted, and gone from the recent transitions."""
         if before is not None and partition in self._counts:
             self._add(partition, before, -1)
         self._recent = [r for r in self._recent if r.customer_key != customer_key]
+        heapq.heapify(self._recent)
         self._recent_set = set(self._recent)
 
     def forget(self) -> None:
@@ -115,7 +121,7 @@ class StateCensus:
 
     def recent(self) -> list[RecentTransition]:
         """The newest transitions seen (newest first)."""
-        return list(self._recent)
+        return sorted(self._recent, reverse=True)
 
     def _add(self, partition: int, state: SupportState, sign: int) -> None:
         if state.merged_into is not None:

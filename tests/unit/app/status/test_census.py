@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from streams.state import SupportState
 from streams.state.census import STATES, StateCensus
+from streams.state.model import TransitionNote
 from tests.unit.streams.state.factory import at, opened, run, solved
 
 
@@ -85,3 +90,29 @@ class TestChanges:
         recent = census.recent()
         assert len(recent) == 2
         assert recent[0].at >= recent[1].at
+
+
+class TestRecentTransitions:
+    """The recent list is the newest distinct notes written, newest first, at most the limit."""
+
+    @settings(max_examples=100, deadline=None)
+    @given(
+        limit=st.integers(0, 5),
+        writes=st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(0, 30)), max_size=40),
+    )
+    def test_matches_a_sorted_reference(self, limit: int, writes: list[tuple[str, int]]) -> None:
+        census = StateCensus(recent_limit=limit)
+        census.rebuild(0, [])
+        t0 = datetime(2024, 5, 1, tzinfo=UTC)
+        states: dict[str, SupportState] = {}
+        seen = set()
+        for key, minute in writes:
+            note = TransitionNote(at=t0 + timedelta(minutes=minute), kind="ticket_opened",
+                                  reason="opened", event=f"{key}{minute}")
+            before = states.get(key)
+            after = SupportState(customer_key=key, recent_transitions=(note,))
+            census.change(0, before, after)
+            states[key] = after
+            seen.add(((t0 + timedelta(minutes=minute)).isoformat(), key))
+        expected = sorted(seen, reverse=True)[:limit]
+        assert [(r.at, r.customer_key) for r in census.recent()] == expected
