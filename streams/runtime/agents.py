@@ -257,9 +257,11 @@ class Pipeline:
                 "transitions", partition, result.transitions, encode_transition_batch,
                 lambda t: t.customer_key,
             )
-            for t in result.transitions:
-                if t.kind == "support_state_changed":
-                    metrics.TRANSITIONS.labels(t.old_state or "none", t.new_state or "none").inc()
+            for (old, new), count in Counter(
+                (t.old_state or "none", t.new_state or "none")
+                for t in result.transitions if t.kind == "support_state_changed"
+            ).items():
+                metrics.TRANSITIONS.labels(old, new).inc(count)
         by_sink: dict[str, list[Action]] = defaultdict(list)
         for action in result.actions:
             by_sink[action.sink].append(action)
