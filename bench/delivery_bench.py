@@ -300,7 +300,9 @@ async def _as_fast_as_accepted(base: str, n: int, tag: str) -> tuple[dict[str, f
     return sent, took
 
 
-def keep_up(tickets: int = 5_000) -> list[Row]:
+def keep_up(tickets: int = 15_000) -> list[Row]:
+    """~5 s of webhooks at the ingress's pace: long enough that the pipeline's steady rate,
+    not the last batch's way through it, decides the ratio."""
     fake = FakeCustomerIO(site_id=CIO_SITE, api_key=CIO_KEY, rate_limit=RateLimit(100, 1.0))
     with EmbeddedBroker() as broker, serve_in_thread(fake) as cio:
         with WorkerProcess(broker.bootstrap_servers, env=_env(cio)) as worker:
