@@ -44,10 +44,6 @@ OnTransition = Callable[[Emit, Transition, SupportState], None]
 OnEvent = Callable[[Emit, SupportEvent, SupportState], None]
 
 
-def _stamp(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
 def transition_table(
     c: RecipesConfig, ident: str, sinks: Collection[str] | None = None
 ) -> dict[str, list[OnTransition]]:
@@ -165,7 +161,18 @@ class RecipeRouter(Router):
         # destinations that run (None: all); no actions for the others
         self.sinks = None if sinks is None else frozenset(sinks)
         self._on_transition = transition_table(self.recipes, identifier, self.sinks)
+        self._last_stamp: tuple[float | None, datetime | None] = (None, None)
         self._on_event = event_table(self.recipes, identifier, self.sinks)
+
+    def _stamp(self, value: float | None) -> datetime | None:
+        """The receipt time as a datetime: one event's routing calls convert it once."""
+        if value is None:
+            return None
+        seen, moment = self._last_stamp
+        if value != seen or moment is None:
+            moment = datetime.fromtimestamp(value, UTC)
+            self._last_stamp = (value, moment)
+        return moment
 
     def route(
         self,
@@ -181,7 +188,7 @@ class RecipeRouter(Router):
         emit = Emit(
             source_id=t.transition_id, customer_key=t.customer_key,
             causing_event_id=t.causing_event_id, occurred_at=t.occurred_at,
-            received_at=_stamp(received_at), origin=origin, horizon=self.horizon,
+            received_at=self._stamp(received_at), origin=origin, horizon=self.horizon,
             tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
@@ -197,7 +204,7 @@ class RecipeRouter(Router):
         emit = Emit(
             source_id=f"event:{event.event_id}", customer_key=state.customer_key,
             causing_event_id=event.event_id, occurred_at=event.occurred_at,
-            received_at=_stamp(received_at), origin=event.origin, horizon=self.horizon,
+            received_at=self._stamp(received_at), origin=event.origin, horizon=self.horizon,
             tally=self.tally, sinks=self.sinks,
         )
         for rule in rules:
