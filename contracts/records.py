@@ -20,7 +20,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, get_args
+from typing import Any, get_args
 
 import msgspec
 import orjson
@@ -34,12 +34,7 @@ from contracts.events import (
     SupportEvent,
 )
 from contracts.jsonvalues import json_value
-
-
-class Transition(Protocol):
-    """What the transitions topic needs of a transition: its JSON fields."""
-
-    def json_fields(self) -> dict[str, Any]: ...
+from contracts.transitions import Transition
 
 
 class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,6 +24,7 @@ from typing import Any, Literal, overload
 import msgspec
 
 from contracts.events import Identities
+from contracts.transitions import ConsentSnapshot
 
 SupportStateName = Literal["clear", "open", "escalated", "cooldown", "recovery"]
 TicketSource = Literal["zendesk", "intercom"]
@@ -246,24 +247,6 @@ class Csat(_Frozen, frozen=True, kw_only=True):
     comment: bool = False
     low: bool = False
     ticket_id: str | None = None
-
-
-class ConsentSnapshot(_Frozen, frozen=True, kw_only=True):
-    """What exports may use, carried on every transition (R15/R16/R17 gate on it)."""
-
-    email: bool = True
-    sms: bool = True
-    ads: bool = True
-    unsubscribed: tuple[str, ...] = ()  # "platform:channel" flags currently set
-    #: channels someone explicitly opted in to (a `subscribed` event) and still allows:
-    #: what opt-in channels (R17's ads by default) need
-    opted_in: tuple[str, ...] = ()
-
-    def opted_in_to(self, channel: str) -> bool:
-        return channel in self.opted_in
-
-    def allows(self, channel: str) -> bool:
-        return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
 
 
 class Consent(_Frozen, frozen=True, kw_only=True):

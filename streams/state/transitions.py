@@ -1,37 +1,27 @@
-"""Transitions: the derived facts the state machine emits (SPEC S4, consumed by routing).
-
-Every transition carries what routing needs to act without reading the state: the
-customer's identities, a consent snapshot (exports are gated on it), the holdout flag
-and the exported attributes after the change. `transition_id` is a hash of
-(customer_key, causing_event_id, kind, discriminator), so replaying the same inputs
-gives the same ids and sinks can deduplicate on them.
+"""Building transitions (SPEC S4): the facts one apply/expire/merge produced, turned into
+`Transition`s (a contract: contracts/transitions.py) in a fixed order, plus the notes a
+state keeps of them.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-import msgspec
-import orjson
+from contracts.transitions import Transition, TransitionKind, transition_id
+from streams.state.model import SupportState, TicketState, TransitionNote
 
-from contracts.events import Identities
-from contracts.jsonvalues import JSON_OPTIONS, json_value
-from streams.state.model import ConsentSnapshot, SupportState, TicketState, TransitionNote
-
-TransitionKind = Literal[
-    "support_state_changed",
-    "attributes_changed",
-    "ticket_opened",
-    "ticket_resolved",
-    "csat_received",
-    "consent_changed",
-    "segments_changed",
-    "profile_changed",
-    "states_merged",
-    "engagement_aged",  # a day passed since the last email open (R3)
+__all__ = [
+    "Fact",
+    "Transition",
+    "TransitionKind",
+    "build_transitions",
+    "notes_for",
+    "state_reason",
+    "ticket_payload",
+    "transition_id",
 ]
+
 
 # Kinds worth remembering in `SupportState.recent_transitions` (attribute and profile
 # churn would push the interesting history out of the bounded buffer).
@@ -47,59 +37,6 @@ NOTED_KINDS: frozenset[str] = frozenset(
 )
 
 
-def transition_id(customer_key: str, causing_event_id: str, kind: str, discriminator: str) -> str:
-    joined = "\x1f".join((customer_key, causing_event_id, kind, discriminator))
-    return hashlib.sha256(joined.encode()).hexdigest()[:32]
-
-
-class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One derived fact, as routing and the transitions topic see it (a frozen struct:
-    the machine builds a few per event without validating what it already validated)."""
-
-    transition_id: str
-    kind: TransitionKind
-    customer_key: str
-    identities: Identities
-    consent: ConsentSnapshot
-    holdout: bool
-    old_state: str | None = None
-    new_state: str | None = None
-    reason: str
-    causing_event_id: str
-    occurred_at: datetime
-    attributes: dict[str, Any]
-    changed: tuple[str, ...] = ()
-    ticket: dict[str, Any] | None = None
-    rating: dict[str, Any] | None = None
-    details: dict[str, Any] | None = None  # kind-specific extras (segments, profile, merge)
-
-    def json_fields(self) -> dict[str, Any]:
-        """The field values for orjson to write (with `JSON_OPTIONS` and `json_value`):
-        every field by name, the nested identities and consent as plain dicts."""
-        fields = msgspec.structs.asdict(self)
-        fields["identities"] = self.identities.as_dict()
-        fields["consent"] = msgspec.structs.asdict(self.consent)
-        return fields
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.json_fields(), default=json_value, option=JSON_OPTIONS)
-
-    def json_dict(self) -> dict[str, Any]:
-        """The transition as the transitions topic carries it (for dead-letter records)."""
-        values: dict[str, Any] = orjson.loads(self.to_json())
-        return values
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> Transition:
-        return _DECODER.decode(data)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Transition:
-        """A transition from its JSON fields (a route dead letter's record)."""
-        return msgspec.convert(values, cls)
-
-
-_DECODER = msgspec.json.Decoder(Transition)
 
 
 class Fact(NamedTuple):
