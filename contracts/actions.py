@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from contracts.jsonvalues import json_value
+from contracts.jsonvalues import JSON_ENCODER, json_value
 
 SinkName = Literal["customerio", "zendesk", "intercom", "webhook", "audiences", "warehouse"]
 Priority = Literal["suppression", "enrichment", "analytics"]
@@ -92,7 +92,7 @@ class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         return doc
 
     def to_json(self) -> bytes:
-        return ENCODER.encode(self)
+        return JSON_ENCODER.encode(self)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Action:
@@ -122,6 +122,4 @@ class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         )
 
 
-#: JSON for actions and anything holding them (their payload values included)
-ENCODER = msgspec.json.Encoder(enc_hook=json_value)
 _DECODER = msgspec.json.Decoder(Action)

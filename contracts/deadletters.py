@@ -20,7 +20,8 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
-from contracts.actions import ENCODER, Action
+from contracts.actions import Action
+from contracts.jsonvalues import JSON_ENCODER
 from contracts.records import now_ts
 
 SinkReason = Literal[
@@ -34,7 +35,7 @@ SinkReason = Literal[
 
 class _Letter(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     def to_json(self) -> bytes:
-        return ENCODER.encode(self)
+        return JSON_ENCODER.encode(self)
 
 
 class StageDeadLetter(_Letter, frozen=True, kw_only=True, tag="stage"):

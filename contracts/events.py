@@ -18,15 +18,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec.structs import force_setattr
 
 Source = Literal["zendesk", "intercom", "customerio", "pipelines"]
 Origin = Literal["live", "backfill", "replay"]
-_SOURCES = frozenset(("zendesk", "intercom", "customerio", "pipelines"))
-_ORIGINS = frozenset(("live", "backfill", "replay"))
+_SOURCES = frozenset(get_args(Source))
+_ORIGINS = frozenset(get_args(Origin))
+
+
+def check_source_and_origin(source: Any, origin: Any) -> None:
+    """ValueError unless both are known (for structs that carry them)."""
+    if source not in _SOURCES:
+        raise ValueError(f"source {source!r} is not a known source")
+    if origin not in _ORIGINS:
+        raise ValueError(f"origin {origin!r}: expected live, backfill or replay")
 
 
 class EventKind(StrEnum):
@@ -62,19 +70,25 @@ def normalize_email(value: str | None) -> str | None:
     return cleaned or None
 
 
+C = TypeVar("C", bound="Checked")
 S = TypeVar("S", bound="_Struct")
 
 
-class _Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-              omit_defaults=True):
-    def replace(self: S, **update: Any) -> S:
+class Checked(msgspec.Struct, frozen=True, kw_only=True):
+    """A frozen struct whose `__post_init__` checks and normalizes its values."""
+
+    def __post_init__(self) -> None:
+        pass
+
+    def replace(self: C, **update: Any) -> C:
         """A copy with `update` applied (checked and normalized like a new one)."""
-        copied: S = msgspec.structs.replace(self, **update)
-        post = getattr(copied, "__post_init__", None)
-        if post is not None:
-            post()
+        copied: C = msgspec.structs.replace(self, **update)
+        copied.__post_init__()
         return copied
 
+
+class _Struct(Checked, frozen=True, kw_only=True, forbid_unknown_fields=True,
+              omit_defaults=True):
     def to_dict(self) -> dict[str, Any]:
         """The JSON form as plain values (defaults left out, times as ISO 8601)."""
         doc: dict[str, Any] = msgspec.to_builtins(self)
@@ -83,7 +97,7 @@ class _Struct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     @classmethod
     def from_dict(cls: type[S], doc: Any) -> S:
         """A validated struct from its JSON form; `msgspec.ValidationError` when it is none."""
-        return msgspec.convert(_ids_as_strings(cls, doc), cls, strict=False)
+        return msgspec.convert(_stringify(cls.__name__, doc), cls, strict=False)
 
 
 def _id_text(name: str, value: Any) -> str | None:
@@ -113,7 +127,7 @@ class Identities(_Struct, frozen=True, omit_defaults=False):
         if email is not None:
             if type(email) is not str:
                 raise TypeError(f"email: expected a string, got {type(email).__name__}")
-            cleaned = email.strip().lower() or None
+            cleaned = normalize_email(email)
             if cleaned != email:
                 force_setattr(self, "email", cleaned)
         for name in _ID_NAMES:
@@ -144,9 +158,7 @@ NO_IDENTITIES = Identities()
 
 def _time(name: str, value: Any) -> datetime | None:
     """A time given as a datetime, an ISO 8601 string or unix seconds."""
-    if value is None or type(value) is datetime:
-        return value
-    if isinstance(value, datetime):
+    if value is None or isinstance(value, datetime):
         return value
     if isinstance(value, str):
         try:
@@ -281,8 +293,7 @@ class SupportEvent(_Struct, frozen=True):
     def __post_init__(self) -> None:
         if type(self.event_id) is not str:
             raise TypeError(f"event_id: expected a string, got {type(self.event_id).__name__}")
-        if self.source not in _SOURCES:
-            raise ValueError(f"source {self.source!r} is not a known source")
+        check_source_and_origin(self.source, self.origin)
         if type(self.kind) is not EventKind:
             force_setattr(self, "kind", EventKind(self.kind))
         if type(self.occurred_at) is not datetime:
@@ -297,8 +308,6 @@ class SupportEvent(_Struct, frozen=True):
                 force_setattr(self, name, _nested(cls, value))
         if type(self.attributes) is not dict:
             raise TypeError("attributes: expected a JSON object")
-        if self.origin not in _ORIGINS:
-            raise ValueError(f"origin {self.origin!r}: expected live, backfill or replay")
         if self.author_id is not None and type(self.author_id) is not str:
             force_setattr(self, "author_id", _id_text("author_id", self.author_id))
 
@@ -325,7 +334,7 @@ def _nested(cls: type[S], value: Any) -> S:
 # Which fields of which struct hold identifiers that may come as integers (platforms send
 # ids either way); `from_dict` turns those into strings before the strict types see them.
 _ID_FIELDS: dict[str, tuple[str, ...]] = {
-    "Identities": ("external_id", "zendesk_user_id", "intercom_contact_id", "cio_id", "phone"),
+    "Identities": _ID_NAMES,
     "TicketInfo": ("id", "merged_into"),
     "ConversationInfo": ("id",),
     "RatingInfo": ("ticket_id",),
@@ -335,10 +344,6 @@ _NESTED: dict[str, tuple[tuple[str, str], ...]] = {
     "SupportEvent": (("identities", "Identities"), ("ticket", "TicketInfo"),
                      ("conversation", "ConversationInfo"), ("rating", "RatingInfo")),
 }
-
-
-def _ids_as_strings(cls: type[Any], doc: Any) -> Any:
-    return _stringify(cls.__name__, doc)
 
 
 def _stringify(name: str, doc: Any) -> Any:

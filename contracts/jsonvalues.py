@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 from pydantic_core import to_jsonable_python
 
@@ -17,3 +18,7 @@ JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 def json_value(value: Any) -> Any:
     return to_jsonable_python(value)
+
+
+#: msgspec JSON for every topic record (payload values it cannot write go to `json_value`)
+JSON_ENCODER = msgspec.json.Encoder(enc_hook=json_value)

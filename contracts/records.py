@@ -20,24 +20,19 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
 import msgspec
 import orjson
 from msgspec.structs import force_setattr
 
-from contracts.actions import ENCODER as ACTION_ENCODER
 from contracts.actions import Action
-from contracts.events import (
-    Origin,
-    Source,
-    SupportEvent,
-)
-from contracts.jsonvalues import json_value
+from contracts.events import Checked, Origin, Source, SupportEvent, check_source_and_origin
+from contracts.jsonvalues import JSON_ENCODER
 from contracts.transitions import Transition
 
 
-class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+class RawEnvelope(Checked, frozen=True, kw_only=True):
     """One accepted inbound request, as received: `body` is its bytes, verbatim.
 
     `defaults` is a JSON object the body's fields are laid over when it is normalized (a
@@ -63,15 +58,7 @@ class RawEnvelope(msgspec.Struct, frozen=True, kw_only=True):
             if not isinstance(self.received_at, int | float) or isinstance(self.received_at, bool):
                 raise TypeError("received_at: expected unix seconds")
             force_setattr(self, "received_at", float(self.received_at))
-        if self.source not in _SOURCES:
-            raise ValueError(f"source {self.source!r} is not a known source")
-        if self.origin not in _ORIGINS:
-            raise ValueError(f"origin {self.origin!r}: expected live, backfill or replay")
-
-    def replace(self, **update: Any) -> RawEnvelope:
-        copied: RawEnvelope = msgspec.structs.replace(self, **update)
-        copied.__post_init__()
-        return copied
+        check_source_and_origin(self.source, self.origin)
 
 
 def _as_bytes(name: str, value: Any) -> bytes:
@@ -80,10 +67,6 @@ def _as_bytes(name: str, value: Any) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError(f"{name}: expected bytes or text, got {type(value).__name__}")
-
-
-_SOURCES = frozenset(get_args(Source))
-_ORIGINS = frozenset(get_args(Origin))
 
 
 def now_ts() -> float:
@@ -213,12 +196,9 @@ def envelope_record(envelope: RawEnvelope) -> dict[str, Any]:
 def encode_event_batch(items: list[tuple[str, SupportEvent, float]]) -> bytes:
     """(customer_key, event, received_at) triples; received_at carries the latency clock.
     Events are written by msgspec, default values left out."""
-    return _EVENT_ENCODER.encode(
+    return JSON_ENCODER.encode(
         {"v": 1, "items": [{"k": key, "t": received, "e": ev} for key, ev, received in items]}
     )
-
-
-_EVENT_ENCODER = msgspec.json.Encoder(enc_hook=json_value)
 
 
 def decode_event_batch(data: bytes) -> list[tuple[str, SupportEvent, float]]:
@@ -281,10 +261,6 @@ class Erase:
 
 
 ByCustomerRecord = EventItems | Absorb | MergeIn | Tick | Reroute | Erase
-
-
-class _Wire(msgspec.Struct, forbid_unknown_fields=True):
-    pass
 
 
 class _ItemWire(msgspec.Struct):
@@ -390,27 +366,14 @@ def decode_json_batch(data: bytes) -> list[dict[str, Any]]:
 
 
 def encode_transition_batch(transitions: Sequence[Transition]) -> bytes:
-    """`encode_json_batch` of the transitions' JSON fields (`Transition.json_fields`).
-
-    msgspec writes a struct's fields in order, the nested identities as their field map
-    and times as orjson's OPT_UTC_Z does: the same bytes as orjson over `json_fields()`,
-    about twice as fast. Anything else with `json_fields` is written through it."""
-    return _TOPIC_ENCODER.encode({"v": 1, "items": transitions})
-
-
-def _topic_value(value: Any) -> Any:
-    fields = getattr(value, "json_fields", None)
-    if fields is not None:
-        return fields()
-    return json_value(value)
-
-
-_TOPIC_ENCODER = msgspec.json.Encoder(enc_hook=_topic_value)
+    """A `transitions` record: `{"v": 1, "items": [<transition JSON>, ...]}` (the same bytes
+    as orjson over each `Transition.json_fields()`)."""
+    return JSON_ENCODER.encode({"v": 1, "items": transitions})
 
 
 def encode_action_batch(actions: list[Action]) -> bytes:
     """An `out.<sink>` record: `{"v": 1, "items": [<action JSON>, ...]}`."""
-    return ACTION_ENCODER.encode({"v": 1, "items": actions})
+    return JSON_ENCODER.encode({"v": 1, "items": actions})
 
 
 class _ActionBatchWire(msgspec.Struct):

@@ -44,9 +44,6 @@ def _json(status: int, doc: dict[str, Any]) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json")
 
 
-_ACCEPTED = {"status": "accepted"}
-
-
 class BodyBudget:
     """Bytes of request bodies held while they are read and handled, for the whole process.
 
@@ -238,7 +235,7 @@ class WebhookEndpoint:
             metrics.EVENTS_REJECTED.labels(name, "broker_unavailable").inc()
             return _json(503, {"error": "broker_unavailable", "detail": "retry later"})
         self._accepted.inc()
-        return _json(200, _ACCEPTED)
+        return _json(200, {"status": "accepted"})
 
 
 def build_web_app(

@@ -32,7 +32,6 @@ from typing import Any
 
 import msgspec
 import orjson
-from pydantic import ValidationError
 
 from app.settings import Settings
 from contracts.actions import Action
@@ -229,7 +228,7 @@ def plan(entry: Entry, names: dict[str, str]) -> Redrive:
             return Redrive(
                 entry, names[f"raw.{envelope.source}"], envelope.key, encode_raw_batch([envelope])
             )
-    except (KeyError, ValidationError, msgspec.ValidationError) as exc:
+    except (KeyError, msgspec.ValidationError) as exc:
         return Redrive(entry, None, why_not=f"invalid record: {type(exc).__name__}")
     return Redrive(entry, None, why_not=f"{entry.stage} dead letters carry no raw envelope")
 

@@ -164,14 +164,6 @@ def _ticket(detail: dict[str, Any], rule: ReasonRule = NO_REASON, **override: An
     return TicketInfo(**fields)
 
 
-def _identities(
-    *, email: str | None, external_id: str | None, zendesk_user_id: str | None, phone: str | None
-) -> Identities:
-    return Identities(
-        email=email, external_id=external_id, zendesk_user_id=zendesk_user_id, phone=phone
-    )
-
-
 def _event(
     *,
     event_id: str,
@@ -184,17 +176,11 @@ def _event(
     attributes: dict[str, Any] | None = None,
     author_id: str | None = None,
 ) -> SupportEvent:
+    """A Zendesk event (the keywords every caller here uses)."""
     return SupportEvent(
-        event_id=event_id,
-        source="zendesk",
-        kind=kind,
-        occurred_at=occurred_at,
-        received_at=received_at,
-        identities=identities,
-        ticket=ticket,
-        rating=rating,
-        attributes={} if attributes is None else attributes,
-        author_id=author_id,
+        event_id=event_id, source="zendesk", kind=kind, occurred_at=occurred_at,
+        received_at=received_at, identities=identities, ticket=ticket, rating=rating,
+        attributes={} if attributes is None else attributes, author_id=author_id,
     )
 
 
@@ -231,7 +217,7 @@ def normalize(
     if event_type in _ORGANIZATION_TYPES:
         return _from_organization(doc, event_type, detail, event_id, occurred, received_at)
     if event_type.startswith(_USER_PREFIX):
-        identities = _identities(
+        identities = Identities(
             email=_text(detail.get("email")),
             external_id=_text(detail.get("external_id")),
             zendesk_user_id=_text(detail.get("id")),
@@ -305,8 +291,7 @@ def _from_organization(
             kind=EventKind.ORGANIZATION_UPDATED,
             occurred_at=parse_time(detail.get("updated_at"), "updated_at") or occurred,
             received_at=received_at,
-            identities=_identities(email=None, external_id=None, zendesk_user_id=None,
-                                   phone=None),
+            identities=Identities(),  # an organization: no person
             attributes=attributes,
             author_id=_text(detail.get("actor_id")) or _text(doc.get("actor_id")),
         )
@@ -364,7 +349,7 @@ def _from_ticket_event(
         kind=_TICKET_KINDS[event_type],
         occurred_at=ticket.updated_at or occurred,
         received_at=received_at,
-        identities=_identities(
+        identities=Identities(
             email=None, external_id=None, zendesk_user_id=requester, phone=None
         ),
         ticket=ticket,
@@ -406,7 +391,7 @@ def _from_reason_field(
             kind=EventKind.TICKET_STATUS_CHANGED,
             occurred_at=ticket.updated_at or occurred,
             received_at=received_at,
-            identities=_identities(
+            identities=Identities(
                 email=None, external_id=None,
                 zendesk_user_id=_text(detail.get("requester_id")), phone=None,
             ),
@@ -421,7 +406,7 @@ def _from_trigger(
     ticket_doc = doc.get("ticket") or {}
     requester = doc.get("requester") or {}
     ticket = _ticket(ticket_doc, rule)
-    identities = _identities(
+    identities = Identities(
         email=_text(requester.get("email")),
         external_id=_text(requester.get("external_id")),
         zendesk_user_id=_text(requester.get("id")),

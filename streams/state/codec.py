@@ -39,7 +39,6 @@ from streams.state.model import (
 VERSION = b"\x02"
 _HEADER = 5  # version byte + 4-byte digest count
 _ZERO = timedelta(0)
-_IDENTITY_FIELDS = IDENTITY_FIELDS
 _NO_CONSENT = Consent()
 _FLAGS = ("high_priority_open", "refund_risk", "recent_ticket")  # bit 0, 1, 2 of "f"
 
@@ -168,7 +167,7 @@ def decode_state(data: bytes | str) -> SupportState:
         customer_key=doc["k"],
         identities=NO_IDENTITIES
         if identities is None
-        else Identities(**_fill(_IDENTITY_FIELDS, identities)),
+        else Identities(**_fill(IDENTITY_FIELDS, identities)),
         tickets=tickets,
         csat=None if csat is None else _decode_csat(csat),
         consent=_NO_CONSENT

@@ -146,7 +146,7 @@ def merge_states(
             "absorbed": absorbed.customer_key,
             "tickets_moved": sorted(set(absorbed.tickets) - set(survivor.tickets)),
             # who the absorbed customer was on the platforms (R1 merges its profile away)
-            "absorbed_identities": {k: v for k, v in absorbed.identities.pairs()},
+            "absorbed_identities": dict(absorbed.identities.pairs()),
         },
     )
     return _finish(
