@@ -14,7 +14,7 @@ import pytest
 
 from app.testing import WorkerProcess
 from streams.runtime.broker import EmbeddedBroker
-from tests.integration.support import iso, minutes_ago
+from tests.integration.support import iso, minutes_ago, state_of
 from tests.integration.test_recipe_harness import (
     Platforms,
     eventually,
@@ -99,11 +99,20 @@ def seed(fakes: Platforms, email: str, user_id: int) -> dict[str, Any]:
 
 def linked(worker: WorkerProcess, fakes: Platforms, email: str, user_id: int,
            contact_id: str) -> None:
-    """Both helpdesks tell supportsync about the person (nothing differs: nothing is sent)."""
+    """Both helpdesks tell supportsync about the person, Intercom first (nothing differs:
+    nothing is sent). One after the other: had Zendesk spoken first, Intercom's name would
+    rightly go to a Zendesk user whose name supportsync never heard."""
     send_intercom(worker, "contact.user.created",
                   contact(email, contact_id, 40, name="Kim", custom_attributes={"plan": "pro"}))
+    eventually(lambda: _knows(worker, email, "intercom_contact_id"), "the contact is known")
     send_zendesk(worker, user_event("created", user_id, email, 35))
+    eventually(lambda: _knows(worker, email, "zendesk_user_id"), "the Zendesk user is linked")
     eventually(lambda: fakes.cio.people.get(email) is not None, "the person is known")
+
+
+def _knows(worker: WorkerProcess, email: str, kind: str) -> bool:
+    doc = state_of(worker.admin_port, email)
+    return doc is not None and kind in doc["identities"]
 
 
 class TestItem15R10SyncsEmailCompanyPlanCustomFieldsAndOrganizations:
