@@ -46,7 +46,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Action(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """Built by routing from values it already holds (no validation on construction);
     `from_json`/`from_dict` validate what comes from a topic, a file or an operator."""
 

@@ -74,8 +74,12 @@ C = TypeVar("C", bound="Checked")
 S = TypeVar("S", bound="_Struct")
 
 
-class Checked(msgspec.Struct, frozen=True, kw_only=True):
-    """A frozen struct whose `__post_init__` checks and normalizes its values."""
+class Checked(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A frozen struct whose `__post_init__` checks and normalizes its values.
+
+    `gc=False` (here and on the other contracts and state structs): they are trees of plain
+    data that never reference themselves, so the cycle collector need not track them;
+    allocating them and collecting the young generation costs less."""
 
     def __post_init__(self) -> None:
         pass

@@ -35,7 +35,7 @@ TransitionKind = Literal[
 ]
 
 
-class ConsentSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ConsentSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """What exports may use, carried on every transition (R15/R16/R17 gate on it)."""
 
     email: bool = True
@@ -58,7 +58,7 @@ def transition_id(customer_key: str, causing_event_id: str, kind: str, discrimin
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Transition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One derived fact, as routing and the transitions topic see it (a frozen struct:
     the machine builds a few per event without validating what it already validated)."""
 

@@ -170,7 +170,7 @@ class ProcessedIds(Sequence[str]):
         raise ValueError(f"processed ids cannot be {type(value).__name__}")
 
 
-class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class _Frozen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """Immutable msgspec structs (subclasses make their fields keyword-only): building one
     or `msgspec.structs.replace` costs a fraction of a pydantic model's. Values are not
     validated: they come from validated events or from our own bytes."""
