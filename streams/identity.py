@@ -136,7 +136,12 @@ def resolve(identities: Identities, lookup: Lookup) -> Resolution:
         return Resolution(customer_key="", conflict=str(broken))
     customers = sorted(set(current.values()))
     survivor = customers[0] if customers else new_customer_key(keys[0])
-    conflict, owned = _strong_conflict(identities, customers, lookup)
+    conflict: str | None = None
+    owned: dict[str, str] = {}
+    if len(customers) > 1 or any(getattr(identities, k) for k in STRONG_KINDS):
+        # Otherwise (the common case: one customer or none, no account id in the event)
+        # nothing can join two accounts or own anything new; skips a table read per event.
+        conflict, owned = _strong_conflict(identities, customers, lookup)
     if conflict is not None:
         return Resolution(customer_key=survivor, conflict=conflict)
     absorbed = customers[1:]
