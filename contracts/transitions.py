@@ -32,6 +32,9 @@ TransitionKind = Literal[
     "profile_changed",
     "states_merged",
     "engagement_aged",  # a day passed since the last email open (R3)
+    # a known customer gained an identifier (details["added"]: its kinds), so a platform
+    # that could not be addressed before can be brought up to date (R1)
+    "identities_linked",
 ]
 
 

@@ -54,7 +54,7 @@ def transition_table(
     cio, zd, ic = ("customerio",), ("zendesk",), ("intercom",)
     r18_metrics = ("*",) if c.r18_reporting.metrics else ()
     rules: list[tuple[bool, tuple[str, ...], tuple[str, ...], OnTransition]] = [
-        (c.r1_suppression.enabled, ("attributes_changed",), (*cio, *ic),
+        (c.r1_suppression.enabled, ("attributes_changed", "identities_linked"), (*cio, *ic),
          lambda e, t, s: suppression.r1(e, t, c, ident)),
         (c.r15_unsubscribe_sync.enabled, ("consent_changed",), (*cio, *ic),
          lambda e, t, s: suppression.r15(e, t, c, ident)),

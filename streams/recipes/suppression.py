@@ -54,6 +54,9 @@ def r1_attributes(t: Transition, config: RecipesConfig) -> dict[str, Any]:
 
 
 def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    if t.kind == "identities_linked":
+        r1_linked(emit, t, config, identifier)
+        return
     if t.kind != "attributes_changed" or not set(R1_FIELDS) & set(t.changed):
         return
     attributes = r1_attributes(t, config)
@@ -72,6 +75,32 @@ def r1(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> Non
                  priority=priority)
     contact = helpdesk_person(t.identities)
     if config.r1_suppression.intercom and t.identities.intercom_contact_id and contact:
+        emit.add("R1", "intercom", "update_contact", contact, {"attributes": attributes},
+                 priority=priority)
+
+
+def r1_linked(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    """A platform that could not be addressed gets the attributes the others already have:
+    the Intercom contact of a customer whose ticket opened before Intercom knew them, the
+    Customer.io person once their identifier is known. Nothing for a customer who never had
+    a ticket and is in no support state (there is nothing to bring up to date)."""
+    added = (t.details or {}).get("added") or ()
+    if (t.attributes.get("last_ticket_at") is None
+            and t.attributes.get("support_state") in (None, "clear")):
+        return
+    attributes = r1_attributes(t, config)
+    if not attributes:
+        return
+    state = t.attributes.get("support_state")
+    suppressing = not t.holdout and (t.attributes.get("has_open_ticket") is True
+                                     or state not in (None, "clear"))
+    priority: Priority = "suppression" if suppressing else "enrichment"
+    person = customerio_person(t.identities, t.customer_key, identifier)
+    if identifier in added and person is not None:
+        emit.add("R1", "customerio", "identify", person, {"attributes": attributes},
+                 priority=priority)
+    contact = helpdesk_person(t.identities)
+    if "intercom_contact_id" in added and config.r1_suppression.intercom and contact:
         emit.add("R1", "intercom", "update_contact", contact, {"attributes": attributes},
                  priority=priority)
 

@@ -192,6 +192,11 @@ def _finish(
         if days is not None and days != open_age_days(before, config):
             details = {"days_since_last_open": days}
             facts = [*facts, Fact("engagement_aged", str(days), "days_passed", details=details)]
+    if after.identities is not before.identities:
+        linked = _linked_kinds(before.identities, after.identities)
+        if linked:
+            facts = [*facts, Fact("identities_linked", ",".join(linked), reason,
+                                  details={"added": linked})]
     transitions = build_transitions(
         before, after, facts, cause=cause, at=at, reason=reason, hint=hint, scope=scope
     )
@@ -232,6 +237,16 @@ def _with_identities(state: SupportState, event: SupportEvent) -> SupportState:
         return state  # the common case: nothing new, skip building an Identities
     merged = {name: k or s for name, k, s in zip(IDENTITY_FIELDS, known, seen, strict=True)}
     return replace(state, identities=Identities(**merged))
+
+
+def _linked_kinds(before: Identities, after: Identities) -> list[str]:
+    """The identifier kinds `after` holds and `before` lacked; none for a customer seen for
+    the first time (there is nothing yet to bring any platform up to date with)."""
+    known = astuple(before)
+    if not any(known):
+        return []
+    return [name for name, k, a in zip(IDENTITY_FIELDS, known, astuple(after), strict=True)
+            if a and not k]
 
 
 def _fold_nothing(state: SupportState, event: SupportEvent) -> Folded:

@@ -97,6 +97,21 @@ class TestR1Suppression:
                    "suppression lifted")
         assert attributes_of(fakes, email)["support_state"] == "cooldown"
 
+    def test_r1_intercom_contact_known_only_after_the_ticket_opened_gets_the_flags(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "r1.lee@example.com"
+        send_zendesk(worker, zendesk_ticket(7111, "open", minutes_ago(5), email))
+        eventually(lambda: attributes_of(fakes, email).get("has_open_ticket") is True,
+                   "Customer.io suppression")
+        send_intercom(worker, "contact.user.created", contact(email, "ic-r1-lee", name="Lee"))
+        found = eventually(
+            lambda: (c := intercom_contact(fakes, email))
+            and c["custom_attributes"].get("has_open_ticket") is True and c,
+            "Intercom contact flags once Intercom knows the customer",
+        )
+        assert found["custom_attributes"]["support_state"] == "open"
+
 
 class TestR2PostResolution:
     """Created and resolved events; a merge resolves nothing; replays send nothing twice."""

@@ -39,6 +39,60 @@ class TestR1:
         assert [(d.stage, d.reason) for d in letters] == [("route", "no_identifier")]
 
 
+class TestR1LaterLinkedPlatforms:
+    """A platform that learns of a customer after their ticket opened is brought up to date."""
+
+    def test_intercom_contact_linked_while_a_ticket_is_open_gets_the_flags(self) -> None:
+        desk = Desk()
+        desk.send(ticket("1", "open", minutes=5))
+        actions, letters = desk.send(event("contact_updated", "intercom", "ic-created",
+                                           identities={"intercom_contact_id": "ic1"},
+                                           attributes={"name": "Pat"}))
+        assert letters == []
+        [r1] = by_recipe(actions, "R1")
+        assert (r1.sink, r1.operation, r1.priority) == ("intercom", "update_contact",
+                                                        "suppression")
+        assert r1.attributes["has_open_ticket"] is True
+        assert r1.attributes["support_state"] == "open"
+
+    def test_customerio_identifier_linked_later_gets_the_flags(self) -> None:
+        desk = Desk()
+        desk.send(event("conversation_opened", "intercom", "conv-1", email=None,
+                        identities={"intercom_contact_id": "ic9"},
+                        conversation={"id": "c1", "state": "open"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-email",
+                                     email="pat@example.com",
+                                     identities={"intercom_contact_id": "ic9"},
+                                     attributes={"name": "Pat"}))
+        [r1] = [a for a in by_recipe(actions, "R1") if a.sink == "customerio"]
+        assert r1.person == "pat@example.com" and r1.attributes["has_open_ticket"] is True
+
+    def test_nothing_for_a_customer_who_never_had_a_ticket(self) -> None:
+        desk = Desk()
+        desk.send(event("contact_updated", "intercom", "c1", attributes={"name": "Pat"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "c2",
+                                     identities={"intercom_contact_id": "ic1"},
+                                     attributes={"name": "Pat"}))
+        assert by_recipe(actions, "R1") == []
+
+    def test_holdout_customer_gets_no_suppression_flags(self) -> None:
+        desk = Desk(state=StateConfig(holdout_percent=100))
+        desk.send(ticket("1", "open", minutes=5))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-created",
+                                     identities={"intercom_contact_id": "ic1"}))
+        [r1] = by_recipe(actions, "R1")
+        assert "has_open_ticket" not in r1.attributes and r1.priority == "enrichment"
+
+    def test_replaying_the_linking_event_sends_nothing_again(self) -> None:
+        desk = Desk()
+        desk.send(ticket("1", "open", minutes=5))
+        linking = event("contact_updated", "intercom", "ic-created",
+                        identities={"intercom_contact_id": "ic1"})
+        first, _ = desk.send(linking)
+        again, _ = desk.send(linking)
+        assert by_recipe(first, "R1") and again == []
+
+
 class TestR15:
     """An unsubscribe anywhere wins; the origin platform is not written back."""
 

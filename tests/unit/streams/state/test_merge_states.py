@@ -45,9 +45,11 @@ class TestMergeStates:
         assert merged.identities.cio_id == "9"
         assert [t.kind for t in out] == [
             "states_merged",
+            "identities_linked",  # the survivor now has the absorbed customer's cio_id
             "attributes_changed",
             "support_state_changed",
         ]
+        assert out[1].details == {"added": ["cio_id"]}
         assert out[0].details == {
             "survivor": "c:a",
             "absorbed": "c:b",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from contracts.events import EventKind, TicketInfo
+from contracts.events import EventKind, Identities, TicketInfo
 from streams.state import StateConfig, SupportState, expire, next_deadline
 
 from .factory import CONFIG, T0, at, event, kinds, opened, rating, run, solved, ticket
@@ -192,3 +192,26 @@ class TestTicketInfoVariants:
         )
         state, _ = run([opened("e1", "1"), merge])
         assert state.tickets["zendesk:1"].merged_into == "5"
+
+
+class TestIdentitiesLinked:
+    """A known customer gaining an identifier emits identities_linked naming its kinds."""
+
+    def test_a_new_identifier_on_a_known_customer(self) -> None:
+        state, _ = run([opened("e1", "1")])
+        linking = event("c1", EventKind.CONTACT_UPDATED, at(minutes=1), source="intercom",
+                        identities=Identities(email="ann@example.com",
+                                              intercom_contact_id="ic1"))
+        state, out = run([linking], state)
+        [linked] = [t for t in out if t.kind == "identities_linked"]
+        assert linked.details == {"added": ["intercom_contact_id"]}
+        assert linked.attributes["has_open_ticket"] is True
+
+    def test_not_for_a_customer_seen_for_the_first_time(self) -> None:
+        _, out = run([opened("e1", "1")])
+        assert "identities_linked" not in kinds(out)
+
+    def test_not_when_every_identifier_was_known(self) -> None:
+        state, _ = run([opened("e1", "1")])
+        _, out = run([solved("e2", "1", at(minutes=5))], state)
+        assert "identities_linked" not in kinds(out)
