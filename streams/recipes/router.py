@@ -56,7 +56,7 @@ def transition_table(
     rules: list[tuple[bool, tuple[str, ...], tuple[str, ...], OnTransition]] = [
         (c.r1_suppression.enabled, ("attributes_changed", "identities_linked"), (*cio, *ic),
          lambda e, t, s: suppression.r1(e, t, c, ident)),
-        (c.r15_unsubscribe_sync.enabled, ("consent_changed",), (*cio, *ic),
+        (c.r15_unsubscribe_sync.enabled, ("consent_changed", "identities_linked"), (*cio, *ic),
          lambda e, t, s: suppression.r15(e, t, c, ident)),
         (c.r17_ad_audiences.enabled, ("support_state_changed", "consent_changed"),
          ("audiences",),

@@ -106,6 +106,9 @@ def r1_linked(emit: Emit, t: Transition, config: RecipesConfig, identifier: str)
 
 
 def r15(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    if t.kind == "identities_linked":
+        r15_linked(emit, t, config, identifier)
+        return
     if t.kind != "consent_changed" or not t.details:
         return
     if str(t.details.get("channel")) != "email":
@@ -123,6 +126,26 @@ def r15(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> No
         emit.add("R15", "intercom", "update_contact", contact,
                  {"attributes": {"unsubscribed_from_emails": unsubscribed}},
                  priority="suppression")
+
+
+def r15_linked(emit: Emit, t: Transition, config: RecipesConfig, identifier: str) -> None:
+    """An email unsubscribe reaches a platform that learns of the customer afterwards (an
+    Intercom contact created later, the Customer.io identifier arriving later), unless that
+    platform is where every unsubscribe came from (it knows already)."""
+    if t.consent.allows("email"):
+        return
+    added = (t.details or {}).get("added") or ()
+    origins = {flag.split(":", 1)[0] for flag in t.consent.unsubscribed
+               if flag.endswith(":email")}
+    person = customerio_person(t.identities, t.customer_key, identifier)
+    if identifier in added and person is not None and origins - {"customerio"}:
+        attribute = config.r15_unsubscribe_sync.customerio_attribute
+        emit.add("R15", "customerio", "identify", person, {"attributes": {attribute: True}},
+                 priority="suppression")
+    contact = helpdesk_person(t.identities)
+    if "intercom_contact_id" in added and contact and origins - {"intercom"}:
+        emit.add("R15", "intercom", "update_contact", contact,
+                 {"attributes": {"unsubscribed_from_emails": True}}, priority="suppression")
 
 
 def ads_allowed(t: Transition, config: RecipesConfig) -> bool:

@@ -117,6 +117,38 @@ class TestR15:
         assert action.attributes == {"unsubscribed_from_emails": True}  # Intercom still says no
 
 
+class TestR15LaterLinkedPlatforms:
+    """An unsubscribe reaches a platform that learns of the customer afterwards."""
+
+    def test_intercom_contact_linked_after_a_customerio_unsubscribe(self) -> None:
+        desk = Desk()
+        desk.send(event("unsubscribed", "customerio", "u1", minutes=5,
+                        attributes={"channel": "email"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-created",
+                                     identities={"intercom_contact_id": "ic1"}))
+        [r15] = by_recipe(actions, "R15")
+        assert (r15.sink, r15.attributes, r15.priority) == (
+            "intercom", {"unsubscribed_from_emails": True}, "suppression")
+
+    def test_not_back_to_the_platform_the_unsubscribe_came_from(self) -> None:
+        desk = Desk()
+        desk.send(event("unsubscribed", "intercom", "u1", minutes=5, email=None,
+                        identities={"intercom_contact_id": "ic1"},
+                        attributes={"channel": "email"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-email",
+                                     identities={"intercom_contact_id": "ic1"}))
+        [r15] = by_recipe(actions, "R15")  # Customer.io learns of it; Intercom knew
+        assert (r15.sink, r15.person) == ("customerio", "pat@example.com")
+        assert r15.attributes == {"unsubscribed": True}
+
+    def test_nothing_while_every_platform_allows_email(self) -> None:
+        desk = Desk()
+        desk.send(ticket("1", "open", minutes=5))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-created",
+                                     identities={"intercom_contact_id": "ic1"}))
+        assert by_recipe(actions, "R15") == []
+
+
 class TestR17:
     """Audience membership follows the state; ads consent (opt-in by default) is required;
     withdrawing it removes the person from every audience."""
