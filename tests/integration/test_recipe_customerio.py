@@ -18,7 +18,7 @@ import pytest
 from app.testing import WorkerProcess
 from contracts.records import RawEnvelope
 from streams.runtime.broker import EmbeddedBroker
-from tests.integration.support import iso, minutes_ago
+from tests.integration.support import iso, minutes_ago, state_of
 from tests.integration.test_recipe_harness import (
     Platforms,
     cio_action,
@@ -245,6 +245,22 @@ class TestR15UnsubscribeSync:
                       contact(other, "ic-r15-hal", unsubscribed_from_emails=True))
         eventually(lambda: attributes_of(fakes, other).get("unsubscribed") is True,
                    "Customer.io unsubscribed")
+
+    def test_r15_intercom_contact_created_after_the_unsubscribe_is_unsubscribed(
+        self, worker: WorkerProcess, fakes: Platforms
+    ) -> None:
+        email = "r15.ida@example.com"
+        send_customerio(worker, cio_metric("unsubscribed", email))
+        eventually(lambda: state_of(worker.admin_port, email) is not None,
+                   "Customer.io's unsubscribe applied")  # the customer's only event
+        # Intercom's webhook says what Intercom holds: not unsubscribed (yet).
+        send_intercom(worker, "contact.user.created",
+                      contact(email, "ic-r15-ida", unsubscribed_from_emails=False))
+        eventually(
+            lambda: (c := intercom_contact(fakes, email))
+            and c.get("unsubscribed_from_emails") is True,
+            "the unsubscribe on the contact Intercom created afterwards",
+        )
 
 
 class TestR17AdAudiences:
