@@ -138,6 +138,25 @@ def r10_organization(
         emit.add("R10", "intercom", "update_company", person, {"attributes": company})
 
 
+def r13_linked(emit: Emit, t: Transition, state: SupportState, config: RecipesConfig) -> None:
+    """A contact Intercom learns of later gets the Customer.io segments the customer is
+    already in (attributes and tags), as if it had known them on entry."""
+    settings = config.r13_cio_to_intercom
+    person = helpdesk_person(t.identities)
+    if "intercom_contact_id" not in ((t.details or {}).get("added") or ()) or person is None:
+        return
+    segments = [s for s in state.segments
+                if settings.segments is None or s in settings.segments]
+    if not segments:
+        return
+    attributes = {f"{settings.attribute_prefix}{slug(s)}": True for s in segments}
+    emit.add("R13", "intercom", "update_contact", person, {"attributes": attributes})
+    for segment in segments:
+        if tag := settings.segment_tag_ids.get(segment):
+            emit.add("R13", "intercom", "tag_contact", person, {"tag_id": tag},
+                     discriminator=segment)
+
+
 def r13(emit: Emit, event: SupportEvent, state: SupportState, config: RecipesConfig) -> None:
     settings = config.r13_cio_to_intercom
     person = helpdesk_person(state.identities)

@@ -77,6 +77,8 @@ def transition_table(
          lambda e, t, s: zendesk_users.r3_aged(e, t, c)),
         (c.r10_profile_sync.enabled, ("profile_changed",), (*zd, *ic),
          lambda e, t, s: profiles.r10(e, t, s, c)),
+        (c.r13_cio_to_intercom.enabled, ("identities_linked",), ic,
+         lambda e, t, s: profiles.r13_linked(e, t, s, c)),
         (c.r16_data_out.enabled, ("support_state_changed",), ("webhook", "warehouse"),
          lambda e, t, s: data_out.r16(e, t, c)),
         (c.r18_reporting.enabled, ("ticket_opened", "ticket_resolved", "csat_received"),

@@ -139,3 +139,20 @@ class TestR13:
         actions, _ = Desk().send(event("segment_entered", "customerio", "s1",
                                        attributes={"segment": "vip"}))
         assert by_recipe(actions, "R13") == []
+
+    def test_contact_linked_later_gets_the_segments_already_entered(self) -> None:
+        recipes = RecipesConfig.model_validate(
+            {"r13_cio_to_intercom": {"segment_tag_ids": {"vip": "t-vip"}}})
+        desk = Desk(recipes)
+        desk.send(event("segment_entered", "customerio", "s1", minutes=5,
+                        attributes={"segment": "vip"}),
+                  event("segment_entered", "customerio", "s2", minutes=4,
+                        attributes={"segment": "Churn Risk"}))
+        actions, _ = desk.send(event("contact_updated", "intercom", "ic-created",
+                                     identities={"intercom_contact_id": "ic1"}))
+        r13 = by_recipe(actions, "R13")
+        assert [(a.operation, a.payload.get("attributes") or a.payload.get("tag_id"))
+                for a in r13] == [
+            ("update_contact", {"cio_segment_churn_risk": True, "cio_segment_vip": True}),
+            ("tag_contact", "t-vip"),
+        ]
