@@ -55,6 +55,11 @@ class ConsentSnapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     def allows(self, channel: str) -> bool:
         return not any(flag.endswith(f":{channel}") for flag in self.unsubscribed)
 
+    def unsubscribed_on(self, channel: str) -> set[str]:
+        """The platforms holding an unsubscribe from `channel`."""
+        return {flag.split(":", 1)[0] for flag in self.unsubscribed
+                if flag.endswith(f":{channel}")}
+
 
 def transition_id(customer_key: str, causing_event_id: str, kind: str, discriminator: str) -> str:
     joined = "\x1f".join((customer_key, causing_event_id, kind, discriminator))

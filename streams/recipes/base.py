@@ -27,6 +27,7 @@ from contracts.actions import ATTRIBUTE_OPERATIONS, Action, Priority, SinkName, 
 from contracts.deadletters import StageDeadLetter
 from contracts.events import Identities
 from contracts.jsonvalues import json_value
+from contracts.transitions import Transition
 from streams.tally import RecipeTally
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,13 @@ def customerio_person(identities: Identities, customer_key: str, kind: str) -> s
         return customer_key
     value = getattr(identities, kind, None)
     return str(value) if value else None
+
+
+def linked_kinds(t: Transition) -> tuple[str, ...]:
+    """The identifier kinds an `identities_linked` transition added (none for other kinds)."""
+    if t.kind != "identities_linked" or not t.details:
+        return ()
+    return tuple(t.details.get("added") or ())
 
 
 def helpdesk_person(identities: Identities) -> str | None:

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from contracts.events import EventKind, SupportEvent
-from streams.recipes.base import Emit, helpdesk_person
+from streams.recipes.base import Emit, helpdesk_person, linked_kinds
 from streams.recipes.settings import FieldRule, RecipesConfig
 from streams.state.model import ProfileField, SupportState
 from streams.state.transitions import Transition
@@ -143,7 +143,7 @@ def r13_linked(emit: Emit, t: Transition, state: SupportState, config: RecipesCo
     already in (attributes and tags), as if it had known them on entry."""
     settings = config.r13_cio_to_intercom
     person = helpdesk_person(t.identities)
-    if "intercom_contact_id" not in ((t.details or {}).get("added") or ()) or person is None:
+    if "intercom_contact_id" not in linked_kinds(t) or person is None:
         return
     segments = [s for s in state.segments
                 if settings.segments is None or s in settings.segments]

@@ -20,7 +20,7 @@ from typing import Any
 
 from contracts.actions import Priority
 from contracts.events import Identities
-from streams.recipes.base import Emit, customerio_person, helpdesk_person
+from streams.recipes.base import Emit, customerio_person, helpdesk_person, linked_kinds
 from streams.recipes.settings import RecipesConfig
 from streams.state.transitions import Transition
 
@@ -84,7 +84,7 @@ def r1_linked(emit: Emit, t: Transition, config: RecipesConfig, identifier: str)
     the Intercom contact of a customer whose ticket opened before Intercom knew them, the
     Customer.io person once their identifier is known. Nothing for a customer who never had
     a ticket and is in no support state (there is nothing to bring up to date)."""
-    added = (t.details or {}).get("added") or ()
+    added = linked_kinds(t)
     if (t.attributes.get("last_ticket_at") is None
             and t.attributes.get("support_state") in (None, "clear")):
         return
@@ -134,9 +134,8 @@ def r15_linked(emit: Emit, t: Transition, config: RecipesConfig, identifier: str
     platform is where every unsubscribe came from (it knows already)."""
     if t.consent.allows("email"):
         return
-    added = (t.details or {}).get("added") or ()
-    origins = {flag.split(":", 1)[0] for flag in t.consent.unsubscribed
-               if flag.endswith(":email")}
+    added = linked_kinds(t)
+    origins = t.consent.unsubscribed_on("email")
     person = customerio_person(t.identities, t.customer_key, identifier)
     if identifier in added and person is not None and origins - {"customerio"}:
         attribute = config.r15_unsubscribe_sync.customerio_attribute
